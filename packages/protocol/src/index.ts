@@ -1,0 +1,1 @@
+export { ProtocolError, WalError } from './errors.js';
