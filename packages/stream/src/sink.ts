@@ -1,0 +1,30 @@
+/**
+ * Where received WAL goes. The stream loop (receive-wal.ts) drives it; `@wal/sink-fs` implements it
+ * for a directory the way pg_receivewal writes one. Modelled on the `WalWriteMethod` table of
+ * PostgreSQL's src/bin/pg_basebackup/walmethods.h: open with a temporary suffix and padding, write,
+ * sync, close (rename when complete, keep `.partial` otherwise).
+ */
+export interface WalSink {
+  /** Facts of the server, once per connection; throws SinkError WAL_ERR_SINK_MISMATCH if the directory holds another system / segment size. */
+  prepare(info: {
+    systemId: bigint;
+    segmentSize: number;
+    fileMode?: number /* from data_directory_mode */;
+  }): Promise<void>;
+  /** Where to resume from what is stored: segment-start LSN and timeline, or undefined when nothing usable. (pg_receivewal FindStreamingStart) */
+  resumePoint(): Promise<{ lsn: bigint; timeline: number } | undefined>;
+  hasHistoryFile(timeline: number): Promise<boolean>;
+  /** Always uncompressed, atomic (tmp + rename). */
+  writeHistoryFile(timeline: number, content: Buffer): Promise<void>;
+  /**
+   * WAL bytes starting at `startLsn` on `timeline`. May span segment boundaries. The caller never reuses `data`;
+   * the sink may keep it until the promise resolves. The first write after open/position change starts at a segment start.
+   */
+  write(timeline: number, startLsn: bigint, data: Buffer): Promise<void>;
+  /** Make all written bytes durable (fsync unless the sink is no-sync); resolves with the durable end LSN. */
+  flush(): Promise<bigint>;
+  /** End of stream on this timeline / on stop / on error: close the open segment (rename when complete, keep .partial otherwise), durably. */
+  close(): Promise<void>;
+  /** Highest LSN known durable (advances when a segment completes: fsync+rename, and on flush()). */
+  readonly durableLsn: bigint;
+}

@@ -1,0 +1,9 @@
+export {
+  FakeConnection,
+  FakeReplicationStream,
+  ManualClock,
+  type SentMessage,
+  type StartReplicationAnswer,
+  type StartReplicationRequest,
+} from './fake-connection.js';
+export { MemorySink, type RecordedWrite } from './memory-sink.js';

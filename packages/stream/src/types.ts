@@ -1,0 +1,38 @@
+import type { WalError } from '@wal/protocol';
+import type { ReplicationConnection } from './connection.js';
+import type { WalSink } from './sink.js';
+
+export interface ReceiveWalOptions {
+  /**
+   * Opens a replication connection (`replication=true`), for example
+   * `() => connect({ ...parameters, replication: 'true' })` with @wal/libpq-lite. Called again for
+   * every reconnect. A failure of the first call is fatal, like pg_receivewal.
+   */
+  connect: () => Promise<ReplicationConnection>;
+  sink: WalSink;
+  /** Physical replication slot: START_REPLICATION SLOT, start from its restart_lsn, report flush positions. */
+  slot?: string;
+  /** Stop once WAL strictly past this position has been received (pg_receivewal --endpos). */
+  endLsn?: bigint;
+  /** Interval of standby status updates; 0 = only when the server asks. Default 10000 (pg_receivewal -s 10). */
+  statusIntervalMs?: number;
+  /** Flush the sink after every write and report it at once, so the server may use us as a synchronous standby. */
+  synchronous?: boolean;
+  /** Do not reconnect: the first streaming failure is thrown (pg_receivewal --no-loop). */
+  noLoop?: boolean;
+  /** Give up on a connection when the server has sent nothing for this long (a ping is sent at half). Default: none. */
+  receiveTimeoutMs?: number;
+  /** First delay before reconnecting; doubles per consecutive failure up to 60 s. Default 5000. */
+  reconnectDelayMs?: number;
+  /** Stops streaming gracefully: CopyDone, flush, close the sink (the open segment stays `.partial`). */
+  signal?: AbortSignal;
+}
+
+export type ReceiveEvent =
+  | { type: 'connected'; systemId: bigint; timeline: number; serverVersion: number; segmentSize: number }
+  | { type: 'streaming-started'; lsn: bigint; timeline: number }
+  | { type: 'segment-finished'; lsn: bigint; timeline: number }
+  | { type: 'timeline-switched'; timeline: number; lsn: bigint }
+  | { type: 'progress'; receivedLsn: bigint; durableLsn: bigint; serverWalEnd: bigint }
+  | { type: 'disconnected'; error: WalError; retryInMs: number }
+  | { type: 'stopped'; reason: 'endpos' | 'aborted'; lsn: bigint; timeline: number };
