@@ -1,0 +1,142 @@
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Flags } from '@oclif/core';
+import { connect } from '@wal/libpq-lite';
+import type { Cluster } from '@wal/pg-cluster';
+import { formatLsn, parseLsn } from '@wal/protocol';
+import { BaseCommand } from '../base-command.js';
+import { currentCompressionRuntime } from '../compression-spec.js';
+import { Logger } from '../log.js';
+import type { ReceiveOptions } from '../receive-options.js';
+import { runReceive } from '../receive-run.js';
+
+const SLOT = 'wal_demo';
+
+/**
+ * `wal demo`: everything `wal receive` does, against a PostgreSQL it starts itself from the
+ * embedded binaries (free port, temporary directory) and removes afterwards. It shows
+ * IDENTIFY_SYSTEM over a replication connection, then streams a few segments of freshly made WAL
+ * through a slot into a temporary directory up to an end position, and lists the files.
+ */
+export default class Demo extends BaseCommand {
+  static override summary = 'Start a throwaway PostgreSQL, stream some of its WAL, then clean up.';
+  static override flags = {
+    'server-version': Flags.integer({
+      description: 'PostgreSQL major version to start (14 to 18)',
+      default: 18,
+      min: 14,
+      max: 18,
+    }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Demo);
+    const say = (line = ''): void => {
+      process.stdout.write(`${line}\n`);
+    };
+
+    say(`Starting a throwaway PostgreSQL ${flags['server-version']} (1 MB WAL segments)...`);
+    // Loaded here, not at the top: oclif reads every command module to list commands, and the
+    // cluster helper (node-postgres, certificate code) is only needed when the demo runs.
+    const { startCluster } = await import('@wal/pg-cluster');
+    const cluster = await startCluster({ version: flags['server-version'], segmentSizeMb: 1 });
+    const archive = await mkdtemp(join(tmpdir(), 'wal-demo-archive-'));
+    try {
+      say(`  listening on ${cluster.host}:${cluster.port}, data in ${cluster.dataDir}`);
+      // Only what the demo sets: a developer's PGHOST or PGPASSWORD must not redirect it.
+      const env = { HOME: process.env.HOME };
+      const parameters = {
+        host: cluster.host,
+        port: String(cluster.port),
+        user: cluster.superuser,
+        dbname: 'replication',
+        replication: 'true',
+        application_name: 'wal demo',
+      };
+
+      say();
+      say('IDENTIFY_SYSTEM over a replication connection:');
+      const connection = await connect(parameters, { env });
+      try {
+        const system = await connection.identifySystem();
+        say(`  server version     ${connection.serverVersionText}`);
+        say(`  system identifier  ${system.systemId}`);
+        say(`  timeline           ${system.timeline}`);
+        say(`  flushed up to      ${formatLsn(system.xlogPosition)}`);
+        say(`  database           ${system.databaseName ?? '(none: physical replication)'}`);
+        say(`  WAL segment size   ${await connection.show('wal_segment_size')}`);
+        // A slot that reserves WAL now, so the WAL written next stays until we have streamed it.
+        const slot = await connection.createReplicationSlot(SLOT, { reserveWal: true });
+        say(`  created slot "${slot.slotName}": the server keeps WAL from here until it is streamed`);
+      } finally {
+        await connection.close();
+      }
+
+      say();
+      say('Writing some WAL (a table, 20000 rows, a segment switch)...');
+      await cluster.sql(
+        'CREATE TABLE demo_events (id int PRIMARY KEY, payload text);' +
+          "INSERT INTO demo_events SELECT g, repeat('x', 100) FROM generate_series(1, 20000) AS g;",
+      );
+      await cluster.sql('SELECT pg_switch_wal()');
+      const endLsn = await currentInsertLsn(cluster);
+      // WAL past the end position, so the stream has something beyond it to stop at.
+      await cluster.sql("INSERT INTO demo_events VALUES (0, 'after the end position')");
+      say(`  end position ${formatLsn(endLsn)}`);
+
+      say();
+      say(`wal receive -D ${archive} --slot=${SLOT} --endpos=${formatLsn(endLsn)} --no-loop --verbose`);
+      const logger = new Logger({ program: '  wal receive', output: process.stdout });
+      const common = {
+        directory: archive,
+        endLsn,
+        ifNotExists: false,
+        noLoop: true,
+        sync: true,
+        statusIntervalMs: 10_000,
+        slot: SLOT,
+        synchronous: false,
+        verbose: 1,
+        compression: { method: 'none' },
+        connectionString: undefined,
+        host: cluster.host,
+        port: String(cluster.port),
+        username: cluster.superuser,
+        password: 'never',
+        json: false,
+        progress: false,
+        trace: undefined,
+        receiveTimeoutMs: undefined,
+      } satisfies Omit<ReceiveOptions, 'action'>;
+      const streamed = await runReceive({ ...common, action: 'stream' }, { logger, env });
+      if (streamed !== 0) say('  (streaming did not complete; the files below are what arrived)');
+
+      say();
+      say(`Files in ${archive}:`);
+      for (const name of (await readdir(archive)).sort()) {
+        const size = (await stat(join(archive, name))).size;
+        say(`  ${name.padEnd(36)} ${String(size).padStart(9)} bytes`);
+      }
+
+      say();
+      say(`wal receive --slot=${SLOT} --drop-slot --verbose`);
+      await runReceive({ ...common, action: 'drop-slot' }, { logger, env });
+      if (!currentCompressionRuntime().zstd) {
+        say();
+        say('(This Node.js has no zstd; -Z gzip and -Z lz4 are available.)');
+      }
+    } finally {
+      say();
+      say('Stopping the server and removing its files...');
+      await cluster.stop();
+      await rm(archive, { recursive: true, force: true });
+      say('Done.');
+    }
+  }
+}
+
+async function currentInsertLsn(cluster: Cluster): Promise<bigint> {
+  const rows = await cluster.sql('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+  return parseLsn(String(rows[0]?.lsn));
+}

@@ -1,0 +1,132 @@
+import { WalError } from '@wal/protocol';
+import { describe, expect, it } from 'vitest';
+import { CommandLineError, UnknownOptionError } from './errors.js';
+import { Logger } from './log.js';
+import { formatBytes, ProgressMeter } from './progress.js';
+import { reportError, suggestionFor } from './report-error.js';
+import { CapturedOutput } from './test-support.js';
+
+function logger(options: { json?: boolean; isTTY?: boolean } = {}) {
+  const output = new CapturedOutput(options.isTTY ?? false);
+  return {
+    output,
+    logger: new Logger({
+      program: 'wal receive',
+      output,
+      json: options.json ?? false,
+      now: () => new Date('2026-01-02T03:04:05.000Z'),
+    }),
+  };
+}
+
+describe('Logger', () => {
+  it('writes PostgreSQL-style lines: level words except for info', () => {
+    const { output, logger: log } = logger();
+    log.error('e');
+    log.warning('w');
+    log.hint('h');
+    log.detail('d');
+    log.info('i');
+    log.bare("unrecognized option '--x'");
+    expect(output.lines).toEqual([
+      'wal receive: error: e',
+      'wal receive: warning: w',
+      'wal receive: hint: h',
+      'wal receive: detail: d',
+      'wal receive: i',
+      "wal receive: unrecognized option '--x'",
+    ]);
+  });
+
+  it('writes one JSON object per line in JSON mode, bigints as strings', () => {
+    const { output, logger: log } = logger({ json: true });
+    log.info('started', { systemId: 7n });
+    log.bare('complaint');
+    expect(output.lines.map((line) => JSON.parse(line))).toEqual([
+      {
+        time: '2026-01-02T03:04:05.000Z',
+        program: 'wal receive',
+        level: 'info',
+        message: 'started',
+        systemId: '7',
+      },
+      { time: '2026-01-02T03:04:05.000Z', program: 'wal receive', level: 'error', message: 'complaint' },
+    ]);
+  });
+
+  it('clears the progress line before a log line, and shows progress only on a terminal', () => {
+    const terminal = logger({ isTTY: true });
+    terminal.logger.progress('50%');
+    terminal.logger.info('segment done');
+    expect(terminal.output.text).toBe('\r\u001b[Kwal receive: 50%\r\u001b[Kwal receive: segment done\n');
+
+    const pipe = logger({ isTTY: false });
+    pipe.logger.progress('50%');
+    expect(pipe.output.text).toBe('');
+    expect(logger({ isTTY: true, json: true }).logger.canShowProgress).toBe(false);
+  });
+});
+
+describe('reportError', () => {
+  it('prints a server error with its DETAIL and HINT', () => {
+    const { output, logger: log } = logger();
+    const error = Object.assign(new WalError('WAL_ERR_SERVER', 'boom'), {
+      sqlState: 'XX000',
+      detail: 'the detail',
+      hint: 'the hint',
+    });
+    reportError(log, error);
+    expect(output.lines).toEqual([
+      'wal receive: error: boom',
+      'wal receive: detail: the detail',
+      'wal receive: hint: the hint',
+    ]);
+  });
+
+  it('adds a suggestion by code or SQLSTATE when the error has no hint', () => {
+    expect(suggestionFor(new WalError('WAL_ERR_AUTH_FAILED', 'x'))).toMatch(/-U/);
+    expect(suggestionFor(new WalError('WAL_ERR_TLS_CERTIFICATE', 'x'))).toMatch(/sslrootcert/);
+    expect(suggestionFor(Object.assign(new WalError('WAL_ERR_SERVER', 'x'), { sqlState: '28000' }))).toMatch(
+      /pg_hba\.conf/,
+    );
+    expect(suggestionFor(new WalError('WAL_ERR_SOMETHING_ELSE', 'x'))).toBeUndefined();
+  });
+
+  it('prints command-line errors with or without the help hint', () => {
+    const { output, logger: log } = logger();
+    reportError(log, new CommandLineError('WAL_ERR_CLI_USAGE', 'bad', { hint: true }));
+    reportError(log, new CommandLineError('WAL_ERR_CLI_COMPRESSION', 'worse', { detail: 'why' }));
+    reportError(log, new UnknownOptionError("invalid option -- 'x'"));
+    reportError(log, new Error('plain'));
+    expect(output.lines).toEqual([
+      'wal receive: error: bad',
+      'wal receive: hint: Try "wal receive --help" for more information.',
+      'wal receive: error: worse',
+      'wal receive: detail: why',
+      "wal receive: invalid option -- 'x'",
+      'wal receive: hint: Try "wal receive --help" for more information.',
+      'wal receive: error: plain',
+    ]);
+  });
+});
+
+describe('ProgressMeter', () => {
+  it('shows position, smoothed rate and lag', () => {
+    const meter = new ProgressMeter();
+    expect(meter.describe()).toBe('waiting for WAL');
+    meter.record({ receivedLsn: 0x1000000n, durableLsn: 0x1000000n, serverWalEnd: 0x1000000n }, 1000);
+    expect(meter.describe()).toBe('received 0/1000000, durable 0/1000000, -, lag 0 B');
+    meter.record({ receivedLsn: 0x1100000n, durableLsn: 0x1000000n, serverWalEnd: 0x1300000n }, 2000);
+    expect(meter.describe()).toBe('received 0/1100000, durable 0/1000000, 1.0 MB/s, lag 2.0 MB');
+    // Half the rate for the next second: the average moves 30 % of the way.
+    meter.record({ receivedLsn: 0x1180000n, durableLsn: 0x1100000n, serverWalEnd: 0x1180000n }, 3000);
+    expect(meter.describe()).toBe('received 0/1180000, durable 0/1100000, 870.4 kB/s, lag 0 B');
+  });
+
+  it('formats sizes in binary units', () => {
+    expect(formatBytes(0)).toBe('0 B');
+    expect(formatBytes(1023)).toBe('1023 B');
+    expect(formatBytes(1536)).toBe('1.5 kB');
+    expect(formatBytes(16 * 1024 ** 3)).toBe('16.0 GB');
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * stderr output in the shape of PostgreSQL's client tools (src/common/logging.c):
+ * `wal receive: error: …`, `warning:`, `hint:`, `detail:`, and info lines without a level word.
+ * With --json every line is one JSON object instead, for log shippers. A progress line, when
+ * enabled, is redrawn below the log lines on a terminal and never written to a pipe or file.
+ */
+
+export type LogLevel = 'error' | 'warning' | 'hint' | 'detail' | 'info' | 'trace';
+
+export interface LogOutput {
+  write(text: string): unknown;
+  readonly isTTY?: boolean;
+}
+
+export interface LoggerOptions {
+  /** What starts every line: `wal receive`. */
+  readonly program: string;
+  readonly output: LogOutput;
+  readonly json?: boolean;
+  readonly now?: () => Date;
+}
+
+export class Logger {
+  readonly program: string;
+  readonly json: boolean;
+  private readonly output: LogOutput;
+  private readonly now: () => Date;
+  private progressShown = false;
+
+  constructor(options: LoggerOptions) {
+    this.program = options.program;
+    this.output = options.output;
+    this.json = options.json ?? false;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  error(message: string, fields?: Record<string, unknown>): void {
+    this.line('error', message, fields);
+  }
+
+  warning(message: string, fields?: Record<string, unknown>): void {
+    this.line('warning', message, fields);
+  }
+
+  hint(message: string, fields?: Record<string, unknown>): void {
+    this.line('hint', message, fields);
+  }
+
+  detail(message: string, fields?: Record<string, unknown>): void {
+    this.line('detail', message, fields);
+  }
+
+  info(message: string, fields?: Record<string, unknown>): void {
+    this.line('info', message, fields);
+  }
+
+  trace(message: string): void {
+    this.line('trace', message);
+  }
+
+  /** A complaint printed bare after the program name, as glibc's getopt prints its own. */
+  bare(message: string): void {
+    if (this.json) this.line('error', message);
+    else this.emit(`${this.program}: ${message}\n`);
+  }
+
+  /** Whether a progress line would be seen: only on a terminal, never in JSON mode. */
+  get canShowProgress(): boolean {
+    return !this.json && this.output.isTTY === true;
+  }
+
+  /** Replace the progress line (no newline; the next log line clears it first). */
+  progress(text: string): void {
+    if (!this.canShowProgress) return;
+    this.output.write(`\r\u001b[K${this.program}: ${text}`);
+    this.progressShown = true;
+  }
+
+  clearProgress(): void {
+    if (!this.progressShown) return;
+    this.output.write('\r\u001b[K');
+    this.progressShown = false;
+  }
+
+  private line(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
+    if (this.json) {
+      const record = { time: this.now().toISOString(), program: this.program, level, message, ...fields };
+      this.emit(`${JSON.stringify(record, jsonReplacer)}\n`);
+      return;
+    }
+    const prefix = level === 'info' ? '' : `${level}: `;
+    this.emit(`${this.program}: ${prefix}${message}\n`);
+  }
+
+  private emit(text: string): void {
+    this.clearProgress();
+    this.output.write(text);
+  }
+}
+
+/** LSNs and system identifiers are bigints: JSON gets them as decimal strings. */
+function jsonReplacer(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}

@@ -1,0 +1,300 @@
+import { parseLsn } from '@wal/protocol';
+import {
+  type CompressionRuntime,
+  type CompressionSpecification,
+  cStrtol,
+  currentCompressionRuntime,
+  isCSpace,
+  parseCompressionSpecification,
+} from './compression-spec.js';
+import { CommandLineError, UnknownOptionError } from './errors.js';
+import { getoptLong, type LongOption } from './getopt.js';
+
+/**
+ * The command line of `wal receive`, read the way pg_receivewal reads its own
+ * (pg_receivewal.c main(), spec §1.1-1.3): same letters, long names, defaults, checks in the same
+ * order, same messages. Pure: no I/O, so every refusal is unit-tested.
+ */
+
+export type PasswordPolicy = 'when-asked' | 'never' | 'before-connecting';
+export type ReceiveAction = 'stream' | 'create-slot' | 'drop-slot';
+
+export interface ReceiveOptions {
+  readonly action: ReceiveAction;
+  /** -D; required to stream, ignored by the slot actions. */
+  readonly directory: string | undefined;
+  /** -E; undefined when absent or 0/0 ("no end position", as in pg_receivewal). */
+  readonly endLsn: bigint | undefined;
+  readonly ifNotExists: boolean;
+  readonly noLoop: boolean;
+  /** false with --no-sync. */
+  readonly sync: boolean;
+  readonly statusIntervalMs: number;
+  readonly slot: string | undefined;
+  readonly synchronous: boolean;
+  /** -v counts. */
+  readonly verbose: number;
+  readonly compression: CompressionSpecification;
+  /** -d, unparsed: libpq-lite parses it when connecting, after the directory check, as libpq does. */
+  readonly connectionString: string | undefined;
+  readonly host: string | undefined;
+  readonly port: string | undefined;
+  readonly username: string | undefined;
+  /** -w never asks, -W asks before the first attempt, default asks when the server wants one. */
+  readonly password: PasswordPolicy;
+
+  // Extensions (not in pg_receivewal; all off by default).
+  /** --json: one JSON object per log line on stderr. */
+  readonly json: boolean;
+  /** --progress: a status line on stderr when it is a terminal. */
+  readonly progress: boolean;
+  /** --trace[=FILE]: wire trace to stderr (`true`) or appended to FILE. */
+  readonly trace: true | string | undefined;
+  /** --receive-timeout=SECS: give up on a silent server (walreceiver's wal_receiver_timeout). */
+  readonly receiveTimeoutMs: number | undefined;
+}
+
+export type ReceiveCommandLine =
+  | { readonly kind: 'help' }
+  | { readonly kind: 'version' }
+  | { readonly kind: 'run'; readonly options: ReceiveOptions };
+
+/** pg_receivewal's short-option string, unchanged. */
+export const RECEIVE_SHORT_OPTIONS = 'd:D:E:h:np:s:S:U:vwWZ:';
+
+/** pg_receivewal's long options, then ours. Keys of long-only options are their names. */
+export const RECEIVE_LONG_OPTIONS: readonly LongOption[] = [
+  { name: 'directory', argument: 'required', key: 'D' },
+  { name: 'dbname', argument: 'required', key: 'd' },
+  { name: 'endpos', argument: 'required', key: 'E' },
+  { name: 'host', argument: 'required', key: 'h' },
+  { name: 'port', argument: 'required', key: 'p' },
+  { name: 'username', argument: 'required', key: 'U' },
+  { name: 'no-loop', argument: 'none', key: 'n' },
+  { name: 'no-password', argument: 'none', key: 'w' },
+  { name: 'password', argument: 'none', key: 'W' },
+  { name: 'status-interval', argument: 'required', key: 's' },
+  { name: 'slot', argument: 'required', key: 'S' },
+  { name: 'verbose', argument: 'none', key: 'v' },
+  { name: 'compress', argument: 'required', key: 'Z' },
+  { name: 'create-slot', argument: 'none', key: 'create-slot' },
+  { name: 'drop-slot', argument: 'none', key: 'drop-slot' },
+  { name: 'if-not-exists', argument: 'none', key: 'if-not-exists' },
+  { name: 'synchronous', argument: 'none', key: 'synchronous' },
+  { name: 'no-sync', argument: 'none', key: 'no-sync' },
+  // Extensions.
+  { name: 'json', argument: 'none', key: 'json' },
+  { name: 'progress', argument: 'none', key: 'progress' },
+  { name: 'trace', argument: 'optional', key: 'trace' },
+  { name: 'receive-timeout', argument: 'required', key: 'receive-timeout' },
+];
+
+/** INT_MAX / 1000: the largest interval in seconds whose milliseconds still fit in an int. */
+export const MAX_INTERVAL_SECONDS = 2147483;
+
+export function parseReceiveCommandLine(
+  argv: readonly string[],
+  runtime: CompressionRuntime = currentCompressionRuntime(),
+): ReceiveCommandLine {
+  // Like pg_receivewal, help and version are honoured only as the first argument; elsewhere the
+  // option loop refuses them.
+  const first = argv[0];
+  if (first === '--help' || first === '-?') return { kind: 'help' };
+  if (first === '--version' || first === '-V') return { kind: 'version' };
+
+  const { items, operands } = getoptLong(argv, RECEIVE_SHORT_OPTIONS, RECEIVE_LONG_OPTIONS);
+
+  let directory: string | undefined;
+  let endLsn: bigint | undefined;
+  let ifNotExists = false;
+  let noLoop = false;
+  let sync = true;
+  let statusIntervalMs = 10_000;
+  let slot: string | undefined;
+  let synchronous = false;
+  let verbose = 0;
+  let compressionArgument = '0';
+  let connectionString: string | undefined;
+  let host: string | undefined;
+  let port: string | undefined;
+  let username: string | undefined;
+  let password: PasswordPolicy = 'when-asked';
+  let createSlot = false;
+  let dropSlot = false;
+  let json = false;
+  let progress = false;
+  let trace: true | string | undefined;
+  let receiveTimeoutMs: number | undefined;
+
+  for (const item of items) {
+    if (item.kind === 'complaint') throw new UnknownOptionError(item.message);
+    const value = item.value ?? '';
+    switch (item.key) {
+      case 'd':
+        connectionString = value;
+        break;
+      case 'D':
+        directory = value;
+        break;
+      case 'E':
+        endLsn = parseEndPosition(value);
+        break;
+      case 'h':
+        host = value;
+        break;
+      case 'n':
+        noLoop = true;
+        break;
+      case 'p':
+        port = value;
+        break;
+      case 's':
+        statusIntervalMs = parseIntervalSeconds(value, '-s/--status-interval') * 1000;
+        break;
+      case 'S':
+        slot = value;
+        break;
+      case 'U':
+        username = value;
+        break;
+      case 'v':
+        verbose += 1;
+        break;
+      case 'w':
+        password = 'never';
+        break;
+      case 'W':
+        password = 'before-connecting';
+        break;
+      case 'Z':
+        compressionArgument = value;
+        break;
+      case 'create-slot':
+        createSlot = true;
+        break;
+      case 'drop-slot':
+        dropSlot = true;
+        break;
+      case 'if-not-exists':
+        ifNotExists = true;
+        break;
+      case 'synchronous':
+        synchronous = true;
+        break;
+      case 'no-sync':
+        sync = false;
+        break;
+      case 'json':
+        json = true;
+        break;
+      case 'progress':
+        progress = true;
+        break;
+      case 'trace':
+        trace = item.value === undefined || item.value === '' ? true : item.value;
+        break;
+      case 'receive-timeout':
+        receiveTimeoutMs = parseIntervalSeconds(value, '--receive-timeout') * 1000;
+        break;
+      default:
+        throw new Error(`option table and parser disagree about ${item.spelling}`);
+    }
+  }
+
+  // Post-parse checks, in pg_receivewal's order (pg_receivewal.c:754-793).
+  if (operands.length > 0) {
+    throw usage(`too many command-line arguments (first is "${operands[0]}")`);
+  }
+  if (dropSlot && createSlot) {
+    throw usage('cannot use --create-slot together with --drop-slot');
+  }
+  if (slot === undefined && (dropSlot || createSlot)) {
+    throw usage(`${dropSlot ? '--drop-slot' : '--create-slot'} needs a slot to be specified using --slot`);
+  }
+  if (synchronous && !sync) {
+    throw usage('cannot use --synchronous together with --no-sync');
+  }
+  if (directory === undefined && !dropSlot && !createSlot) {
+    throw usage('no target directory specified');
+  }
+  const compression = parseCompressionSpecification(compressionArgument, runtime);
+
+  return {
+    kind: 'run',
+    options: {
+      action: createSlot ? 'create-slot' : dropSlot ? 'drop-slot' : 'stream',
+      directory,
+      endLsn,
+      ifNotExists,
+      noLoop,
+      sync,
+      statusIntervalMs,
+      slot,
+      synchronous,
+      verbose,
+      compression,
+      connectionString,
+      host,
+      port,
+      username,
+      password,
+      json,
+      progress,
+      trace,
+      receiveTimeoutMs,
+    },
+  };
+}
+
+function usage(message: string): CommandLineError {
+  return new CommandLineError('WAL_ERR_CLI_USAGE', message, { hint: true });
+}
+
+/**
+ * -E: the strict form of PostgreSQL 20's pg_parse_lsn (1-8 hex digits, '/', 1-8 hex digits),
+ * which rejects what the old sscanf("%X/%X") let through (`1/2/3`, `123456789/0`). 0/0 means none.
+ */
+export function parseEndPosition(text: string): bigint | undefined {
+  let lsn: bigint;
+  try {
+    lsn = parseLsn(text);
+  } catch (error) {
+    throw new CommandLineError('WAL_ERR_CLI_END_POSITION', `could not parse end position "${text}"`, {
+      cause: error,
+    });
+  }
+  return lsn === 0n ? undefined : lsn;
+}
+
+/**
+ * option_parse_int(optarg, name, 0, INT_MAX / 1000) from fe_utils/option_utils.c: strtol with
+ * leading and trailing white space allowed (an empty string reads as 0, as there), then a range
+ * check whose message names the option.
+ */
+export function parseIntervalSeconds(text: string, optionName: string): number {
+  const parsed = cStrtol(text);
+  let end = parsed.end;
+  while (end < text.length && isCSpace(text[end]!)) end += 1;
+  if (end !== text.length) {
+    throw new CommandLineError(
+      'WAL_ERR_CLI_INVALID_VALUE',
+      `invalid value "${text}" for option ${optionName}`,
+    );
+  }
+  if (parsed.value < 0n || parsed.value > BigInt(MAX_INTERVAL_SECONDS)) {
+    throw new CommandLineError(
+      'WAL_ERR_CLI_OUT_OF_RANGE',
+      `${optionName} must be in range 0..${MAX_INTERVAL_SECONDS}`,
+    );
+  }
+  return Number(parsed.value);
+}
+
+/** Whether `--json` is among the options (before `--`), so even a refused command line reports in JSON. */
+export function wantsJson(argv: readonly string[]): boolean {
+  for (const argument of argv) {
+    if (argument === '--') return false;
+    if (argument === '--json') return true;
+  }
+  return false;
+}

@@ -1,0 +1,585 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WalError } from '@wal/protocol';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Logger } from './log.js';
+import { parseReceiveCommandLine, type ReceiveOptions } from './receive-options.js';
+import { type ReceiveEnvironment, runReceive } from './receive-run.js';
+import { CapturedOutput } from './test-support.js';
+
+/** A server error as libpq-lite raises it (code, SQLSTATE, severity). */
+class FakeServerError extends WalError {
+  readonly sqlState: string;
+  readonly severity = 'ERROR';
+  constructor(sqlState: string, message: string) {
+    super('WAL_ERR_SERVER', message);
+    this.sqlState = sqlState;
+  }
+}
+
+interface FakeConnection {
+  calls: string[];
+  identifySystem(): Promise<{
+    systemId: bigint;
+    timeline: number;
+    xlogPosition: bigint;
+    databaseName: string | null;
+  }>;
+  createReplicationSlot(
+    slot: string,
+    options?: { reserveWal?: boolean },
+  ): Promise<{ slotName: string; consistentPoint: bigint }>;
+  dropReplicationSlot(slot: string): Promise<void>;
+  close(): Promise<void>;
+  destroy(): void;
+}
+
+function fakeConnection(overrides: Partial<FakeConnection> = {}): FakeConnection {
+  const calls: string[] = [];
+  return {
+    calls,
+    async identifySystem() {
+      calls.push('IDENTIFY_SYSTEM');
+      return { systemId: 7n, timeline: 1, xlogPosition: 0x3000000n, databaseName: null };
+    },
+    async createReplicationSlot(slot, options) {
+      calls.push(`CREATE ${slot} reserveWal=${options?.reserveWal}`);
+      return { slotName: slot, consistentPoint: 0n };
+    },
+    async dropReplicationSlot(slot) {
+      calls.push(`DROP ${slot}`);
+    },
+    async close() {
+      calls.push('close');
+    },
+    destroy() {
+      calls.push('destroy');
+    },
+    ...overrides,
+  };
+}
+
+type AnyEvent = Record<string, unknown> & { type: string };
+
+interface Harness {
+  stderr: CapturedOutput;
+  connectCalls: { parameters: Record<string, string>; options: Record<string, unknown> }[];
+  receiveCalls: Record<string, unknown>[];
+  sinkCalls: Record<string, unknown>[];
+  prompts: number;
+  stopHandler: (() => void) | undefined;
+  unsubscribed: boolean;
+  environment: ReceiveEnvironment;
+}
+
+function harness(
+  setup: {
+    connections?: (FakeConnection | Error)[];
+    events?: (options: Record<string, unknown>, harness: Harness) => AsyncIterable<AnyEvent>;
+    json?: boolean;
+    isTTY?: boolean;
+    parseConnectionString?: (text: string) => Record<string, string>;
+    password?: string;
+  } = {},
+): Harness {
+  const connections = setup.connections ?? [fakeConnection()];
+  const state: Harness = {
+    stderr: new CapturedOutput(setup.isTTY ?? false),
+    connectCalls: [],
+    receiveCalls: [],
+    sinkCalls: [],
+    prompts: 0,
+    stopHandler: undefined,
+    unsubscribed: false,
+    environment: undefined as unknown as ReceiveEnvironment,
+  };
+  const environment = {
+    logger: new Logger({ program: 'wal receive', output: state.stderr, json: setup.json ?? false }),
+    env: { PGTEST: '1' },
+    parseConnectionString:
+      setup.parseConnectionString ??
+      ((text: string) =>
+        Object.fromEntries(text.split(' ').map((pair) => pair.split('=') as [string, string]))),
+    connect: async (parameters: Record<string, string>, options: Record<string, unknown>) => {
+      state.connectCalls.push({ parameters, options });
+      const next = connections.shift();
+      if (next === undefined) throw new Error('no more fake connections');
+      if (next instanceof Error) throw next;
+      return next;
+    },
+    receiveWal: (options: Record<string, unknown>) => {
+      state.receiveCalls.push(options);
+      return setup.events ? setup.events(options, state) : (async function* () {})();
+    },
+    createSink: (options: Record<string, unknown>) => {
+      state.sinkCalls.push(options);
+      return { kind: 'fake sink' };
+    },
+    promptPassword: async () => {
+      state.prompts += 1;
+      return setup.password ?? 'secret';
+    },
+    onStopSignal: (handler: () => void) => {
+      state.stopHandler = handler;
+      return () => {
+        state.unsubscribed = true;
+      };
+    },
+    now: () => 0,
+  };
+  state.environment = environment as unknown as ReceiveEnvironment;
+  return state;
+}
+
+let directory: string;
+
+beforeEach(() => {
+  directory = mkdtempSync(join(tmpdir(), 'wal-cli-test-'));
+});
+
+afterEach(() => {
+  rmSync(directory, { recursive: true, force: true });
+});
+
+function options(...argv: string[]): ReceiveOptions {
+  const parsed = parseReceiveCommandLine(argv, { zstd: false, nodeVersion: 'v20' });
+  if (parsed.kind !== 'run') throw new Error('not a run');
+  return parsed.options;
+}
+
+describe('runReceive: startup', () => {
+  it('refuses a missing directory before connecting, and never creates it', async () => {
+    const test = harness();
+    const missing = join(directory, 'missing');
+    expect(await runReceive(options('-D', missing, '-d', 'bad'), test.environment)).toBe(1);
+    expect(test.stderr.text).toBe(
+      `wal receive: error: could not open directory "${missing}": No such file or directory\n`,
+    );
+    expect(test.connectCalls).toHaveLength(0);
+  });
+
+  it('refuses a file given as the directory', async () => {
+    const file = join(directory, 'file');
+    writeFileSync(file, '');
+    const test = harness();
+    expect(await runReceive(options('-D', file), test.environment)).toBe(1);
+    expect(test.stderr.text).toContain(`could not open directory "${file}": Not a directory`);
+  });
+
+  it('reports a connection string error and exits 1', async () => {
+    const test = harness({
+      parseConnectionString: () => {
+        throw new WalError('WAL_ERR_CONNINFO', 'missing "=" after "bad" in connection info string');
+      },
+    });
+    expect(await runReceive(options('-D', directory, '-d', 'bad'), test.environment)).toBe(1);
+    expect(test.stderr.lines[0]).toBe(
+      'wal receive: error: missing "=" after "bad" in connection info string',
+    );
+    expect(test.stderr.lines[1]).toMatch(/^wal receive: hint: .*postgresql:\/\/ URI/);
+    expect(test.connectCalls).toHaveLength(0);
+  });
+
+  it('exits 1 when the first connection fails, without retrying or trapping signals (spec §10 item 1)', async () => {
+    const refused = new WalError(
+      'WAL_ERR_CONNECTION_REFUSED',
+      'connection to server at "127.0.0.1", port 1 failed: Connection refused',
+      { retryable: true },
+    );
+    const test = harness({ connections: [refused] });
+    expect(await runReceive(options('-D', directory, '-p', '1'), test.environment)).toBe(1);
+    expect(test.connectCalls).toHaveLength(1);
+    expect(test.receiveCalls).toHaveLength(0);
+    expect(test.stopHandler).toBeUndefined();
+    expect(test.stderr.lines[0]).toBe(
+      'wal receive: error: connection to server at "127.0.0.1", port 1 failed: Connection refused',
+    );
+    expect(test.stderr.lines[1]).toContain('hint: Check the host and port');
+  });
+
+  it('connects with the parameters merged as pg_receivewal merges them', async () => {
+    const test = harness();
+    await runReceive(options('-D', directory, '-d', 'host=a port=1 user=x', '-p', '2'), test.environment);
+    expect(test.connectCalls[0]?.parameters).toEqual({
+      dbname: 'replication',
+      host: 'a',
+      port: '2',
+      user: 'x',
+      replication: 'true',
+      fallback_application_name: 'wal receive',
+    });
+    expect(test.connectCalls[0]?.options.env).toEqual({ PGTEST: '1' });
+    expect(typeof test.connectCalls[0]?.options.passwordPrompt).toBe('function');
+    expect(test.connectCalls[0]?.options.trace).toBeUndefined();
+  });
+
+  it('-W asks before the first attempt and sends the password', async () => {
+    const test = harness();
+    await runReceive(options('-D', directory, '-W'), test.environment);
+    expect(test.prompts).toBe(1);
+    expect(test.connectCalls[0]?.parameters.password).toBe('secret');
+  });
+
+  it('-w never asks', async () => {
+    const test = harness();
+    await runReceive(options('-D', directory, '-w'), test.environment);
+    expect(test.connectCalls[0]?.options.passwordPrompt).toBeUndefined();
+  });
+
+  it('keeps a prompted password for reconnections', async () => {
+    const test = harness({
+      connections: [fakeConnection(), fakeConnection()],
+      events: (receiveOptions) =>
+        (async function* () {
+          await (receiveOptions.connect as () => Promise<unknown>)();
+          await (receiveOptions.connect as () => Promise<unknown>)();
+          yield { type: 'stopped', reason: 'endpos', lsn: 1n, timeline: 1 };
+        })(),
+    });
+    const original = test.environment.connect!;
+    let first = true;
+    (test.environment as { connect: unknown }).connect = async (
+      parameters: Record<string, string>,
+      connectOptions: { passwordPrompt?: () => Promise<string> },
+    ) => {
+      if (first) {
+        first = false;
+        await connectOptions.passwordPrompt?.();
+      }
+      return original(parameters, connectOptions as never);
+    };
+    expect(await runReceive(options('-D', directory), test.environment)).toBe(0);
+    expect(test.prompts).toBe(1);
+    expect(test.connectCalls).toHaveLength(2);
+    expect(test.connectCalls[0]?.parameters.password).toBeUndefined();
+    expect(test.connectCalls[1]?.parameters.password).toBe('secret');
+  });
+
+  it('refuses a database-specific connection', async () => {
+    const connection = fakeConnection({
+      async identifySystem() {
+        return { systemId: 1n, timeline: 1, xlogPosition: 0n, databaseName: 'postgres' };
+      },
+    });
+    const test = harness({ connections: [connection] });
+    expect(await runReceive(options('-D', directory, '-S', 'a'), test.environment)).toBe(1);
+    expect(test.stderr.lines[0]).toBe(
+      'wal receive: error: replication connection using slot "a" is unexpectedly database specific',
+    );
+    expect(connection.calls).toContain('destroy');
+  });
+
+  it('sends the wire trace to stderr with --trace', async () => {
+    const test = harness();
+    await runReceive(options('-D', directory, '--trace'), test.environment);
+    const trace = test.connectCalls[0]?.options.trace as (line: string) => void;
+    trace('F 13 Query "IDENTIFY_SYSTEM"');
+    expect(test.stderr.text).toContain('wal receive: trace: F 13 Query "IDENTIFY_SYSTEM"\n');
+  });
+});
+
+describe('runReceive: slot actions', () => {
+  it('creates a physical slot without reserving WAL, then exits 0', async () => {
+    const connection = fakeConnection();
+    const test = harness({ connections: [connection] });
+    expect(await runReceive(options('--create-slot', '-S', 'test', '-v'), test.environment)).toBe(0);
+    expect(connection.calls).toEqual(['IDENTIFY_SYSTEM', 'CREATE test reserveWal=false', 'close']);
+    expect(test.stderr.text).toBe('wal receive: creating replication slot "test"\n');
+    expect(test.receiveCalls).toHaveLength(0);
+  });
+
+  it('fails on an existing slot, unless --if-not-exists', async () => {
+    const exists = () =>
+      fakeConnection({
+        async createReplicationSlot() {
+          throw new FakeServerError('42710', 'replication slot "test" already exists');
+        },
+      });
+    const failing = harness({ connections: [exists()] });
+    expect(await runReceive(options('--create-slot', '-S', 'test'), failing.environment)).toBe(1);
+    expect(failing.stderr.lines[0]).toBe(
+      'wal receive: error: could not send replication command "CREATE_REPLICATION_SLOT "test" PHYSICAL": ' +
+        'ERROR:  replication slot "test" already exists',
+    );
+    expect(failing.stderr.lines[1]).toBe(
+      'wal receive: hint: Add --if-not-exists to accept a slot that already exists.',
+    );
+
+    const tolerant = harness({ connections: [exists()] });
+    expect(
+      await runReceive(options('--create-slot', '-S', 'test', '--if-not-exists'), tolerant.environment),
+    ).toBe(0);
+    expect(tolerant.stderr.text).toBe('');
+  });
+
+  it('--if-not-exists does not hide other errors', async () => {
+    const test = harness({
+      connections: [
+        fakeConnection({
+          async createReplicationSlot() {
+            throw new FakeServerError('53400', 'all replication slots are in use');
+          },
+        }),
+      ],
+    });
+    expect(await runReceive(options('--create-slot', '-S', 'x', '--if-not-exists'), test.environment)).toBe(
+      1,
+    );
+  });
+
+  it('drops a slot, quoting its name in messages', async () => {
+    const connection = fakeConnection();
+    const test = harness({ connections: [connection] });
+    expect(await runReceive(options('--drop-slot', '-S', 'test', '--verbose'), test.environment)).toBe(0);
+    expect(connection.calls).toEqual(['IDENTIFY_SYSTEM', 'DROP test', 'close']);
+    expect(test.stderr.text).toBe('wal receive: dropping replication slot "test"\n');
+
+    const missing = harness({
+      connections: [
+        fakeConnection({
+          async dropReplicationSlot() {
+            throw new FakeServerError('42704', 'replication slot "a""b" does not exist');
+          },
+        }),
+      ],
+    });
+    expect(await runReceive(options('--drop-slot', '-S', 'a"b'), missing.environment)).toBe(1);
+    expect(missing.stderr.lines[0]).toBe(
+      'wal receive: error: could not send replication command "DROP_REPLICATION_SLOT "a""b"": ' +
+        'ERROR:  replication slot "a""b" does not exist',
+    );
+    expect(missing.stderr.lines[1]).toContain('--create-slot');
+  });
+});
+
+describe('runReceive: streaming', () => {
+  const streamEvents: AnyEvent[] = [
+    { type: 'connected', systemId: 7n, timeline: 1, serverVersion: 180004, segmentSize: 1 << 20 },
+    { type: 'streaming-started', lsn: 0x3000000n, timeline: 1 },
+    { type: 'progress', receivedLsn: 0x3000100n, durableLsn: 0x3000000n, serverWalEnd: 0x3000200n },
+    { type: 'segment-finished', lsn: 0x3100000n, timeline: 1 },
+    { type: 'timeline-switched', timeline: 2, lsn: 0x3180000n },
+    { type: 'stopped', reason: 'endpos', lsn: 0x3200010n, timeline: 2 },
+  ];
+  const replay = (events: AnyEvent[]) => () =>
+    (async function* () {
+      yield* events;
+    })();
+
+  it('passes the options to the stream and the sink, reusing the startup connection', async () => {
+    const first = fakeConnection();
+    let connected: unknown;
+    const test = harness({
+      connections: [first],
+      events: (receiveOptions) =>
+        (async function* () {
+          connected = await (receiveOptions.connect as () => Promise<unknown>)();
+          yield { type: 'stopped', reason: 'endpos', lsn: 0x3000010n, timeline: 1 };
+        })(),
+    });
+    const code = await runReceive(
+      options(
+        '-D',
+        directory,
+        '-S',
+        'arch',
+        '-E',
+        '0/3000000',
+        '-s',
+        '3',
+        '--synchronous',
+        '-n',
+        '-Z',
+        'gzip:4',
+        '--receive-timeout=60',
+      ),
+      test.environment,
+    );
+    expect(code).toBe(0);
+    expect(connected).toBe(first);
+    expect(test.connectCalls).toHaveLength(1);
+    expect(test.sinkCalls).toEqual([{ directory, compression: { method: 'gzip', level: 4 }, sync: true }]);
+    const receiveOptions = test.receiveCalls[0]!;
+    expect(receiveOptions).toMatchObject({
+      slot: 'arch',
+      endLsn: 0x3000000n,
+      statusIntervalMs: 3000,
+      synchronous: true,
+      noLoop: true,
+      receiveTimeoutMs: 60_000,
+      sink: { kind: 'fake sink' },
+    });
+    expect(receiveOptions.signal).toBeInstanceOf(AbortSignal);
+    expect(test.unsubscribed).toBe(true);
+  });
+
+  it('prints pg_receivewal verbose messages (spec §1.7)', async () => {
+    const test = harness({ events: replay(streamEvents) });
+    expect(await runReceive(options('-D', directory, '-v'), test.environment)).toBe(0);
+    expect(test.stderr.lines).toEqual([
+      'wal receive: starting log streaming at 0/3000000 (timeline 1)',
+      'wal receive: finished segment at 0/3100000 (timeline 1)',
+      'wal receive: switched to timeline 2 at 0/3180000',
+      'wal receive: stopped log streaming at 0/3200010 (timeline 2)',
+    ]);
+  });
+
+  it('is quiet without -v, and -vv adds the server facts', async () => {
+    const quiet = harness({ events: replay(streamEvents) });
+    await runReceive(options('-D', directory), quiet.environment);
+    expect(quiet.stderr.text).toBe('');
+
+    const chatty = harness({ events: replay(streamEvents) });
+    await runReceive(options('-D', directory, '-vv'), chatty.environment);
+    expect(chatty.stderr.lines[0]).toBe(
+      'wal receive: connected: server version 180004, system identifier 7, timeline 1, WAL segment size 1048576 bytes',
+    );
+  });
+
+  it('reports a lost connection and the retry, then carries on', async () => {
+    const lost = new WalError(
+      'WAL_ERR_STREAM_TERMINATED',
+      'replication stream was terminated before stop point',
+      {
+        retryable: true,
+      },
+    );
+    const test = harness({
+      events: replay([
+        { type: 'disconnected', error: lost, retryInMs: 5000 },
+        { type: 'stopped', reason: 'endpos', lsn: 1n, timeline: 1 },
+      ]),
+    });
+    expect(await runReceive(options('-D', directory), test.environment)).toBe(0);
+    expect(test.stderr.lines).toEqual([
+      'wal receive: error: replication stream was terminated before stop point',
+      'wal receive: disconnected; waiting 5 seconds to try again',
+    ]);
+  });
+
+  it('with --no-loop, a lost connection ends the program with "disconnected", exit 1', async () => {
+    const missing = new WalError(
+      'WAL_ERR_STREAM_SLOT_MISSING',
+      'replication slot "nonexistentslot" does not exist',
+      {
+        retryable: true,
+      },
+    );
+    const viaEvent = harness({ events: replay([{ type: 'disconnected', error: missing, retryInMs: 5000 }]) });
+    expect(
+      await runReceive(options('-D', directory, '-n', '-S', 'nonexistentslot'), viaEvent.environment),
+    ).toBe(1);
+    expect(viaEvent.stderr.lines).toEqual([
+      'wal receive: error: replication slot "nonexistentslot" does not exist',
+      'wal receive: error: disconnected',
+    ]);
+
+    const viaThrow = harness({
+      events: () =>
+        (async function* () {
+          yield* [];
+          throw missing;
+        })(),
+    });
+    expect(
+      await runReceive(options('-D', directory, '-n', '-S', 'nonexistentslot'), viaThrow.environment),
+    ).toBe(1);
+    expect(viaThrow.stderr.lines).toEqual(viaEvent.stderr.lines);
+  });
+
+  it('a fatal stream error exits 1 with just its message', async () => {
+    const fatal = new WalError('WAL_ERR_STREAM_SERVER_VERSION', 'incompatible server version 9.2');
+    const test = harness({
+      events: () =>
+        (async function* () {
+          yield* [];
+          throw fatal;
+        })(),
+    });
+    expect(await runReceive(options('-D', directory, '-n'), test.environment)).toBe(1);
+    expect(test.stderr.lines).toEqual(['wal receive: error: incompatible server version 9.2']);
+  });
+
+  it('SIGINT/SIGTERM abort the stream; the run exits 0 (spec §1.6)', async () => {
+    const test = harness({
+      events: (receiveOptions, state) =>
+        (async function* () {
+          yield { type: 'streaming-started', lsn: 0x1000000n, timeline: 1 };
+          const signal = receiveOptions.signal as AbortSignal;
+          expect(signal.aborted).toBe(false);
+          state.stopHandler?.();
+          expect(signal.aborted).toBe(true);
+          yield { type: 'stopped', reason: 'aborted', lsn: 0x1000100n, timeline: 1 };
+        })(),
+    });
+    expect(await runReceive(options('-D', directory, '-v'), test.environment)).toBe(0);
+    expect(test.stderr.lines.at(-1)).toBe('wal receive: received interrupt signal, exiting');
+  });
+
+  it('an AbortError after a signal is a clean stop too', async () => {
+    const test = harness({
+      events: (_options, state) =>
+        (async function* () {
+          yield* [];
+          state.stopHandler?.();
+          throw new DOMException('stopped', 'AbortError');
+        })(),
+    });
+    expect(await runReceive(options('-D', directory), test.environment)).toBe(0);
+    expect(test.stderr.text).toBe('');
+  });
+
+  it('logs JSON objects with --json', async () => {
+    const test = harness({ json: true, events: replay(streamEvents) });
+    await runReceive(options('-D', directory, '-v', '--json'), test.environment);
+    const records = test.stderr.lines.map((line) => JSON.parse(line));
+    expect(records[0]).toMatchObject({
+      program: 'wal receive',
+      level: 'info',
+      message: 'starting log streaming at 0/3000000 (timeline 1)',
+      event: 'streaming-started',
+      lsn: '0/3000000',
+      timeline: 1,
+    });
+    expect(records.map((record) => record.event)).toEqual([
+      'streaming-started',
+      'segment-finished',
+      'timeline-switched',
+      'stopped',
+    ]);
+  });
+
+  it('draws a progress line on a terminal with --progress, and clears it', async () => {
+    const test = harness({ isTTY: true, events: replay(streamEvents) });
+    await runReceive(options('-D', directory, '--progress'), test.environment);
+    expect(test.stderr.text).toContain(
+      '\r\u001b[Kwal receive: received 0/3000100, durable 0/3000000, -, lag 256 B',
+    );
+    expect(test.stderr.text.endsWith('\r\u001b[K')).toBe(true);
+  });
+
+  it('redraws the progress line at most four times a second', async () => {
+    const samples = [0x1000100n, 0x1000200n, 0x1000300n].map((receivedLsn) => ({
+      type: 'progress',
+      receivedLsn,
+      durableLsn: 0x1000000n,
+      serverWalEnd: 0x1000300n,
+    }));
+    const test = harness({ isTTY: true, events: replay(samples) });
+    const clock = [0, 100, 300];
+    (test.environment as { now: () => number }).now = () => clock.shift() ?? 1000;
+    await runReceive(options('-D', directory, '--progress'), test.environment);
+    const drawn = test.stderr.text.split('\r\u001b[K').filter((part) => part !== '');
+    expect(drawn).toEqual([
+      'wal receive: received 0/1000100, durable 0/1000000, -, lag 512 B',
+      'wal receive: received 0/1000300, durable 0/1000000, 2.1 kB/s, lag 0 B',
+    ]);
+  });
+
+  it('never draws progress into a pipe', async () => {
+    const test = harness({ isTTY: false, events: replay(streamEvents) });
+    await runReceive(options('-D', directory, '--progress'), test.environment);
+    expect(test.stderr.text).toBe('');
+  });
+});

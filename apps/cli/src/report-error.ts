@@ -1,0 +1,107 @@
+import { WalError } from '@wal/protocol';
+import { CommandLineError, UnknownOptionError } from './errors.js';
+import type { Logger } from './log.js';
+
+/**
+ * One place that turns an error into stderr lines: the message as `error:`, the server's DETAIL
+ * and HINT as `detail:`/`hint:`, and, when the error itself carries no hint, our suggestion for
+ * its code. Suggestions are keyed by stable codes (and SQLSTATEs), never by message text.
+ */
+
+const SUGGESTIONS_BY_CODE: Readonly<Record<string, string>> = {
+  WAL_ERR_CONNECTION_REFUSED: 'Check the host and port given by -h and -p, by -d, or by PGHOST and PGPORT.',
+  WAL_ERR_CONNECTION_TIMEOUT:
+    'The server did not answer in time: check the host name, firewalls and connect_timeout.',
+  WAL_ERR_AUTH_FAILED: 'Check the user name (-U) and the password given by -W, PGPASSWORD or ~/.pgpass.',
+  WAL_ERR_AUTH_NO_PASSWORD:
+    'The server wants a password: give one with -W, PGPASSWORD or ~/.pgpass (and leave out -w).',
+  WAL_ERR_AUTH_UNSUPPORTED:
+    'The server asked for an authentication method wal does not speak; use scram-sha-256, md5 or password in pg_hba.conf.',
+  WAL_ERR_CONNINFO: 'The -d value must be keyword=value pairs or a postgresql:// URI.',
+  WAL_ERR_SINK_MISMATCH:
+    'The directory holds WAL from another cluster or segment size; give this server its own directory.',
+};
+
+const SUGGESTIONS_BY_SQLSTATE: Readonly<Record<string, string>> = {
+  '28000':
+    'Allow replication connections for this user and host in pg_hba.conf ("host replication USER ADDRESS METHOD").',
+  '42501': 'The user needs the REPLICATION attribute: ALTER ROLE name REPLICATION.',
+  '42704': 'Create the slot first with --create-slot --slot=NAME.',
+  '42710': 'Add --if-not-exists to accept a slot that already exists.',
+  '53300': 'The server has no free WAL sender: raise max_wal_senders or stop another client.',
+  '55006': 'Another client is streaming from this slot: stop it or use another slot.',
+  '58P01':
+    'The server has already removed that WAL: stream through a replication slot so it keeps WAL until received.',
+};
+
+export function suggestionFor(error: WalError): string | undefined {
+  const bySqlState = sqlStateOf(error);
+  if (bySqlState !== undefined && SUGGESTIONS_BY_SQLSTATE[bySqlState] !== undefined) {
+    return SUGGESTIONS_BY_SQLSTATE[bySqlState];
+  }
+  if (SUGGESTIONS_BY_CODE[error.code] !== undefined) return SUGGESTIONS_BY_CODE[error.code];
+  if (error.code.startsWith('WAL_ERR_TLS_')) {
+    return 'Check sslmode, sslrootcert and the server certificate; --trace shows the conversation.';
+  }
+  return undefined;
+}
+
+/** The hint line pg_receivewal prints after a refused command line. */
+export function helpHint(program: string): string {
+  return `Try "${program} --help" for more information.`;
+}
+
+export function reportError(logger: Logger, error: unknown): void {
+  if (error instanceof UnknownOptionError) {
+    logger.bare(error.message);
+    logger.hint(helpHint(logger.program));
+    return;
+  }
+  if (error instanceof CommandLineError) {
+    logger.error(error.message, logger.json ? { code: error.code } : undefined);
+    if (error.detail !== undefined) logger.detail(error.detail);
+    if (error.hint) logger.hint(helpHint(logger.program));
+    return;
+  }
+  if (error instanceof WalError) {
+    const server = serverFieldsOf(error);
+    logger.error(
+      error.message,
+      logger.json
+        ? { code: error.code, ...(server.sqlState ? { sqlState: server.sqlState } : {}) }
+        : undefined,
+    );
+    if (server.detail) logger.detail(server.detail);
+    const hint = server.hint ?? suggestionFor(error);
+    if (hint) logger.hint(hint);
+    return;
+  }
+  logger.error(error instanceof Error ? error.message : String(error));
+}
+
+interface ServerFields {
+  sqlState: string | undefined;
+  detail: string | undefined;
+  hint: string | undefined;
+}
+
+/** libpq-lite's ServerError keeps SQLSTATE, DETAIL and HINT; read them without depending on its class. */
+function serverFieldsOf(error: WalError): ServerFields {
+  const candidate = error as WalError & {
+    sqlState?: unknown;
+    detail?: unknown;
+    hint?: unknown;
+    fields?: { detail?: unknown; hint?: unknown };
+  };
+  const text = (value: unknown): string | undefined =>
+    typeof value === 'string' && value !== '' ? value : undefined;
+  return {
+    sqlState: text(candidate.sqlState),
+    detail: text(candidate.detail) ?? text(candidate.fields?.detail),
+    hint: text(candidate.hint) ?? text(candidate.fields?.hint),
+  };
+}
+
+function sqlStateOf(error: WalError): string | undefined {
+  return serverFieldsOf(error).sqlState;
+}
