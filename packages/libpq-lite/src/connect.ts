@@ -1,0 +1,489 @@
+import { lookup } from 'node:dns/promises';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { encodeFrontendMessage, ProtocolError, WalError } from '@wal/protocol';
+import { authenticate, mapStartupError, type PasswordSource } from './auth/authenticate.js';
+import { tlsServerEndPointHash } from './certificate-hash.js';
+import { Connection } from './connection.js';
+import {
+  type ConnectionSettings,
+  defaultSocketDirectory,
+  type HostTarget,
+  passwordFileHost,
+  resolveSettings,
+} from './environment.js';
+import {
+  AuthenticationError,
+  ConnectionError,
+  ConnectionStringError,
+  ServerError,
+  TlsError,
+} from './errors.js';
+import { readPasswordFile } from './pgpass.js';
+import { startTls } from './tls.js';
+import type { TraceSink } from './trace.js';
+import { Wire } from './wire.js';
+
+export interface ConnectOptions {
+  /** Environment for `PG*` variables and HOME; default `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** Asked once, when the server wants a password and none was configured. */
+  passwordPrompt?: () => Promise<string>;
+  signal?: AbortSignal;
+  /** Wire trace, one line per message; passwords and SCRAM proofs are redacted. */
+  trace?: TraceSink;
+  /** Warnings libpq prints on stderr (password file permissions...). */
+  onWarning?: (message: string) => void;
+}
+
+type Address = { kind: 'tcp'; address: string; family: 4 | 6 } | { kind: 'unix'; path: string };
+type EncryptionMethod = 'plain' | 'ssl';
+
+/**
+ * Opens a session (libpq `PQconnectdbParams` + `PQconnectPoll`): for each host, each address,
+ * each allowed encryption method in sslmode order, until one succeeds. Authentication failures
+ * stop the search; refused connections, timeouts and "the database system is starting up" move on.
+ */
+export async function connect(
+  parameters: Record<string, string>,
+  options: ConnectOptions = {},
+): Promise<Connection> {
+  const env = options.env ?? process.env;
+  const settings = resolveSettings(parameters, { env });
+  const targets = settings.loadBalanceHosts ? shuffle([...settings.targets]) : settings.targets;
+  const socketDirectory = defaultSocketDirectory();
+  const failures: WalError[] = [];
+  let prompted: Promise<string> | undefined;
+
+  for (const target of targets) {
+    let fromFile: Promise<PasswordSource | undefined> | undefined;
+    const getPassword = async (): Promise<PasswordSource | undefined> => {
+      if (settings.password !== undefined) return { password: Buffer.from(settings.password, 'utf8') };
+      fromFile ??= readPasswordFile(
+        settings.passfile,
+        {
+          host: passwordFileHost(target, socketDirectory),
+          port: String(target.port),
+          dbname: settings.dbname,
+          user: settings.user,
+        },
+        options.onWarning,
+      ).then((password) =>
+        password === undefined
+          ? undefined
+          : { password: Buffer.from(password, 'utf8'), passwordFile: settings.passfile },
+      );
+      const source = await fromFile;
+      if (source !== undefined) return source;
+      if (options.passwordPrompt === undefined) return undefined;
+      prompted ??= options.passwordPrompt();
+      return { password: Buffer.from(await prompted, 'utf8') };
+    };
+
+    let addresses: Address[];
+    try {
+      addresses = await resolveAddresses(target);
+    } catch (error) {
+      failures.push(toWalError(error));
+      continue;
+    }
+    for (const address of addresses) {
+      const methods = encryptionMethods(settings, address);
+      let nextHost = false;
+      for (let index = 0; index < methods.length; index++) {
+        try {
+          return await attempt({ settings, target, address, method: methods[index]!, options, getPassword });
+        } catch (error) {
+          if (options.signal?.aborted) throw abortError(options.signal);
+          const failure = toWalError(error);
+          if (index + 1 < methods.length && retriesWithNextMethod(failure)) continue;
+          if (isFinal(failure)) throw failure;
+          failures.push(failure);
+          // "The database system is starting up" and other server errors: try the next host.
+          if (failure instanceof ServerError) nextHost = true;
+          break;
+        }
+      }
+      if (nextHost) break;
+    }
+  }
+  throw combineFailures(failures);
+}
+
+function toWalError(error: unknown): WalError {
+  if (error instanceof WalError) return error;
+  return new ConnectionError(
+    'WAL_ERR_CONNECTION_FAILED',
+    error instanceof Error ? error.message : String(error),
+    {
+      cause: error,
+    },
+  );
+}
+
+/** libpq reconnects with the next method after a TLS failure or any ErrorResponse during startup. */
+function retriesWithNextMethod(error: WalError): boolean {
+  if (error instanceof ServerError) return true;
+  if (error instanceof AuthenticationError) return error.serverError !== undefined;
+  if (error instanceof TlsError) {
+    return error.code !== 'WAL_ERR_TLS_ROOT_CERT_MISSING' && error.code !== 'WAL_ERR_TLS_CONFIG';
+  }
+  return false;
+}
+
+/** Errors that another host would not fix. */
+function isFinal(error: WalError): boolean {
+  if (error instanceof AuthenticationError || error instanceof ConnectionStringError) return true;
+  if (error instanceof TlsError)
+    return error.code === 'WAL_ERR_TLS_ROOT_CERT_MISSING' || error.code === 'WAL_ERR_TLS_CONFIG';
+  if (error instanceof ConnectionError) return error.code === 'WAL_ERR_CONNECTION_PROTOCOL_VERSION';
+  return error instanceof ProtocolError;
+}
+
+function combineFailures(failures: WalError[]): WalError {
+  const last = failures.at(-1);
+  if (last === undefined) return new ConnectionError('WAL_ERR_CONNECTION_FAILED', 'no host to connect to');
+  if (failures.length > 1) {
+    // Like libpq, report every host's failure, so the user sees why each was skipped.
+    last.message = failures.map((failure) => failure.message).join('\n');
+  }
+  return last;
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let index = items.length - 1; index > 0; index--) {
+    const other = Math.floor(Math.random() * (index + 1));
+    [items[index], items[other]] = [items[other]!, items[index]!];
+  }
+  return items;
+}
+
+async function resolveAddresses(target: HostTarget): Promise<Address[]> {
+  if (target.socketPath !== undefined) return [{ kind: 'unix', path: target.socketPath }];
+  const host = target.hostaddr !== '' ? target.hostaddr : target.host;
+  const family = isIP(host);
+  if (family !== 0) return [{ kind: 'tcp', address: host, family: family as 4 | 6 }];
+  if (target.hostaddr !== '') {
+    throw new ConnectionStringError(`could not parse network address "${target.hostaddr}"`);
+  }
+  try {
+    const results = await lookup(host, { all: true, verbatim: true });
+    return results.map((result) => ({
+      kind: 'tcp',
+      address: result.address,
+      family: result.family as 4 | 6,
+    }));
+  } catch (error) {
+    throw new ConnectionError(
+      'WAL_ERR_CONNECTION_HOST_NOT_FOUND',
+      `could not translate host name "${host}" to address: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+/** `init_allowed_encryption_methods`: order by sslmode; Unix sockets never use SSL. */
+export function encryptionMethods(settings: ConnectionSettings, address: Address): EncryptionMethod[] {
+  if (address.kind === 'unix') return ['plain'];
+  switch (settings.sslmode) {
+    case 'disable':
+      return ['plain'];
+    case 'allow':
+      return ['plain', 'ssl'];
+    case 'prefer':
+      return ['ssl', 'plain'];
+    default:
+      return ['ssl'];
+  }
+}
+
+function describe(target: HostTarget, address: Address): string {
+  if (address.kind === 'unix') return `server on socket "${address.path.replace('\0', '@')}"`;
+  const name =
+    target.host !== '' && target.host !== address.address
+      ? `"${target.host}" (${address.address})`
+      : `"${address.address}"`;
+  return `server at ${name}, port ${target.port}`;
+}
+
+function abortError(signal: AbortSignal): ConnectionError {
+  return new ConnectionError('WAL_ERR_CONNECTION_ABORTED', 'connection attempt aborted', {
+    cause: signal.reason,
+  });
+}
+
+interface AttemptInput {
+  settings: ConnectionSettings;
+  target: HostTarget;
+  address: Address;
+  method: EncryptionMethod;
+  options: ConnectOptions;
+  getPassword: () => Promise<PasswordSource | undefined>;
+}
+
+/**
+ * One connection attempt, bounded by connect_timeout and the abort signal: whichever fires
+ * destroys the sockets, which makes the pending step fail.
+ */
+async function attempt(input: AttemptInput): Promise<Connection> {
+  const { settings, options } = input;
+  const description = describe(input.target, input.address);
+  const sockets: Socket[] = [];
+  let interruption: WalError | undefined;
+  const interrupt = (error: WalError): void => {
+    interruption ??= error;
+    for (const socket of sockets) socket.destroy();
+  };
+  let timer: NodeJS.Timeout | undefined;
+  if (settings.connectTimeoutMs !== undefined) {
+    timer = setTimeout(
+      () =>
+        interrupt(
+          new ConnectionError(
+            'WAL_ERR_CONNECTION_TIMEOUT',
+            `connection to ${description} failed: timeout expired after ${settings.connectTimeoutMs! / 1000} s ` +
+              '(connect_timeout); check that the server is reachable and not overloaded',
+          ),
+        ),
+      settings.connectTimeoutMs,
+    );
+    timer.unref();
+  }
+  const onAbort = (): void => interrupt(abortError(options.signal!));
+  if (options.signal?.aborted) throw abortError(options.signal);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await establish(input, description, (socket) => {
+      sockets.push(socket);
+      if (interruption !== undefined) socket.destroy();
+    });
+  } catch (error) {
+    for (const socket of sockets) socket.destroy();
+    throw interruption ?? error;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function openSocket(
+  address: Address,
+  target: HostTarget,
+  description: string,
+  settings: ConnectionSettings,
+): Promise<Socket> {
+  return new Promise<Socket>((resolve, reject) => {
+    const socket =
+      address.kind === 'unix'
+        ? netConnect({ path: address.path })
+        : netConnect({ host: address.address, port: target.port, family: address.family });
+    const onError = (error: NodeJS.ErrnoException): void => {
+      socket.destroy();
+      const refused = error.code === 'ECONNREFUSED' || error.code === 'ENOENT';
+      const advice =
+        address.kind === 'unix'
+          ? 'Is the server running locally and accepting connections on that socket?'
+          : 'Is the server running on that host and accepting TCP/IP connections?';
+      reject(
+        new ConnectionError(
+          refused ? 'WAL_ERR_CONNECTION_REFUSED' : 'WAL_ERR_CONNECTION_FAILED',
+          `connection to ${description} failed: ${error.code === 'ECONNREFUSED' ? 'Connection refused' : error.code === 'ENOENT' ? 'No such file or directory' : error.message}\n\t${advice}`,
+          { cause: error },
+        ),
+      );
+    };
+    const onClose = (): void => onError(Object.assign(new Error('socket closed'), { code: 'ECONNRESET' }));
+    socket.once('error', onError);
+    socket.once('close', onClose);
+    socket.once('connect', () => {
+      socket.removeListener('error', onError);
+      socket.removeListener('close', onClose);
+      socket.setNoDelay(true);
+      if (address.kind === 'tcp' && settings.keepalives.enabled) {
+        socket.setKeepAlive(true, settings.keepalives.idleMs);
+      }
+      resolve(socket);
+    });
+  });
+}
+
+/** Reads the one-byte answer to SSLRequest, keeping anything that came with it for the CVE check. */
+function readSslResponse(socket: Socket, description: string): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const cleanup = (): void => {
+      socket.removeListener('data', onData);
+      socket.removeListener('error', onError);
+      socket.removeListener('close', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      cleanup();
+      resolve(chunk);
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(
+        new ConnectionError(
+          'WAL_ERR_CONNECTION_CLOSED',
+          `connection to ${description} failed during SSL negotiation: ${error.message}`,
+          {
+            cause: error,
+          },
+        ),
+      );
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(
+        new ConnectionError(
+          'WAL_ERR_CONNECTION_CLOSED',
+          `server at ${description} closed the connection unexpectedly during SSL negotiation`,
+        ),
+      );
+    };
+    socket.on('data', onData);
+    socket.once('error', onError);
+    socket.once('close', onClose);
+  });
+}
+
+async function establish(
+  input: AttemptInput,
+  description: string,
+  track: (socket: Socket) => void,
+): Promise<Connection> {
+  const { settings, target, address, method, options } = input;
+  const rawSocket = await openSocket(address, target, description, settings);
+  track(rawSocket);
+  let stream: Socket = rawSocket;
+  let tlsSocket: TLSSocket | undefined;
+  if (method === 'ssl') {
+    if (settings.sslnegotiation === 'direct') {
+      options.trace?.('F\t-\tTLS ClientHello (direct, ALPN "postgresql")');
+      tlsSocket = await startTls(rawSocket, settings, target, { direct: true, description });
+    } else {
+      const request = encodeFrontendMessage({ type: 'SSLRequest' });
+      options.trace?.(`F\t${request.length}\tSSLRequest`);
+      rawSocket.write(request);
+      const response = await readSslResponse(rawSocket, description);
+      const answer = response[0];
+      // Never show an 'E' body: the server has not been authenticated (CVE-2024-10977).
+      options.trace?.(
+        `B\t1\tSSLResponse\t${answer === 0x53 ? 'S' : answer === 0x4e ? 'N' : answer === 0x45 ? 'E' : '?'}`,
+      );
+      if (answer === 0x53) {
+        if (response.length > 1) {
+          // Bytes before the handshake could be injected by a man in the middle (CVE-2021-23222).
+          throw new TlsError(
+            'WAL_ERR_TLS_UNENCRYPTED_DATA',
+            `received unencrypted data after SSL response from ${description}; possible man-in-the-middle attack`,
+          );
+        }
+        tlsSocket = await startTls(rawSocket, settings, target, { direct: false, description });
+      } else if (answer === 0x4e) {
+        if (settings.sslmode !== 'prefer' && settings.sslmode !== 'allow') {
+          throw new TlsError(
+            'WAL_ERR_TLS_NOT_SUPPORTED',
+            `server does not support SSL, but SSL was required (sslmode=${settings.sslmode}) at ${description}; ` +
+              'enable ssl on the server or use sslmode=prefer',
+          );
+        }
+        if (response.length > 1) {
+          throw new TlsError(
+            'WAL_ERR_TLS_UNENCRYPTED_DATA',
+            `received unencrypted data after SSL response from ${description}`,
+          );
+        }
+      } else if (answer === 0x45) {
+        throw new TlsError(
+          'WAL_ERR_TLS_SERVER_ERROR',
+          `server at ${description} sent an error response during SSL exchange (see the server log)`,
+          { retryable: true },
+        );
+      } else {
+        throw new TlsError(
+          'WAL_ERR_TLS_INVALID_RESPONSE',
+          `received invalid response to SSL negotiation from ${description}: ${answer === undefined ? 'nothing' : JSON.stringify(String.fromCharCode(answer))}`,
+        );
+      }
+    }
+    if (tlsSocket !== undefined) {
+      track(tlsSocket);
+      stream = tlsSocket;
+    }
+  }
+
+  const wire = new Wire(stream, { trace: options.trace, description });
+  let protocolVersion = (3 << 16) | settings.maxProtocolVersion.minor;
+  wire.send({ type: 'StartupMessage', protocolVersion, parameters: settings.startupParameters });
+
+  const context = {
+    wire,
+    settings,
+    getPassword: input.getPassword,
+    tls:
+      tlsSocket === undefined
+        ? undefined
+        : { certificateHash: () => tlsServerEndPointHash(tlsSocket.getPeerCertificate().raw) },
+    onNegotiateProtocolVersion: (message: { newestMinorVersion: number; unrecognizedOptions: string[] }) => {
+      const requestedMinor = protocolVersion & 0xffff;
+      if (message.newestMinorVersion >= requestedMinor) {
+        throw new ProtocolError(
+          'WAL_ERR_PROTOCOL_NEGOTIATION',
+          'received invalid protocol negotiation message: server requested downgrade to a higher-numbered version',
+        );
+      }
+      if (message.unrecognizedOptions.length > 0) {
+        throw new ProtocolError(
+          'WAL_ERR_PROTOCOL_NEGOTIATION',
+          `server rejected protocol options we did not send: ${message.unrecognizedOptions.join(', ')}`,
+        );
+      }
+      if (message.newestMinorVersion < settings.minProtocolVersion.minor) {
+        throw new ConnectionError(
+          'WAL_ERR_CONNECTION_PROTOCOL_VERSION',
+          `server only supports protocol version 3.${message.newestMinorVersion}, but min_protocol_version was set to 3.${settings.minProtocolVersion.minor}`,
+        );
+      }
+      protocolVersion = (3 << 16) | message.newestMinorVersion;
+    },
+  };
+  await authenticate(context);
+
+  const parameters = new Map<string, string>();
+  let processId = 0;
+  let secretKey: Buffer = Buffer.alloc(0);
+  for (;;) {
+    const message = await wire.nextMessage();
+    switch (message.type) {
+      case 'ParameterStatus':
+        parameters.set(message.name, message.value);
+        continue;
+      case 'BackendKeyData':
+        processId = message.processId;
+        secretKey = message.secretKey;
+        continue;
+      case 'NoticeResponse':
+        continue;
+      case 'ErrorResponse':
+        // For example "permission denied to start WAL sender" (42501), after AuthenticationOk.
+        throw mapStartupError(new ServerError(message.fields), context);
+      case 'ReadyForQuery':
+        wire.established = true;
+        return new Connection({
+          wire,
+          parameters,
+          processId,
+          secretKey,
+          protocolVersion,
+          host: address.kind === 'unix' ? target.displayHost : target.host || address.address,
+          port: target.port,
+          usesTls: tlsSocket !== undefined,
+        });
+      default:
+        throw new ProtocolError(
+          'WAL_ERR_PROTOCOL_UNEXPECTED_MESSAGE',
+          `unexpected ${message.type} from ${description} while waiting for the session to start`,
+        );
+    }
+  }
+}

@@ -1,0 +1,126 @@
+import type { NoticeFields } from '@wal/protocol';
+import { WalError } from '@wal/protocol';
+import { isRetryableSqlState } from './sqlstate.js';
+
+/**
+ * An ErrorResponse from the server. Keeps the SQLSTATE and every field the server sent, so a
+ * caller can branch on `sqlState` and a CLI can print DETAIL and HINT like psql does.
+ */
+export class ServerError extends WalError {
+  readonly sqlState: string;
+  readonly severity: string;
+  readonly detail: string | undefined;
+  readonly hint: string | undefined;
+  readonly fields: NoticeFields;
+
+  constructor(fields: NoticeFields, options: { prefix?: string } = {}) {
+    super('WAL_ERR_SERVER', formatServerMessage(fields, options.prefix), {
+      retryable: isRetryableSqlState(fields.code),
+    });
+    this.sqlState = fields.code;
+    this.severity = fields.severity;
+    this.detail = fields.detail;
+    this.hint = fields.hint;
+    this.fields = fields;
+  }
+}
+
+function formatServerMessage(fields: NoticeFields, prefix: string | undefined): string {
+  let text = `${prefix ?? ''}${fields.severity}:  ${fields.message}`;
+  if (fields.detail !== undefined) text += `\nDETAIL:  ${fields.detail}`;
+  if (fields.hint !== undefined) text += `\nHINT:  ${fields.hint}`;
+  return text;
+}
+
+export type ConnectionErrorCode =
+  | 'WAL_ERR_CONNECTION_REFUSED'
+  | 'WAL_ERR_CONNECTION_TIMEOUT'
+  | 'WAL_ERR_CONNECTION_CLOSED'
+  | 'WAL_ERR_CONNECTION_LOST'
+  | 'WAL_ERR_CONNECTION_ABORTED'
+  | 'WAL_ERR_CONNECTION_HOST_NOT_FOUND'
+  | 'WAL_ERR_CONNECTION_FAILED'
+  | 'WAL_ERR_CONNECTION_PROTOCOL_VERSION'
+  | 'WAL_ERR_CONNECTION_STATE';
+
+/** The transport failed: nothing reached a server, the server went away, or the caller misused the connection. */
+export class ConnectionError extends WalError {
+  declare readonly code: ConnectionErrorCode;
+  constructor(
+    code: ConnectionErrorCode,
+    message: string,
+    options: { cause?: unknown; retryable?: boolean } = {},
+  ) {
+    super(code, message, {
+      cause: options.cause,
+      retryable:
+        options.retryable ??
+        (code !== 'WAL_ERR_CONNECTION_STATE' &&
+          code !== 'WAL_ERR_CONNECTION_ABORTED' &&
+          code !== 'WAL_ERR_CONNECTION_PROTOCOL_VERSION'),
+    });
+  }
+}
+
+export type AuthenticationErrorCode =
+  | 'WAL_ERR_AUTH_FAILED'
+  | 'WAL_ERR_AUTH_REJECTED'
+  | 'WAL_ERR_AUTH_NO_REPLICATION_PERMISSION'
+  | 'WAL_ERR_AUTH_UNSUPPORTED'
+  | 'WAL_ERR_AUTH_NO_PASSWORD'
+  | 'WAL_ERR_AUTH_SERVER_SIGNATURE'
+  | 'WAL_ERR_AUTH_SCRAM'
+  | 'WAL_ERR_AUTH_CHANNEL_BINDING'
+  | 'WAL_ERR_AUTH_INCOMPLETE';
+
+/**
+ * Authentication did not succeed. Never retryable: trying again with the same credentials gives
+ * the same answer. `needsPassword` is true when the server asked for a password and none was
+ * available, so a CLI can prompt (libpq's `PQconnectionNeedsPassword`).
+ */
+export class AuthenticationError extends WalError {
+  declare readonly code: AuthenticationErrorCode;
+  readonly sqlState: string | undefined;
+  readonly serverError: ServerError | undefined;
+  readonly needsPassword: boolean;
+
+  constructor(
+    code: AuthenticationErrorCode,
+    message: string,
+    options: { cause?: unknown; serverError?: ServerError; needsPassword?: boolean } = {},
+  ) {
+    super(code, message, { cause: options.cause ?? options.serverError, retryable: false });
+    this.serverError = options.serverError;
+    this.sqlState = options.serverError?.sqlState;
+    this.needsPassword = options.needsPassword ?? false;
+  }
+}
+
+export type TlsErrorCode =
+  | 'WAL_ERR_TLS_NOT_SUPPORTED'
+  | 'WAL_ERR_TLS_VERIFY'
+  | 'WAL_ERR_TLS_HOST_MISMATCH'
+  | 'WAL_ERR_TLS_HANDSHAKE'
+  | 'WAL_ERR_TLS_ROOT_CERT_MISSING'
+  | 'WAL_ERR_TLS_CONFIG'
+  | 'WAL_ERR_TLS_UNENCRYPTED_DATA'
+  | 'WAL_ERR_TLS_SERVER_ERROR'
+  | 'WAL_ERR_TLS_INVALID_RESPONSE'
+  | 'WAL_ERR_TLS_ALPN'
+  | 'WAL_ERR_TLS_CERTIFICATE_HASH';
+
+/** Transport encryption could not be set up as `sslmode` demands. */
+export class TlsError extends WalError {
+  declare readonly code: TlsErrorCode;
+  constructor(code: TlsErrorCode, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super(code, message, { cause: options.cause, retryable: options.retryable ?? false });
+  }
+}
+
+/** A connection string or keyword that libpq would reject; the message is libpq's. */
+export class ConnectionStringError extends WalError {
+  declare readonly code: 'WAL_ERR_CONNINFO';
+  constructor(message: string) {
+    super('WAL_ERR_CONNINFO', message, { retryable: false });
+  }
+}

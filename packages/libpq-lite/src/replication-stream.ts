@@ -1,0 +1,177 @@
+import { ProtocolError } from '@wal/protocol';
+import { ConnectionError, ServerError } from './errors.js';
+import { parseNextTimeline } from './replication-commands.js';
+import type { QueryResult } from './simple-query.js';
+import type { Wire } from './wire.js';
+
+/** What the server sends after COPY BOTH ended (§3.6, §3.8). */
+export interface EndOfStreamResult {
+  /** Present when the server finished a historic timeline and named the next one. */
+  nextTimeline?: { timeline: number; startLsn: bigint };
+  commandTags: string[];
+  /** True when the server closed the connection after its CommandComplete (shutdown). */
+  serverClosed: boolean;
+}
+
+export type CopyEvent =
+  | { type: 'copy-data'; data: Buffer }
+  | { type: 'copy-done' }
+  | { type: 'end'; result: EndOfStreamResult };
+
+/** A pull-based view of COPY BOTH after START_REPLICATION. */
+export interface ReplicationStream {
+  kind: 'copy';
+  readMessage(): CopyEvent | undefined;
+  waitForMessage(timeoutMs?: number, signal?: AbortSignal): Promise<boolean>;
+  sendCopyData(payload: Buffer): void;
+  sendFrame(frame: Buffer): void;
+  sendCopyDone(): void;
+}
+
+const CODE_COPY_DATA = 0x64; // 'd'
+const CODE_COPY_DONE = 0x63; // 'c'
+const CODE_ERROR_RESPONSE = 0x45; // 'E'
+const CODE_NOTICE_RESPONSE = 0x4e; // 'N'
+const CODE_PARAMETER_STATUS = 0x53; // 'S'
+
+/**
+ * COPY BOTH as a queue the caller pulls from. CopyData payloads are handed out as the framer
+ * produced them (views or one copy per frame), never reused. Anything other than CopyData ends the
+ * COPY, as in libpq (`fe-protocol3.c` getCopyDataMessage): a server that shuts down sends
+ * CommandComplete "COPY 0" without CopyDone, then closes.
+ */
+export class CopyBothStream implements ReplicationStream {
+  readonly kind = 'copy' as const;
+  private phase: 'copy' | 'after-copy' | 'ended' | 'failed' = 'copy';
+  private copyDoneSent = false;
+  private readonly commandTags: string[] = [];
+  private resultSet: QueryResult | undefined;
+  private readonly wire: Wire;
+  private readonly onEnd: (reusable: boolean) => void;
+
+  constructor(wire: Wire, onEnd: (reusable: boolean) => void) {
+    this.wire = wire;
+    this.onEnd = onEnd;
+  }
+
+  readMessage(): CopyEvent | undefined {
+    for (;;) {
+      if (this.phase === 'ended' || this.phase === 'failed') return undefined;
+      const frame = this.wire.shift();
+      if (frame === undefined) {
+        const failure = this.wire.failed;
+        if (failure === undefined) return undefined;
+        if (this.phase === 'after-copy' && this.commandTags.length > 0) {
+          this.phase = 'ended';
+          this.onEnd(false);
+          return { type: 'end', result: this.result(true) };
+        }
+        this.phase = 'failed';
+        this.onEnd(false);
+        throw failure;
+      }
+      if (this.phase === 'copy') {
+        // Hot path: no decoding, no copy.
+        if (frame.code === CODE_COPY_DATA) {
+          if (this.wire.trace !== undefined) this.wire.decode(frame);
+          return { type: 'copy-data', data: frame.payload };
+        }
+        if (frame.code === CODE_COPY_DONE) {
+          this.wire.decode(frame);
+          this.phase = 'after-copy';
+          this.sendCopyDone();
+          return { type: 'copy-done' };
+        }
+        if (frame.code === CODE_NOTICE_RESPONSE || frame.code === CODE_PARAMETER_STATUS) {
+          this.wire.decode(frame);
+          continue;
+        }
+        if (frame.code !== CODE_ERROR_RESPONSE) this.phase = 'after-copy';
+      }
+      const message = this.wire.decode(frame);
+      switch (message.type) {
+        case 'ErrorResponse':
+          this.phase = 'failed';
+          // The connection is not reused after an error inside COPY: the receive loop reconnects.
+          this.onEnd(false);
+          throw new ServerError(message.fields);
+        case 'NoticeResponse':
+        case 'ParameterStatus':
+          continue;
+        case 'CopyData':
+          // Data the server sent before it saw our CopyDone; still valid WAL.
+          return { type: 'copy-data', data: message.data };
+        case 'RowDescription':
+          this.resultSet = { fields: message.fields, rows: [], commandTag: '' };
+          continue;
+        case 'DataRow':
+          if (this.resultSet === undefined) throw this.protocolFailure('DataRow without RowDescription');
+          this.resultSet.rows.push(
+            message.values.map((value) => (value === null ? null : value.toString('utf8'))),
+          );
+          continue;
+        case 'CommandComplete':
+          this.commandTags.push(message.tag);
+          continue;
+        case 'ReadyForQuery': {
+          this.phase = 'ended';
+          const result = this.result(false);
+          this.onEnd(true);
+          return { type: 'end', result };
+        }
+        default:
+          throw this.protocolFailure(`unexpected ${message.type} at the end of COPY`);
+      }
+    }
+  }
+
+  private protocolFailure(text: string): ProtocolError {
+    this.phase = 'failed';
+    this.onEnd(false);
+    return new ProtocolError('WAL_ERR_PROTOCOL_UNEXPECTED_MESSAGE', text);
+  }
+
+  private result(serverClosed: boolean): EndOfStreamResult {
+    const nextTimeline = parseNextTimeline(this.resultSet);
+    const result: EndOfStreamResult = { commandTags: [...this.commandTags], serverClosed };
+    if (nextTimeline !== undefined) result.nextTimeline = nextTimeline;
+    return result;
+  }
+
+  waitForMessage(timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.phase === 'ended' || this.phase === 'failed') return Promise.resolve(false);
+    return this.wire.wait(timeoutMs, signal);
+  }
+
+  /** Dropped silently once our CopyDone went out: the server no longer reads them (libpq refuses too). */
+  sendCopyData(payload: Buffer): void {
+    if (!this.writable()) return;
+    this.wire.send({ type: 'CopyData', data: payload });
+  }
+
+  sendFrame(frame: Buffer): void {
+    if (!this.writable()) return;
+    if (this.wire.trace !== undefined) {
+      this.wire.trace(`F\t${frame.length}\t${String.fromCharCode(frame[0] ?? 0)} (pre-framed)`);
+    }
+    this.wire.writeFrame(frame);
+  }
+
+  /** Ends our side of the COPY; sent at most once (also sent for us when the server ends first). */
+  sendCopyDone(): void {
+    if (this.copyDoneSent || this.phase === 'ended' || this.phase === 'failed') return;
+    this.copyDoneSent = true;
+    if (this.wire.failed !== undefined) return;
+    this.wire.send({ type: 'CopyDone' });
+  }
+
+  private writable(): boolean {
+    if (this.phase === 'failed') {
+      throw new ConnectionError(
+        'WAL_ERR_CONNECTION_STATE',
+        'cannot send on a replication stream that failed',
+      );
+    }
+    return !this.copyDoneSent && this.phase !== 'ended';
+  }
+}

@@ -1,0 +1,361 @@
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  formatLsn,
+  isValidWalSegmentSize,
+  segmentNumberOf,
+  segmentOffsetOf,
+  segmentStartLsn,
+} from '@wal/protocol';
+import type { WalSink } from '@wal/stream';
+import { type CompressionOptions, type CompressionSpec, resolveCompression } from './compression/index.js';
+import { checkDirectoryMatches } from './directory-guard.js';
+import { fileSystemError, SinkError } from './errors.js';
+import { syncDirectory } from './file-system.js';
+import { historyFileExists, writeHistoryFile } from './history-file.js';
+import { scanDirectory } from './scan.js';
+import { SegmentFile } from './segment-file.js';
+
+export interface DirectorySinkOptions {
+  /** The WAL directory (`-D`). It must exist; it is never created. */
+  directory: string;
+  /** `-Z/--compress`, already parsed. Default none. */
+  compression?: CompressionOptions;
+  /** Default true; false = `--no-sync`: no fsync of files or the directory, ever. */
+  sync?: boolean;
+  /**
+   * Mode of created files, overriding the one derived from the server's `data_directory_mode`
+   * (0600, or 0640 when that mode grants group access).
+   */
+  fileMode?: number;
+  /** pg_receivewal's scan warnings (`segment file "..." has incorrect size ..., skipping`). */
+  onWarning?: (message: string) => void;
+  /**
+   * Messages pg_receivewal prints without -v, e.g. `not renaming "X.partial", segment is not
+   * complete` when an incomplete segment is closed.
+   */
+  onNotice?: (message: string) => void;
+  /** Check every complete file while scanning, like pg_receivewal (slow with many `.lz4` files). */
+  checkAllFilesOnScan?: boolean;
+}
+
+/** The server facts `prepare()` stores. */
+interface ServerFacts {
+  systemId: bigint;
+  segmentSize: number;
+}
+
+const OWNER_ONLY_FILE_MODE = 0o600;
+const GROUP_READ_FILE_MODE = 0o640;
+/** Staged small writes reach the file at the latest this long after the last write. */
+const STAGED_WRITE_DELAY_MS = 50;
+/** Temporary names this sink (or pg_receivewal, for history files) may leave after a kill. */
+const OWN_TEMPORARY_FILE = /^([0-9A-F]{24}\.partial|[0-9A-F]{8}\.history)\.tmp$/;
+
+/**
+ * The WalSink that writes WAL segments into a directory exactly as pg_receivewal does (spec §3.5),
+ * with the crash-safety fixes described in README.md. Calls are serialised internally, so a caller
+ * that does not await one before the next still gets them in order.
+ */
+export class DirectorySink implements WalSink {
+  readonly directory: string;
+  private readonly compression: CompressionSpec;
+  private readonly sync: boolean;
+  private readonly explicitFileMode: number | undefined;
+  private readonly onWarning: ((message: string) => void) | undefined;
+  private readonly onNotice: ((message: string) => void) | undefined;
+  private readonly checkAllFilesOnScan: boolean;
+  private server: ServerFacts | undefined;
+  private fileMode = OWNER_ONLY_FILE_MODE;
+  private current: SegmentFile | undefined;
+  private durable = 0n;
+  private queue: Promise<unknown> = Promise.resolve();
+  private stagedWriteTimer: NodeJS.Timeout | undefined;
+  /** A failure of a background write of staged bytes, reported by the next call. */
+  private deferredError: unknown;
+
+  constructor(options: DirectorySinkOptions) {
+    if (typeof options.directory !== 'string' || options.directory === '') {
+      throw new SinkError('WAL_ERR_SINK_INVALID_OPTION', 'no target directory specified');
+    }
+    if (
+      options.fileMode !== undefined &&
+      (!Number.isInteger(options.fileMode) || options.fileMode & ~0o777)
+    ) {
+      throw new SinkError(
+        'WAL_ERR_SINK_INVALID_OPTION',
+        `invalid file mode ${String(options.fileMode)}: expected permission bits like 0o600 or 0o640`,
+      );
+    }
+    this.directory = options.directory;
+    this.compression = resolveCompression(options.compression);
+    this.sync = options.sync ?? true;
+    this.explicitFileMode = options.fileMode;
+    this.onWarning = options.onWarning;
+    this.onNotice = options.onNotice;
+    this.checkAllFilesOnScan = options.checkAllFilesOnScan ?? false;
+  }
+
+  get durableLsn(): bigint {
+    return this.durable;
+  }
+
+  /** Mode new files get (after prepare()). */
+  get createdFileMode(): number {
+    return this.fileMode;
+  }
+
+  prepare(info: { systemId: bigint; segmentSize: number; fileMode?: number }): Promise<void> {
+    return this.serialise(async () => {
+      if (!isValidWalSegmentSize(info.segmentSize)) {
+        throw new SinkError(
+          'WAL_ERR_SINK_INVALID_OPTION',
+          `invalid WAL segment size ${info.segmentSize}: it must be a power of two between 1 MB and 1 GB`,
+        );
+      }
+      if (this.current !== undefined && this.server?.segmentSize !== info.segmentSize) {
+        throw new SinkError(
+          'WAL_ERR_SINK_MISMATCH',
+          `the server's WAL segment size changed from ${this.server?.segmentSize} to ${info.segmentSize} bytes while segment "${this.current.partialName}" is open`,
+        );
+      }
+      await this.checkDirectory();
+      await checkDirectoryMatches(this.directory, info);
+      this.server = { systemId: info.systemId, segmentSize: info.segmentSize };
+      // `data_directory_mode` is a directory mode (0700 or 0750); files get 0600 or 0640 from it,
+      // like pg_receivewal's pg_file_create_mode after SetDataDirectoryCreatePerm.
+      const groupAccess = info.fileMode !== undefined && (info.fileMode & 0o070) !== 0;
+      this.fileMode = this.explicitFileMode ?? (groupAccess ? GROUP_READ_FILE_MODE : OWNER_ONLY_FILE_MODE);
+      await this.removeOwnTemporaryFiles();
+    });
+  }
+
+  resumePoint(): Promise<{ lsn: bigint; timeline: number } | undefined> {
+    return this.serialise(async () => {
+      const server = this.requireServer();
+      const result = await scanDirectory(this.directory, server.segmentSize, {
+        onWarning: this.onWarning,
+        checkAllFiles: this.checkAllFilesOnScan,
+      });
+      // Everything before the resume point is stored (completed segments were fsynced before
+      // their rename), like pg_receivewal's lastFlushPosition = startpos.
+      if (result.resumePoint !== undefined && result.resumePoint.lsn > this.durable) {
+        this.durable = result.resumePoint.lsn;
+      }
+      return result.resumePoint;
+    });
+  }
+
+  hasHistoryFile(timeline: number): Promise<boolean> {
+    return this.serialise(() => historyFileExists(this.directory, timeline));
+  }
+
+  writeHistoryFile(timeline: number, content: Buffer): Promise<void> {
+    return this.serialise(() =>
+      writeHistoryFile(this.directory, timeline, content, { sync: this.sync, fileMode: this.fileMode }),
+    );
+  }
+
+  write(timeline: number, startLsn: bigint, data: Buffer): Promise<void> {
+    return this.serialise(async () => {
+      await this.writeNow(timeline, startLsn, data);
+      if ((this.current?.stagedLength ?? 0) > 0) this.scheduleStagedWrite();
+    });
+  }
+
+  flush(): Promise<bigint> {
+    return this.serialise(async () => {
+      const segment = this.current;
+      if (segment === undefined) return this.durable;
+      try {
+        await segment.sync();
+      } catch (error) {
+        await this.abandonCurrent();
+        throw error;
+      }
+      this.advanceDurable(this.positionOf(segment));
+      return this.durable;
+    });
+  }
+
+  close(): Promise<void> {
+    return this.serialise(async () => {
+      const segment = this.current;
+      if (segment !== undefined) {
+        this.current = undefined;
+        const end = this.positionOf(segment);
+        await this.closeSegment(segment);
+        this.advanceDurable(end);
+      }
+      // walmethod->finish(): fsync the directory.
+      if (this.sync && this.server !== undefined) {
+        try {
+          await syncDirectory(this.directory);
+        } catch (error) {
+          throw fileSystemError(error, 'could not finish writing WAL files', this.directory);
+        }
+      }
+    });
+  }
+
+  private async writeNow(timeline: number, startLsn: bigint, data: Buffer): Promise<void> {
+    const { segmentSize } = this.requireServer();
+    let offset = 0;
+    while (offset < data.length) {
+      const lsn = startLsn + BigInt(offset);
+      let segment = this.current;
+      if (segment !== undefined && (segment.timeline !== timeline || this.positionOf(segment) !== lsn)) {
+        if (segmentOffsetOf(lsn, segmentSize) !== 0) {
+          throw new SinkError(
+            'WAL_ERR_SINK_OUT_OF_ORDER',
+            `got WAL data at ${formatLsn(lsn)} on timeline ${timeline}, expected ${formatLsn(this.positionOf(segment))} on timeline ${segment.timeline} ("${segment.partialName}" is open)`,
+          );
+        }
+        // A new start at a segment boundary (a restarted stream): end the open segment first.
+        this.current = undefined;
+        await this.closeSegment(segment);
+        segment = undefined;
+      }
+      if (segment === undefined) {
+        const segmentOffset = segmentOffsetOf(lsn, segmentSize);
+        if (segmentOffset !== 0) {
+          throw new SinkError(
+            'WAL_ERR_SINK_OUT_OF_ORDER',
+            `received write-ahead log record for offset ${segmentOffset} with no file open (LSN ${formatLsn(lsn)}); streaming must start at a segment start`,
+          );
+        }
+        segment = await SegmentFile.open({
+          directory: this.directory,
+          timeline,
+          segmentNumber: segmentNumberOf(lsn, segmentSize),
+          segmentSize,
+          compression: this.compression,
+          sync: this.sync,
+          fileMode: this.fileMode,
+        });
+        this.current = segment;
+      }
+      // One message may cross a segment boundary: write the part that fits, no copy.
+      const length = Math.min(data.length - offset, segment.remaining);
+      try {
+        await segment.write(
+          offset === 0 && length === data.length ? data : data.subarray(offset, offset + length),
+        );
+      } catch (error) {
+        await this.abandonCurrent();
+        throw error;
+      }
+      offset += length;
+      if (segment.remaining === 0) {
+        this.current = undefined;
+        await this.closeSegment(segment);
+        // Durable at completion (fsync + rename), and also under no-sync like pg_receivewal,
+        // whose lastFlushPosition moves at every close_walfile.
+        this.advanceDurable(this.segmentEnd(segment, segmentSize));
+      }
+    }
+  }
+
+  /**
+   * Small writes are coalesced in the segment's staging buffer; when no further write comes soon,
+   * hand them to the file anyway, so readers of the `.partial` are not left behind for long.
+   */
+  private scheduleStagedWrite(): void {
+    if (this.stagedWriteTimer !== undefined) return;
+    this.stagedWriteTimer = setTimeout(() => {
+      this.stagedWriteTimer = undefined;
+      void this.serialise(async () => {
+        try {
+          await this.current?.writeStaged();
+        } catch (error) {
+          await this.abandonCurrent();
+          this.deferredError = error;
+        }
+      });
+    }, STAGED_WRITE_DELAY_MS);
+    this.stagedWriteTimer.unref();
+  }
+
+  private async closeSegment(segment: SegmentFile): Promise<void> {
+    let result: 'completed' | 'partial';
+    try {
+      result = await segment.close();
+    } catch (error) {
+      await segment.abandon();
+      throw error;
+    }
+    if (result === 'partial')
+      this.onNotice?.(`not renaming "${segment.partialName}", segment is not complete`);
+  }
+
+  private positionOf(segment: SegmentFile): bigint {
+    return (
+      segmentStartLsn(segment.segmentNumber, this.requireServer().segmentSize) + BigInt(segment.position)
+    );
+  }
+
+  private segmentEnd(segment: SegmentFile, segmentSize: number): bigint {
+    return segmentStartLsn(segment.segmentNumber + 1n, segmentSize);
+  }
+
+  private advanceDurable(lsn: bigint): void {
+    if (lsn > this.durable) this.durable = lsn;
+  }
+
+  private async abandonCurrent(): Promise<void> {
+    const segment = this.current;
+    this.current = undefined;
+    await segment?.abandon();
+  }
+
+  private requireServer(): ServerFacts {
+    if (this.server === undefined) {
+      throw new SinkError(
+        'WAL_ERR_SINK_NOT_PREPARED',
+        'the WAL directory sink was used before prepare(): call prepare() with the server facts first',
+      );
+    }
+    return this.server;
+  }
+
+  /** `-D` must exist and be a directory (pg_receivewal: `could not open directory "%s": %m`). */
+  private async checkDirectory(): Promise<void> {
+    let isDirectory: boolean;
+    try {
+      isDirectory = (await stat(this.directory)).isDirectory();
+    } catch (error) {
+      throw fileSystemError(error, `could not open directory "${this.directory}"`, this.directory);
+    }
+    if (!isDirectory) {
+      throw new SinkError(
+        'WAL_ERR_SINK_DIRECTORY_MISSING',
+        `could not open directory "${this.directory}": it is not a directory`,
+      );
+    }
+  }
+
+  /** Temporary files a killed run may leave (a half-padded segment, an unrenamed history file). */
+  private async removeOwnTemporaryFiles(): Promise<void> {
+    try {
+      for (const name of await readdir(this.directory)) {
+        if (OWN_TEMPORARY_FILE.test(name)) await unlink(join(this.directory, name));
+      }
+    } catch (error) {
+      throw fileSystemError(error, `could not remove temporary files in "${this.directory}"`, this.directory);
+    }
+  }
+
+  private serialise<T>(operation: () => Promise<T>): Promise<T> {
+    const run = () => {
+      if (this.deferredError !== undefined) {
+        const error = this.deferredError;
+        this.deferredError = undefined;
+        throw error;
+      }
+      return operation();
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => {});
+    return result;
+  }
+}

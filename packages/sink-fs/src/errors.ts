@@ -1,0 +1,73 @@
+import { WalError } from '@wal/protocol';
+
+/** Stable codes of every error the directory sink throws; `docs/errors.md` lists them. */
+export type SinkErrorCode =
+  | 'WAL_ERR_SINK_DISK_FULL'
+  | 'WAL_ERR_SINK_PERMISSION_DENIED'
+  | 'WAL_ERR_SINK_DIRECTORY_MISSING'
+  | 'WAL_ERR_SINK_MISMATCH'
+  | 'WAL_ERR_SINK_BAD_FILE'
+  | 'WAL_ERR_SINK_COMPRESSION_UNSUPPORTED'
+  | 'WAL_ERR_SINK_INVALID_OPTION'
+  | 'WAL_ERR_SINK_OUT_OF_ORDER'
+  | 'WAL_ERR_SINK_NOT_PREPARED'
+  | 'WAL_ERR_SINK_IO';
+
+/**
+ * A failure of the WAL directory. Completed segments are never touched by a failure; the open
+ * segment keeps its `.partial` name, and streaming resumes at that segment's start.
+ * `retryable` is true only where waiting can help without the operator (a full disk may be freed
+ * by an archive cleanup; anything else needs a person).
+ */
+export class SinkError extends WalError {
+  declare readonly code: SinkErrorCode;
+
+  constructor(code: SinkErrorCode, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super(code, message, options);
+  }
+}
+
+/** The errno code of a Node.js system error, if it is one. */
+export function errnoCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error) {
+    const code = (error as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Turns a file-system failure into a SinkError whose message says what failed, on which path, and
+ * what the operator can do. `action` reads like `could not write 8192 bytes to WAL file "X.partial"`.
+ */
+export function fileSystemError(error: unknown, action: string, directory: string): SinkError {
+  if (error instanceof SinkError) return error;
+  const code = errnoCode(error);
+  const reason = error instanceof Error ? error.message : String(error);
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new SinkError(
+        'WAL_ERR_SINK_DISK_FULL',
+        `${action}: no space left on device (${code}). Free space in "${directory}"; completed segments are intact and streaming resumes at the start of the unfinished segment.`,
+        { cause: error, retryable: true },
+      );
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new SinkError(
+        'WAL_ERR_SINK_PERMISSION_DENIED',
+        `${action}: permission denied (${code}). Make "${directory}" writable for this user${code === 'EROFS' ? ' (the file system is read-only)' : ''}.`,
+        { cause: error },
+      );
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return new SinkError(
+        'WAL_ERR_SINK_DIRECTORY_MISSING',
+        `${action}: the WAL directory "${directory}" or a file in it disappeared (${code}). Recreate the directory; the receiver never creates it.`,
+        { cause: error },
+      );
+    default:
+      return new SinkError('WAL_ERR_SINK_IO', `${action}: ${reason}`, { cause: error });
+  }
+}

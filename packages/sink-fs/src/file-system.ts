@@ -1,0 +1,70 @@
+import { type FileHandle, open } from 'node:fs/promises';
+
+/**
+ * Small file-system steps shared by segment and history files. Each one reports failures as the
+ * raw Node.js error; callers wrap them with `fileSystemError` and a description of the step.
+ */
+
+/** One shared, never-written buffer of zeros for padding (docs/adr/0004-padding.md: 1 MiB writes). */
+let zeros: Buffer | undefined;
+const PADDING_CHUNK = 1024 * 1024;
+
+/** Writes `length` zero bytes from offset 0, as `pg_pwrite_zeros` does for a new segment. */
+export async function writeZeros(handle: FileHandle, length: number): Promise<void> {
+  zeros ??= Buffer.alloc(PADDING_CHUNK);
+  let position = 0;
+  while (position < length) {
+    const chunk = Math.min(PADDING_CHUNK, length - position);
+    await writeFully(handle, zeros.subarray(0, chunk), position);
+    position += chunk;
+  }
+}
+
+/** pwrite until every byte is written; a write that makes no progress is reported as ENOSPC, as PostgreSQL does. */
+export async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) {
+    const { bytesWritten } = await handle.write(data, offset, data.length - offset, position + offset);
+    if (bytesWritten <= 0) throw noSpaceError();
+    offset += bytesWritten;
+  }
+}
+
+/** Appends several buffers with one writev where possible (an LZ4 block header and its block). */
+export async function writevFully(
+  handle: FileHandle,
+  chunks: readonly Buffer[],
+  position: number,
+): Promise<number> {
+  let total = 0;
+  for (const chunk of chunks) total += chunk.length;
+  const { bytesWritten } = await handle.writev(chunks as Buffer[], position);
+  if (bytesWritten === total) return total;
+  // A short writev: finish chunk by chunk.
+  let skip = bytesWritten;
+  let at = position + bytesWritten;
+  for (const chunk of chunks) {
+    if (skip >= chunk.length) {
+      skip -= chunk.length;
+      continue;
+    }
+    await writeFully(handle, chunk.subarray(skip), at);
+    at += chunk.length - skip;
+    skip = 0;
+  }
+  return total;
+}
+
+/** fsync a directory so that a rename or a new name in it survives a crash (`fsync_fname(dir)`). */
+export async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function noSpaceError(): Error {
+  return Object.assign(new Error('no space left on device (a write made no progress)'), { code: 'ENOSPC' });
+}

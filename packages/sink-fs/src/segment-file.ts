@@ -1,0 +1,285 @@
+import { constants } from 'node:fs';
+import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { walFileName } from '@wal/protocol';
+import {
+  type CompressionSpec,
+  compressionSuffix,
+  createEncoder,
+  type StreamEncoder,
+} from './compression/index.js';
+import { errnoCode, fileSystemError } from './errors.js';
+import { syncDirectory, writeFully, writevFully, writeZeros } from './file-system.js';
+
+export interface SegmentFileOptions {
+  directory: string;
+  timeline: number;
+  segmentNumber: bigint;
+  segmentSize: number;
+  compression: CompressionSpec;
+  /** false = `--no-sync`: no fsync of files or the directory at all. */
+  sync: boolean;
+  /** Mode of files this sink creates (0600, or 0640 with group access). */
+  fileMode: number;
+}
+
+/** How `close()` left the file. */
+export type SegmentCloseResult = 'completed' | 'partial';
+
+/** Suffix of the temporary name a new uncompressed segment is padded under (docs/adr/0004-padding.md). */
+export const PADDING_SUFFIX = '.tmp';
+
+/**
+ * Writes shorter than this are copied into a staging buffer and written together: every
+ * FileHandle.write is a thread-pool round trip (about 60 µs here), so 512-byte XLogData messages
+ * would otherwise cap the sink near 5 MiB/s (README.md, "Performance"). Larger writes go straight
+ * from the caller's buffer to the file.
+ */
+export const COALESCE_BELOW = 16 * 1024;
+const STAGING_SIZE = 64 * 1024;
+
+/**
+ * One open WAL segment, written like pg_receivewal's `open_walfile` / `close_walfile` with the
+ * directory method of `walmethods.c`: under `<name>[.gz|.lz4|.zst].partial` until complete, then
+ * fsync, rename to the final name, fsync the directory.
+ *
+ * Crash safety beyond pg_receivewal (a SIGKILL at any moment must leave a directory the next run
+ * resumes from without help):
+ * - an uncompressed segment is padded to full size under `<name>.partial.tmp` and renamed into
+ *   place only when padded, so a `.partial` is always full size (pg_receivewal itself refuses a
+ *   short one on its next start);
+ * - a compressed `.partial` is opened with O_TRUNC, so no stale bytes of an earlier run remain
+ *   behind a shorter new stream (pg_receivewal reuses it without truncating, spec §10.5).
+ * Streaming always restarts at the start of the unfinished segment, so no acknowledged byte depends
+ * on the old `.partial` content.
+ */
+export class SegmentFile {
+  /** Bytes of WAL accepted for this segment (uncompressed offset), staged ones included. */
+  position = 0;
+  /** Bytes of WAL handed to the file or the encoder; `position - handedOff` are staged. */
+  private handedOff = 0;
+  private staging: Buffer | undefined;
+  /** Bytes of compressed output appended (compressed files only). */
+  private compressedLength = 0;
+  private encoder: StreamEncoder | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly options: SegmentFileOptions,
+    private readonly handle: FileHandle,
+    /** Final name, e.g. `000000010000000000000003.gz`. */
+    readonly fileName: string,
+  ) {}
+
+  get partialName(): string {
+    return `${this.fileName}.partial`;
+  }
+
+  get timeline(): number {
+    return this.options.timeline;
+  }
+
+  get segmentNumber(): bigint {
+    return this.options.segmentNumber;
+  }
+
+  get remaining(): number {
+    return this.options.segmentSize - this.position;
+  }
+
+  static async open(options: SegmentFileOptions): Promise<SegmentFile> {
+    const baseName = walFileName(options.timeline, options.segmentNumber, options.segmentSize);
+    const fileName = baseName + compressionSuffix(options.compression.method);
+    const partialPath = join(options.directory, `${fileName}.partial`);
+    const handle =
+      options.compression.method === 'none'
+        ? await openUncompressed(options, partialPath)
+        : await openCompressed(options, partialPath);
+    const segment = new SegmentFile(options, handle, fileName);
+    segment.encoder = createEncoder(options.compression, (chunks) => segment.append(chunks));
+    return segment;
+  }
+
+  /** Writes `data` at the current position; it must fit in the rest of the segment. */
+  async write(data: Buffer): Promise<void> {
+    if (data.length > this.remaining) {
+      throw new RangeError(`write of ${data.length} bytes past the end of segment ${this.fileName}`);
+    }
+    if (data.length < COALESCE_BELOW) {
+      if (this.stagedLength + data.length > STAGING_SIZE) await this.writeStaged();
+      this.staging ??= Buffer.allocUnsafe(STAGING_SIZE);
+      data.copy(this.staging, this.stagedLength);
+      this.position += data.length;
+      return;
+    }
+    await this.writeStaged();
+    await this.handOff(data);
+    this.position += data.length;
+  }
+
+  /** Bytes accepted but still in the staging buffer. */
+  get stagedLength(): number {
+    return this.position - this.handedOff;
+  }
+
+  /** Writes the staged bytes out (to the page cache; not fsynced). */
+  async writeStaged(): Promise<void> {
+    if (this.stagedLength === 0 || this.staging === undefined) return;
+    await this.handOff(this.staging.subarray(0, this.stagedLength));
+  }
+
+  private async handOff(data: Buffer): Promise<void> {
+    try {
+      if (this.encoder === undefined) {
+        await writeFully(this.handle, data, this.handedOff);
+      } else {
+        await this.encoder.write(data);
+      }
+    } catch (error) {
+      throw fileSystemError(
+        error,
+        `could not write ${data.length} bytes to WAL file "${this.partialName}"`,
+        this.options.directory,
+      );
+    }
+    this.handedOff += data.length;
+  }
+
+  /** Makes every byte written so far durable (`dir_sync`): compressed streams are sync-flushed first. */
+  async sync(): Promise<void> {
+    await this.writeStaged();
+    try {
+      await this.encoder?.flush();
+      if (this.options.sync) await this.handle.sync();
+    } catch (error) {
+      throw fileSystemError(error, `could not fsync WAL file "${this.partialName}"`, this.options.directory);
+    }
+  }
+
+  /**
+   * Ends the file (`close_walfile`): a complete segment is renamed to its final name durably; an
+   * incomplete one keeps `.partial` ("not renaming ..., segment is not complete") and is fsynced
+   * with its directory. Compressed streams get their trailer either way.
+   */
+  async close(): Promise<SegmentCloseResult> {
+    const directory = this.options.directory;
+    const complete = this.position === this.options.segmentSize;
+    try {
+      await this.writeStaged();
+      await this.encoder?.end();
+      if (this.options.sync) await this.handle.sync();
+    } catch (error) {
+      await this.abandon();
+      throw fileSystemError(error, `could not close WAL file "${this.partialName}"`, directory);
+    }
+    this.closed = true;
+    try {
+      await this.handle.close();
+    } catch (error) {
+      throw fileSystemError(error, `could not close WAL file "${this.partialName}"`, directory);
+    }
+    try {
+      if (complete) {
+        await rename(join(directory, this.partialName), join(directory, this.fileName));
+      }
+      if (this.options.sync) await syncDirectory(directory);
+    } catch (error) {
+      throw fileSystemError(
+        error,
+        complete
+          ? `could not rename file "${this.partialName}" to "${this.fileName}"`
+          : `could not fsync directory "${directory}"`,
+        directory,
+      );
+    }
+    return complete ? 'completed' : 'partial';
+  }
+
+  /** After a failure: release the descriptor, keep whatever is on disk under its `.partial` name. */
+  async abandon(): Promise<void> {
+    this.encoder?.destroy();
+    if (this.closed) return;
+    this.closed = true;
+    await this.handle.close().catch(() => {});
+  }
+
+  private async append(chunks: readonly Buffer[]): Promise<void> {
+    this.compressedLength += await writevFully(this.handle, chunks, this.compressedLength);
+  }
+}
+
+async function openUncompressed(options: SegmentFileOptions, partialPath: string): Promise<FileHandle> {
+  const { directory, segmentSize } = options;
+  const partialName = partialPath.slice(directory.length + 1);
+  let existingSize: number | undefined;
+  try {
+    existingSize = (await stat(partialPath)).size;
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') {
+      throw fileSystemError(error, `could not get size of write-ahead log file "${partialName}"`, directory);
+    }
+  }
+  if (existingSize === segmentSize) {
+    // Already padded by an earlier run: reuse it in place and fsync it, as pg_receivewal does,
+    // because that run may have died before its data reached the disk.
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(partialPath, constants.O_WRONLY);
+      if (options.sync) await handle.sync();
+      return handle;
+    } catch (error) {
+      await handle?.close().catch(() => {});
+      throw fileSystemError(
+        error,
+        `could not open existing write-ahead log file "${partialName}"`,
+        directory,
+      );
+    }
+  }
+  // New, empty, or of a size no run of ours leaves behind (a pg_receivewal killed while padding):
+  // build a full-size replacement under a temporary name. Its content is re-streamed from the
+  // segment start, so nothing in the old file is needed.
+  const temporaryPath = `${partialPath}${PADDING_SUFFIX}`;
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(
+      temporaryPath,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
+      options.fileMode,
+    );
+    // The mode must not depend on the process umask (pg_receivewal sets umask(pg_mode_mask)).
+    await handle.chmod(options.fileMode);
+    await writeZeros(handle, segmentSize);
+    if (options.sync) await handle.sync();
+    await rename(temporaryPath, partialPath);
+    if (options.sync) await syncDirectory(directory);
+    return handle;
+  } catch (error) {
+    await handle?.close().catch(() => {});
+    // Give back the space of a half-padded file (ENOSPC is the likely failure here).
+    await unlink(temporaryPath).catch(() => {});
+    throw fileSystemError(error, `could not create write-ahead log file "${partialName}"`, directory);
+  }
+}
+
+async function openCompressed(options: SegmentFileOptions, partialPath: string): Promise<FileHandle> {
+  const { directory } = options;
+  const partialName = partialPath.slice(directory.length + 1);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(
+      partialPath,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
+      options.fileMode,
+    );
+    await handle.chmod(options.fileMode);
+    if (options.sync) {
+      await handle.sync();
+      await syncDirectory(directory);
+    }
+    return handle;
+  } catch (error) {
+    await handle?.close().catch(() => {});
+    throw fileSystemError(error, `could not open write-ahead log file "${partialName}"`, directory);
+  }
+}
