@@ -1,0 +1,70 @@
+import { X509Certificate } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { createSelfSignedCertificate } from './certificate.js';
+import { ServerModel } from './model.js';
+
+const MB = 1024 * 1024;
+
+describe('ServerModel', () => {
+  it('chains timelines at record starts and writes history files like timeline.c', () => {
+    const model = new ServerModel({
+      segmentSize: MB,
+      timelines: [
+        { timeline: 1, switchAt: 0x180000n },
+        { timeline: 2, switchAt: 0x280000n },
+        { timeline: 5 },
+      ],
+    });
+    const [first, second, third] = model.timelines;
+    expect(first!.endLsn! >= 0x180000n && first!.endLsn! < 0x180000n + 30000n).toBe(true);
+    expect(first!.generator.recordBefore(first!.endLsn!)).toBeDefined();
+    expect(third!.parent).toBe(2);
+    expect(model.currentTimeline.timeline).toBe(5);
+    expect(model.historyFile(1)).toBeUndefined();
+    expect(model.historyFile(2)?.content.toString()).toBe(
+      `1\t0/${first!.endLsn!.toString(16).toUpperCase()}\tno recovery target specified\n`,
+    );
+    expect(model.historyFile(5)).toEqual({
+      fileName: '00000005.history',
+      content: Buffer.from(
+        `1\t0/${first!.endLsn!.toString(16).toUpperCase()}\tno recovery target specified\n\n` +
+          `2\t0/${second!.endLsn!.toString(16).toUpperCase()}\tno recovery target specified\n`,
+      ),
+    });
+    expect(model.timelineOfLsn(0x100000n)).toBe(1);
+    expect(model.timelineOfLsn(0x200000n)).toBe(2);
+    expect(model.timelineOfLsn(0x300000n)).toBe(5);
+    expect(model.endOf(first!)).toBe(first!.endLsn);
+    expect(model.endOf(third!)).toBe(model.flushLsn);
+  });
+
+  it('defaults: version 17, 16 MB, flush 3.5 segments after segment 1, reported = flush', () => {
+    const model = new ServerModel();
+    expect(model.versionText).toBe('17.2');
+    expect(model.flushLsn).toBe(0x4800000n);
+    expect(model.reportedLsn).toBe(model.flushLsn);
+    expect(new ServerModel({ reportedLsn: 'first-segment' }).reportedLsn).toBe(0x1000090n);
+    expect(model.parameters.integer_datetimes).toBe('on');
+  });
+
+  it('refuses impossible servers with clear errors', () => {
+    expect(() => new ServerModel({ version: 13 })).toThrow(/major from 14 to 19, got 13/);
+    expect(() => new ServerModel({ segmentSize: 3 * MB })).toThrow(/Invalid WAL segment size 3145728/);
+    expect(() => new ServerModel({ timelines: [{ timeline: 1 }, { timeline: 2 }] })).toThrow(
+      /Timeline 1 is not the last one and needs switchAt/,
+    );
+  });
+});
+
+describe('createSelfSignedCertificate', () => {
+  it('makes a certificate Node parses, that signs itself, for localhost and 127.0.0.1', () => {
+    const pair = createSelfSignedCertificate({ commonName: 'test-server', days: 2 });
+    const certificate = new X509Certificate(pair.certificate);
+    expect(certificate.subject).toBe('CN=test-server');
+    expect(certificate.subjectAltName).toBe('DNS:localhost, IP Address:127.0.0.1');
+    expect(certificate.verify(certificate.publicKey)).toBe(true);
+    expect(certificate.checkHost('localhost')).toBe('localhost');
+    expect(new Date(certificate.validTo).getTime() - Date.now()).toBeLessThanOrEqual(2 * 86_400_000);
+    expect(pair.privateKey).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+  });
+});
