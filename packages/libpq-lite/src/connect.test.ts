@@ -513,12 +513,16 @@ describe('SSL negotiation against a scripted server', () => {
         return;
       }
       expect(first).toEqual({ type: 'SSLRequest' });
-      peer.socket.end('N');
+      peer.expectStartupPacket();
+      // A real server would now do TLS; 'N' lets allow continue in plaintext on this socket.
+      peer.socket.write('N');
+      expect((await peer.startup()).type).toBe('StartupMessage');
+      peer.ready();
+      await peer.message();
     });
-    const error = await failure(connect(base(server.port, { sslmode: 'allow' }), { env: quietEnv }), AuthenticationError);
-    // After 'N' to the second attempt libpq would continue in plaintext; the server closed instead.
+    const connection = await connect(base(server.port, { sslmode: 'allow' }), { env: quietEnv });
+    await connection.close();
     expect(server.connections()).toBe(2);
-    expect(error.code).toBe('WAL_ERR_AUTH_REJECTED');
   });
 
   it('reports a server that closes mid-handshake', async () => {
@@ -812,7 +816,7 @@ describe('replication stream against a scripted server', () => {
     if (stream.kind !== 'copy') throw new Error('expected COPY');
     const socket = (connection as unknown as { wire: { socket: Socket } }).wire.socket;
     // Wait until the client stops reading: more than the high-water mark is buffered.
-    while (!socket.isPaused()) await stream.waitForMessage(50);
+    while (!socket.isPaused()) await new Promise((resolve) => setTimeout(resolve, 5));
     let received = 0;
     const events = await drain({
       ...stream,
