@@ -37,9 +37,9 @@ function certificate(algorithm: Buffer): Buffer {
 
 describe('tls-server-end-point hash algorithm', () => {
   it('follows the signature hash, replacing MD5 and SHA-1 with SHA-256', () => {
-    expect(certificateHashAlgorithm(certificate(sequence(oid('sha256WithRSA'), der(0x05, Buffer.alloc(0)))))).toBe(
-      'sha256',
-    );
+    expect(
+      certificateHashAlgorithm(certificate(sequence(oid('sha256WithRSA'), der(0x05, Buffer.alloc(0))))),
+    ).toBe('sha256');
     expect(certificateHashAlgorithm(certificate(sequence(oid('sha1WithRSA'))))).toBe('sha256');
     expect(certificateHashAlgorithm(certificate(sequence(oid('md5WithRSA'))))).toBe('sha256');
     expect(certificateHashAlgorithm(certificate(sequence(oid('sha512WithRSA'))))).toBe('sha512');
@@ -69,15 +69,30 @@ describe('tls-server-end-point hash algorithm', () => {
         const certificatePath = join(directory, `${name}.pem`);
         execFileSync(
           'openssl',
-          ['req', '-x509', '-nodes', '-subj', '/CN=x', '-days', '1', '-keyout', join(directory, `${name}.key`), '-out', certificatePath, ...args],
+          [
+            'req',
+            '-x509',
+            '-nodes',
+            '-subj',
+            '/CN=x',
+            '-days',
+            '1',
+            '-keyout',
+            join(directory, `${name}.key`),
+            '-out',
+            certificatePath,
+            ...args,
+          ],
           { stdio: 'ignore' },
         );
         const pem = readFileSync(certificatePath, 'utf8');
         return Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
       };
-      expect(certificateHashAlgorithm(make('ec384', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384', '-sha384']))).toBe(
-        'sha384',
-      );
+      expect(
+        certificateHashAlgorithm(
+          make('ec384', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384', '-sha384']),
+        ),
+      ).toBe('sha384');
       expect(certificateHashAlgorithm(make('rsa1', ['-newkey', 'rsa:2048', '-sha1']))).toBe('sha256');
       expect(certificateHashAlgorithm(make('rsa512', ['-newkey', 'rsa:2048', '-sha512']))).toBe('sha512');
     } finally {

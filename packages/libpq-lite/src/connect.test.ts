@@ -32,7 +32,8 @@ class Peer {
   constructor(readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => {
       this.framer.push(chunk);
-      for (let frame = this.framer.next(); frame !== undefined; frame = this.framer.next()) this.frames.push(frame);
+      for (let frame = this.framer.next(); frame !== undefined; frame = this.framer.next())
+        this.frames.push(frame);
       this.waiter?.();
     });
     socket.on('close', () => {
@@ -64,7 +65,11 @@ class Peer {
 
   async message(authentication?: 'password' | 'sasl-initial' | 'sasl') {
     const frame = await this.frame();
-    return decodeFrontendMessage(frame.code, frame.payload, authentication === undefined ? undefined : { authentication });
+    return decodeFrontendMessage(
+      frame.code,
+      frame.payload,
+      authentication === undefined ? undefined : { authentication },
+    );
   }
 
   send(...messages: BackendMessage[]): void {
@@ -93,7 +98,10 @@ type Script = (peer: Peer, index: number) => Promise<void>;
 const servers: Server[] = [];
 const scriptErrors: unknown[] = [];
 
-async function startServer(script: Script, listenPath?: string): Promise<{ port: number; connections: () => number }> {
+async function startServer(
+  script: Script,
+  listenPath?: string,
+): Promise<{ port: number; connections: () => number }> {
   let count = 0;
   const server = createServer((socket) => {
     const peer = new Peer(socket);
@@ -103,9 +111,14 @@ async function startServer(script: Script, listenPath?: string): Promise<{ port:
     });
   });
   servers.push(server);
-  await new Promise<void>((resolve) => (listenPath ? server.listen(listenPath, resolve) : server.listen(0, '127.0.0.1', resolve)));
+  await new Promise<void>((resolve) =>
+    listenPath ? server.listen(listenPath, resolve) : server.listen(0, '127.0.0.1', resolve),
+  );
   const address = server.address();
-  return { port: typeof address === 'object' && address !== null ? address.port : 0, connections: () => count };
+  return {
+    port: typeof address === 'object' && address !== null ? address.port : 0,
+    connections: () => count,
+  };
 }
 
 afterEach(async () => {
@@ -126,7 +139,10 @@ const base = (port: number, extra: Record<string, string> = {}) => ({
 });
 const quietEnv = { HOME: '/nonexistent-home' };
 
-async function failure<T extends Error>(promise: Promise<unknown>, type: new (...args: never[]) => T): Promise<T> {
+async function failure<T extends Error>(
+  promise: Promise<unknown>,
+  type: new (...args: never[]) => T,
+): Promise<T> {
   try {
     const value = await promise;
     if (value && typeof (value as Connection).destroy === 'function') (value as Connection).destroy();
@@ -138,10 +154,15 @@ async function failure<T extends Error>(promise: Promise<unknown>, type: new (..
 }
 
 /** Server half of SCRAM-SHA-256 (RFC 5802), written independently of the client. */
-async function scramServer(peer: Peer, password: string, options: { tamperSignature?: boolean; skipFinal?: boolean } = {}) {
+async function scramServer(
+  peer: Peer,
+  password: string,
+  options: { tamperSignature?: boolean; skipFinal?: boolean } = {},
+) {
   peer.send({ type: 'AuthenticationSASL', mechanisms: ['SCRAM-SHA-256'] });
   const initial = await peer.message('sasl-initial');
-  if (initial.type !== 'SASLInitialResponse' || initial.data === null) throw new Error('expected SASLInitialResponse');
+  if (initial.type !== 'SASLInitialResponse' || initial.data === null)
+    throw new Error('expected SASLInitialResponse');
   expect(initial.mechanism).toBe('SCRAM-SHA-256');
   const clientFirst = initial.data.toString();
   expect(clientFirst).toMatch(/^n,,n=,r=/);
@@ -157,7 +178,9 @@ async function scramServer(peer: Peer, password: string, options: { tamperSignat
   const proof = Buffer.from(clientFinal.slice(clientFinal.lastIndexOf(',p=') + 3), 'base64');
   const salted = pbkdf2Sync(password, salt, 4096, 32, 'sha256');
   const authMessage = `${clientFirstBare},${serverFirst},${withoutProof}`;
-  const storedKey = createHash('sha256').update(createHmac('sha256', salted).update('Client Key').digest()).digest();
+  const storedKey = createHash('sha256')
+    .update(createHmac('sha256', salted).update('Client Key').digest())
+    .digest();
   const signature = createHmac('sha256', storedKey).update(authMessage).digest();
   const clientKey = Buffer.from(proof.map((byte, index) => byte ^ signature[index]!));
   if (!createHash('sha256').update(clientKey).digest().equals(storedKey)) {
@@ -169,7 +192,10 @@ async function scramServer(peer: Peer, password: string, options: { tamperSignat
     .digest();
   if (options.tamperSignature) serverSignature[0]! ^= 1;
   if (!options.skipFinal) {
-    peer.send({ type: 'AuthenticationSASLFinal', data: Buffer.from(`v=${serverSignature.toString('base64')}`) });
+    peer.send({
+      type: 'AuthenticationSASLFinal',
+      data: Buffer.from(`v=${serverSignature.toString('base64')}`),
+    });
   }
   return true;
 }
@@ -198,7 +224,10 @@ describe('connect against a scripted server', () => {
             format: 0,
           })),
         },
-        { type: 'DataRow', values: [Buffer.from('7400000000000000001'), Buffer.from('3'), Buffer.from('0/5000060'), null] },
+        {
+          type: 'DataRow',
+          values: [Buffer.from('7400000000000000001'), Buffer.from('3'), Buffer.from('0/5000060'), null],
+        },
         { type: 'CommandComplete', tag: 'IDENTIFY_SYSTEM' },
         { type: 'ReadyForQuery', transactionStatus: 'I' },
       );
@@ -285,7 +314,10 @@ describe('connect against a scripted server', () => {
       await peer.startup();
       await scramServer(peer, 'right');
     });
-    const error = await failure(connect(base(server.port, { password: 'wrong' }), { env: quietEnv }), AuthenticationError);
+    const error = await failure(
+      connect(base(server.port, { password: 'wrong' }), { env: quietEnv }),
+      AuthenticationError,
+    );
     expect(error.code).toBe('WAL_ERR_AUTH_FAILED');
     expect(error.sqlState).toBe('28P01');
     expect(error.message).toContain('password authentication failed for user "alice"');
@@ -298,7 +330,10 @@ describe('connect against a scripted server', () => {
       await peer.startup();
       await scramServer(peer, 'pw', { tamperSignature: true });
     });
-    const error = await failure(connect(base(tampered.port, { password: 'pw' }), { env: quietEnv }), AuthenticationError);
+    const error = await failure(
+      connect(base(tampered.port, { password: 'pw' }), { env: quietEnv }),
+      AuthenticationError,
+    );
     expect(error.code).toBe('WAL_ERR_AUTH_SERVER_SIGNATURE');
 
     const skipping = await startServer(async (peer) => {
@@ -306,7 +341,10 @@ describe('connect against a scripted server', () => {
       await scramServer(peer, 'pw', { skipFinal: true });
       peer.ready();
     });
-    const skipped = await failure(connect(base(skipping.port, { password: 'pw' }), { env: quietEnv }), AuthenticationError);
+    const skipped = await failure(
+      connect(base(skipping.port, { password: 'pw' }), { env: quietEnv }),
+      AuthenticationError,
+    );
     expect(skipped.code).toBe('WAL_ERR_AUTH_INCOMPLETE');
   });
 
@@ -368,7 +406,11 @@ describe('connect against a scripted server', () => {
 
   it('maps the usual startup refusals to coded errors', async () => {
     const cases: [string, string, string][] = [
-      ['28000', 'no pg_hba.conf entry for replication connection from host "127.0.0.1", user "alice", no encryption', 'WAL_ERR_AUTH_REJECTED'],
+      [
+        '28000',
+        'no pg_hba.conf entry for replication connection from host "127.0.0.1", user "alice", no encryption',
+        'WAL_ERR_AUTH_REJECTED',
+      ],
       ['42501', 'permission denied to start WAL sender', 'WAL_ERR_AUTH_NO_REPLICATION_PERMISSION'],
     ];
     for (const [sqlState, message, code] of cases) {
@@ -418,7 +460,9 @@ describe('connect against a scripted server', () => {
       connect(base(trust.port, { channel_binding: 'require' }), { env: quietEnv }),
       AuthenticationError,
     );
-    expect(trusted.message).toBe('channel binding required, but server authenticated client without channel binding');
+    expect(trusted.message).toBe(
+      'channel binding required, but server authenticated client without channel binding',
+    );
   });
 
   it('honours require_auth', async () => {
@@ -458,7 +502,10 @@ describe('SSL negotiation against a scripted server', () => {
       await peer.startup();
       peer.socket.write('N');
     });
-    const error = await failure(connect(base(server.port, { sslmode: 'require' }), { env: quietEnv }), TlsError);
+    const error = await failure(
+      connect(base(server.port, { sslmode: 'require' }), { env: quietEnv }),
+      TlsError,
+    );
     expect(error.code).toBe('WAL_ERR_TLS_NOT_SUPPORTED');
     expect(error.message).toContain('server does not support SSL, but SSL was required');
   });
@@ -466,9 +513,14 @@ describe('SSL negotiation against a scripted server', () => {
   it("rejects bytes buffered after the 'S' (CVE-2021-23222)", async () => {
     const server = await startServer(async (peer) => {
       await peer.startup();
-      peer.socket.write(Buffer.concat([Buffer.from('S'), encodeBackendMessage({ type: 'AuthenticationOk' })]));
+      peer.socket.write(
+        Buffer.concat([Buffer.from('S'), encodeBackendMessage({ type: 'AuthenticationOk' })]),
+      );
     });
-    const error = await failure(connect(base(server.port, { sslmode: 'require' }), { env: quietEnv }), TlsError);
+    const error = await failure(
+      connect(base(server.port, { sslmode: 'require' }), { env: quietEnv }),
+      TlsError,
+    );
     expect(error.code).toBe('WAL_ERR_TLS_UNENCRYPTED_DATA');
   });
 
@@ -476,7 +528,10 @@ describe('SSL negotiation against a scripted server', () => {
     const server = await startServer(async (peer, index) => {
       if (index === 0) {
         await peer.startup();
-        peer.send({ type: 'ErrorResponse', fields: { severity: 'FATAL', code: 'XX000', message: 'EVIL-INJECTED-TEXT' } });
+        peer.send({
+          type: 'ErrorResponse',
+          fields: { severity: 'FATAL', code: 'XX000', message: 'EVIL-INJECTED-TEXT' },
+        });
         peer.socket.end();
         return;
       }
@@ -485,7 +540,10 @@ describe('SSL negotiation against a scripted server', () => {
       peer.ready();
       await peer.message();
     });
-    const required = await failure(connect(base(server.port, { sslmode: 'require' }), { env: quietEnv }), TlsError);
+    const required = await failure(
+      connect(base(server.port, { sslmode: 'require' }), { env: quietEnv }),
+      TlsError,
+    );
     expect(required.code).toBe('WAL_ERR_TLS_SERVER_ERROR');
     expect(required.message).not.toContain('EVIL');
 
@@ -509,7 +567,10 @@ describe('SSL negotiation against a scripted server', () => {
       const first = await peer.startup();
       if (index === 0) {
         expect(first.type).toBe('StartupMessage');
-        peer.fatal('28000', 'pg_hba.conf rejects connection for host "127.0.0.1", user "alice", no encryption');
+        peer.fatal(
+          '28000',
+          'pg_hba.conf rejects connection for host "127.0.0.1", user "alice", no encryption',
+        );
         return;
       }
       expect(first).toEqual({ type: 'SSLRequest' });
@@ -545,7 +606,9 @@ describe('transport', () => {
 
     const refused = await failure(connect(base(closedPort), { env: quietEnv }), ConnectionError);
     expect(refused.code).toBe('WAL_ERR_CONNECTION_REFUSED');
-    expect(refused.message).toContain(`connection to server at "127.0.0.1", port ${closedPort} failed: Connection refused`);
+    expect(refused.message).toContain(
+      `connection to server at "127.0.0.1", port ${closedPort} failed: Connection refused`,
+    );
 
     const server = await startServer(async (peer) => {
       await peer.startup();
@@ -563,11 +626,14 @@ describe('transport', () => {
   it('connects through a Unix socket directory', async () => {
     const directory = await mkdtemp(join(tmpdir(), 'sock-'));
     try {
-      await startServer(async (peer) => {
-        await peer.startup();
-        peer.ready();
-        await peer.message();
-      }, join(directory, '.s.PGSQL.6543'));
+      await startServer(
+        async (peer) => {
+          await peer.startup();
+          peer.ready();
+          await peer.message();
+        },
+        join(directory, '.s.PGSQL.6543'),
+      );
       const connection = await connect(
         { ...base(0), host: directory, port: '6543', sslmode: 'require' },
         { env: quietEnv },
@@ -585,7 +651,10 @@ describe('transport', () => {
       await peer.startup();
       // Never answer.
     });
-    const error = await failure(connect(base(server.port, { connect_timeout: '1' }), { env: quietEnv }), ConnectionError);
+    const error = await failure(
+      connect(base(server.port, { connect_timeout: '1' }), { env: quietEnv }),
+      ConnectionError,
+    );
     expect(error.code).toBe('WAL_ERR_CONNECTION_TIMEOUT');
   });
 
@@ -595,7 +664,10 @@ describe('transport', () => {
       await peer.startup();
       controller.abort();
     });
-    const error = await failure(connect(base(server.port), { env: quietEnv, signal: controller.signal }), ConnectionError);
+    const error = await failure(
+      connect(base(server.port), { env: quietEnv, signal: controller.signal }),
+      ConnectionError,
+    );
     expect(error.code).toBe('WAL_ERR_CONNECTION_ABORTED');
   });
 
@@ -608,11 +680,15 @@ describe('transport', () => {
       peer.ready();
       await peer.message().catch(() => undefined);
     });
-    const connection = await connect(base(server.port, { max_protocol_version: 'latest' }), { env: quietEnv });
+    const connection = await connect(base(server.port, { max_protocol_version: 'latest' }), {
+      env: quietEnv,
+    });
     expect(connection.protocolVersion).toBe(196608);
     await connection.close();
     const error = await failure(
-      connect(base(server.port, { max_protocol_version: '3.2', min_protocol_version: '3.2' }), { env: quietEnv }),
+      connect(base(server.port, { max_protocol_version: '3.2', min_protocol_version: '3.2' }), {
+        env: quietEnv,
+      }),
       ConnectionError,
     );
     expect(error.code).toBe('WAL_ERR_CONNECTION_PROTOCOL_VERSION');
@@ -666,8 +742,15 @@ describe('replication stream against a scripted server', () => {
     const server = await startServer(async (peer) => {
       await peer.startup();
       peer.ready();
-      expect(await peer.message()).toEqual({ type: 'Query', sql: 'START_REPLICATION SLOT "s" 0/B00000 TIMELINE 1' });
-      peer.send(copyBoth, { type: 'CopyData', data: Buffer.from('first') }, { type: 'CopyData', data: Buffer.from('second') });
+      expect(await peer.message()).toEqual({
+        type: 'Query',
+        sql: 'START_REPLICATION SLOT "s" 0/B00000 TIMELINE 1',
+      });
+      peer.send(
+        copyBoth,
+        { type: 'CopyData', data: Buffer.from('first') },
+        { type: 'CopyData', data: Buffer.from('second') },
+      );
       expect(await peer.message()).toEqual({ type: 'CopyData', data: Buffer.from('feedback') });
       peer.send({ type: 'CopyDone' });
       expect(await peer.message()).toEqual({ type: 'CopyDone' });
@@ -724,7 +807,11 @@ describe('replication stream against a scripted server', () => {
       await peer.startup();
       peer.ready();
       await peer.message();
-      peer.send(copyBoth, { type: 'CopyData', data: Buffer.from('w') }, { type: 'CommandComplete', tag: 'COPY 0' });
+      peer.send(
+        copyBoth,
+        { type: 'CopyData', data: Buffer.from('w') },
+        { type: 'CommandComplete', tag: 'COPY 0' },
+      );
       peer.socket.end();
     });
     const connection = await connect(base(server.port), { env: quietEnv });
@@ -746,7 +833,11 @@ describe('replication stream against a scripted server', () => {
         peer.send(
           {
             type: 'ErrorResponse',
-            fields: { severity: 'ERROR', code: '58P01', message: 'requested WAL segment 000000010000000000000001 has already been removed' },
+            fields: {
+              severity: 'ERROR',
+              code: '58P01',
+              message: 'requested WAL segment 000000010000000000000001 has already been removed',
+            },
           },
           { type: 'ReadyForQuery', transactionStatus: 'I' },
         );
@@ -779,7 +870,10 @@ describe('replication stream against a scripted server', () => {
       );
       await peer.message();
       peer.send(
-        { type: 'ErrorResponse', fields: { severity: 'ERROR', code: '42704', message: 'replication slot "x" does not exist' } },
+        {
+          type: 'ErrorResponse',
+          fields: { severity: 'ERROR', code: '42704', message: 'replication slot "x" does not exist' },
+        },
         { type: 'ReadyForQuery', transactionStatus: 'I' },
       );
       await peer.message();
@@ -793,7 +887,10 @@ describe('replication stream against a scripted server', () => {
         serverClosed: false,
       },
     });
-    const error = await failure(connection.startReplication({ slot: 'x', startLsn: 0n, timeline: 1 }), ServerError);
+    const error = await failure(
+      connection.startReplication({ slot: 'x', startLsn: 0n, timeline: 1 }),
+      ServerError,
+    );
     expect(error.sqlState).toBe('42704');
     expect(error.fields.message).toBe('replication slot "x" does not exist');
     await connection.close();

@@ -126,7 +126,11 @@ function retriesWithNextMethod(error: WalError): boolean {
   if (error instanceof ServerError) return true;
   if (error instanceof AuthenticationError) return error.serverError !== undefined;
   if (error instanceof TlsError) {
-    return error.code !== 'WAL_ERR_TLS_ROOT_CERT_MISSING' && error.code !== 'WAL_ERR_TLS_CONFIG';
+    return (
+      error.code !== 'WAL_ERR_TLS_ROOT_CERT_MISSING' &&
+      error.code !== 'WAL_ERR_TLS_CONFIG' &&
+      error.code !== 'WAL_ERR_TLS_CERTIFICATE_HASH'
+    );
   }
   return false;
 }

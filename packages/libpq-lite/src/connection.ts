@@ -194,11 +194,15 @@ export class Connection {
     }
     this.state = 'copy';
     this.wire.established = true;
-    return new CopyBothStream(this.wire, (reusable) => {
-      if (this.state !== 'copy') return;
-      this.state = reusable ? 'idle' : 'broken';
-      if (!reusable) this.wire.destroy();
-    });
+    return new CopyBothStream(
+      this.wire,
+      (reusable) => {
+        if (this.state !== 'copy') return;
+        this.state = reusable ? 'idle' : 'broken';
+        if (!reusable) this.wire.destroy();
+      },
+      (name, value) => this.mutableParameters.set(name, value),
+    );
   }
 
   /** Sends Terminate and closes the socket. Idempotent; never throws. */
@@ -212,6 +216,8 @@ export class Connection {
         return;
       }
       socket.once('close', () => resolve());
+      // A paused socket would never read the server's EOF.
+      socket.resume();
       try {
         if (this.wire.failed === undefined) this.wire.send({ type: 'Terminate' });
       } catch {

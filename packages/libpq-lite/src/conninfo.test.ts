@@ -1,5 +1,12 @@
+import { WalError } from '@wal/protocol';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConnectionStringError, decodeUriComponent, isConnectionUri, parseConnectionString } from './index.js';
+import {
+  ConnectionStringError,
+  decodeUriComponent,
+  isConnectionUri,
+  parseConnectionString,
+} from './index.js';
 
 function errorOf(text: string): ConnectionStringError {
   try {
@@ -14,7 +21,7 @@ function errorOf(text: string): ConnectionStringError {
 
 describe('parseConnectionString: key=value', () => {
   it('reads settings separated by any white space, with spaces around "="', () => {
-    expect(parseConnectionString(' host=db1\tport = 5433\n user=\'al ice\'  dbname=replication ')).toEqual({
+    expect(parseConnectionString(" host=db1\tport = 5433\n user='al ice'  dbname=replication ")).toEqual({
       host: 'db1',
       port: '5433',
       user: 'al ice',
@@ -60,7 +67,9 @@ describe('parseConnectionString: URI', () => {
 
   it('parses user, password, host, port, dbname and parameters, percent-decoded', () => {
     expect(
-      parseConnectionString('postgresql://al%40ice:p%3Ass@db.example.com:5433/my%20db?application_name=x&sslmode=verify-full'),
+      parseConnectionString(
+        'postgresql://al%40ice:p%3Ass@db.example.com:5433/my%20db?application_name=x&sslmode=verify-full',
+      ),
     ).toEqual({
       user: 'al@ice',
       password: 'p:ss',
@@ -109,22 +118,65 @@ describe('parseConnectionString: URI', () => {
     expect(errorOf('postgresql://h?ssl=false').message).toBe('invalid URI query parameter: "ssl"');
     expect(errorOf('postgresql://h/db%zz').message).toBe('invalid percent-encoded token: "db%zz"');
     expect(errorOf('postgresql://h/db%2').message).toBe('invalid percent-encoded token: "db%2"');
-    expect(errorOf('postgresql://h/db%00').message).toBe('forbidden value %00 in percent-encoded value: "db%00"');
+    expect(errorOf('postgresql://h/db%00').message).toBe(
+      'forbidden value %00 in percent-encoded value: "db%00"',
+    );
     expect(errorOf('postgresql://h/my db').message).toBe(
       'unexpected spaces found in "my db", use percent-encoded spaces (%20) instead',
     );
-    expect(errorOf('postgresql://h?a=b=c').message).toBe('extra key/value separator "=" in URI query parameter: "a"');
-    expect(errorOf('postgresql://h?port').message).toBe('missing key/value separator "=" in URI query parameter: "port"');
+    expect(errorOf('postgresql://h?a=b=c').message).toBe(
+      'extra key/value separator "=" in URI query parameter: "a"',
+    );
+    expect(errorOf('postgresql://h?port').message).toBe(
+      'missing key/value separator "=" in URI query parameter: "port"',
+    );
     expect(errorOf('postgresql://[::1').message).toBe(
       'end of string reached when looking for matching "]" in IPv6 host address in URI: "postgresql://[::1"',
     );
-    expect(errorOf('postgresql://[]/db').message).toBe('IPv6 host address may not be empty in URI: "postgresql://[]/db"');
+    expect(errorOf('postgresql://[]/db').message).toBe(
+      'IPv6 host address may not be empty in URI: "postgresql://[]/db"',
+    );
     expect(errorOf('postgresql://[::1]x').message).toBe(
       'unexpected character "x" at position 19 in URI (expected ":" or "/"): "postgresql://[::1]x"',
     );
   });
 
+  it('never puts a password in a message', () => {
+    expect(errorOf('postgresql://u:se%zzcret@h').message).toBe('invalid percent-encoded token: the password');
+    expect(errorOf('postgresql://h?password=se%00cret').message).toBe(
+      'forbidden value %00 in percent-encoded value: the password',
+    );
+    expect(errorOf('postgresql://u:se cret@h').message).toBe(
+      'unexpected spaces found in the password, use percent-encoded spaces (%20) instead',
+    );
+  });
+
   it('drops surrounding spaces of a component, as libpq', () => {
     expect(decodeUriComponent(' a%20b ')).toBe('a b');
+  });
+});
+
+describe('parseConnectionString on arbitrary input', () => {
+  it('returns keywords or throws ConnectionStringError, nothing else', () => {
+    const alphabet = fc.constantFrom(..."postgresql://@:/?&=[]%,'\\ \t0aF%host=user=port".split(''));
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.string({ unit: alphabet }),
+          fc.string({ unit: alphabet }).map((text) => `postgresql://${text}`),
+        ),
+        (text) => {
+          try {
+            const result = parseConnectionString(text);
+            expect(typeof result).toBe('object');
+          } catch (error) {
+            expect(error).toBeInstanceOf(ConnectionStringError);
+            expect(error).toBeInstanceOf(WalError);
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -192,7 +192,9 @@ function hexDigitValue(character: string | undefined): number {
  * Percent-decodes one URI component as libpq's `conninfo_uri_decode`: surrounding spaces are
  * dropped, an inner space is an error, `%00` is forbidden. Decoded bytes are read as UTF-8.
  */
-export function decodeUriComponent(text: string): string {
+export function decodeUriComponent(text: string, secret = false): string {
+  // libpq quotes the component in its messages; a password must never appear in one.
+  const shown = secret ? 'the password' : `"${text}"`;
   const bytes: number[] = [];
   let position = 0;
   while (text[position] === ' ') position++;
@@ -207,11 +209,11 @@ export function decodeUriComponent(text: string): string {
     const high = hexDigitValue(text[position + 1]);
     const low = high < 0 ? -1 : hexDigitValue(text[position + 2]);
     if (high < 0 || low < 0) {
-      throw new ConnectionStringError(`invalid percent-encoded token: "${text}"`);
+      throw new ConnectionStringError(`invalid percent-encoded token: ${shown}`);
     }
     const byte = (high << 4) | low;
     if (byte === 0) {
-      throw new ConnectionStringError(`forbidden value %00 in percent-encoded value: "${text}"`);
+      throw new ConnectionStringError(`forbidden value %00 in percent-encoded value: ${shown}`);
     }
     bytes.push(byte);
     position += 3;
@@ -219,10 +221,14 @@ export function decodeUriComponent(text: string): string {
   while (text[position] === ' ') position++;
   if (position < text.length) {
     throw new ConnectionStringError(
-      `unexpected spaces found in "${text}", use percent-encoded spaces (%20) instead`,
+      `unexpected spaces found in ${shown}, use percent-encoded spaces (%20) instead`,
     );
   }
   return Buffer.from(bytes).toString('utf8');
+}
+
+function isSecret(keyword: string): boolean {
+  return keyword === 'password' || keyword === 'sslpassword' || keyword.startsWith('oauth_client_secret');
 }
 
 function storeDecoded(result: Record<string, string>, keyword: string, value: string): void {
@@ -230,7 +236,7 @@ function storeDecoded(result: Record<string, string>, keyword: string, value: st
   if (!isConnectionKeyword(keyword) && keyword !== 'requiressl') {
     throw new ConnectionStringError(`invalid connection option "${keyword}"`);
   }
-  store(result, keyword, decodeUriComponent(value));
+  store(result, keyword, decodeUriComponent(value, isSecret(keyword)));
 }
 
 function parseUri(uri: string): Record<string, string> {
@@ -349,7 +355,7 @@ function parseUriQuery(query: string, result: Record<string, string>): void {
       }
     }
     let keyword = decodeUriComponent(query.slice(keywordStart, keywordEnd));
-    let value = decodeUriComponent(query.slice(valueStart, end));
+    let value = decodeUriComponent(query.slice(valueStart, end), isSecret(keyword));
     // JDBC compatibility, as libpq.
     if (keyword === 'ssl' && value === 'true') {
       keyword = 'sslmode';

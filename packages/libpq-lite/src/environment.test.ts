@@ -3,7 +3,11 @@ import { ConnectionStringError, defaultSocketDirectory, resolveSettings } from '
 
 const noSocketDir = () => false;
 const resolve = (parameters: Record<string, string>, env: Record<string, string | undefined> = {}) =>
-  resolveSettings(parameters, { env: { HOME: '/home/u', ...env }, socketDirectoryExists: noSocketDir, fileExists: () => false });
+  resolveSettings(parameters, {
+    env: { HOME: '/home/u', ...env },
+    socketDirectoryExists: noSocketDir,
+    fileExists: () => false,
+  });
 
 function rejection(parameters: Record<string, string>, env: Record<string, string | undefined> = {}): string {
   try {
@@ -39,7 +43,9 @@ describe('resolveSettings', () => {
       },
     );
     expect(settings.user).toBe('explicit');
-    expect(settings.targets).toEqual([{ host: 'db', hostaddr: '', port: 6000, socketPath: undefined, displayHost: 'db' }]);
+    expect(settings.targets).toEqual([
+      { host: 'db', hostaddr: '', port: 6000, socketPath: undefined, displayHost: 'db' },
+    ]);
     expect(settings.password).toBe('pw');
     expect(settings.passfile).toBe('/p');
     expect(settings.sslmode).toBe('require');
@@ -79,9 +85,12 @@ describe('resolveSettings', () => {
   });
 
   it('uses fallback_application_name only without application_name', () => {
-    expect(resolve({ user: 'u', fallback_application_name: 'f' }).startupParameters.application_name).toBe('f');
+    expect(resolve({ user: 'u', fallback_application_name: 'f' }).startupParameters.application_name).toBe(
+      'f',
+    );
     expect(
-      resolve({ user: 'u', fallback_application_name: 'f', application_name: 'a' }).startupParameters.application_name,
+      resolve({ user: 'u', fallback_application_name: 'f', application_name: 'a' }).startupParameters
+        .application_name,
     ).toBe('a');
   });
 
@@ -100,10 +109,16 @@ describe('resolveSettings', () => {
     const single = resolve({ user: 'u', host: 'a,b', port: '7' });
     expect(single.targets.map((target) => target.port)).toEqual([7, 7]);
     const byAddress = resolve({ user: 'u', host: 'name', hostaddr: '127.0.0.1' });
-    expect(byAddress.targets[0]).toMatchObject({ host: 'name', hostaddr: '127.0.0.1', socketPath: undefined });
+    expect(byAddress.targets[0]).toMatchObject({
+      host: 'name',
+      hostaddr: '127.0.0.1',
+      socketPath: undefined,
+    });
     const addressOnly = resolve({ user: 'u', hostaddr: '::1' });
     expect(addressOnly.targets[0]).toMatchObject({ host: '', hostaddr: '::1', displayHost: '::1' });
-    expect(resolve({ user: 'u', host: 'a,b', port: ',' }).targets.map((target) => target.port)).toEqual([5432, 5432]);
+    expect(resolve({ user: 'u', host: 'a,b', port: ',' }).targets.map((target) => target.port)).toEqual([
+      5432, 5432,
+    ]);
   });
 
   it('accepts protocol 3.2 through max_protocol_version', () => {
@@ -121,23 +136,31 @@ describe('resolveSettings', () => {
     expect(rejection({ user: 'u', sslrootcert: 'system', sslmode: 'require' })).toBe(
       'weak sslmode "require" may not be used with sslrootcert=system (use "verify-full")',
     );
-    expect(rejection({ user: 'u', port: 'abc' })).toBe('invalid integer value "abc" for connection option "port"');
+    expect(rejection({ user: 'u', port: 'abc' })).toBe(
+      'invalid integer value "abc" for connection option "port"',
+    );
     expect(rejection({ user: 'u', port: '70000' })).toBe('invalid port number: "70000"');
-    expect(rejection({ user: 'u', host: 'a,b,c', port: '1,2' })).toBe('could not match 2 port numbers to 3 hosts');
+    expect(rejection({ user: 'u', host: 'a,b,c', port: '1,2' })).toBe(
+      'could not match 2 port numbers to 3 hosts',
+    );
     expect(rejection({ user: 'u', host: 'a,b', hostaddr: '127.0.0.1' })).toBe(
       'could not match 2 host names to 1 hostaddr values',
     );
     expect(rejection({ user: 'u', connect_timeout: '10s' })).toBe(
       'invalid integer value "10s" for connection option "connect_timeout"',
     );
-    expect(rejection({ user: 'u', max_protocol_version: '3.1' })).toBe('invalid max_protocol_version value: "3.1"');
+    expect(rejection({ user: 'u', max_protocol_version: '3.1' })).toBe(
+      'invalid max_protocol_version value: "3.1"',
+    );
     expect(rejection({ user: 'u', min_protocol_version: '3.2' })).toBe(
       'min_protocol_version is greater than max_protocol_version',
     );
-    expect(rejection({ user: 'u', target_session_attrs: 'x' })).toBe('invalid target_session_attrs value: "x"');
-    expect(rejection({ user: 'u', ssl_min_protocol_version: 'TLSv1.3', ssl_max_protocol_version: 'TLSv1.2' })).toBe(
-      'invalid SSL protocol version range',
+    expect(rejection({ user: 'u', target_session_attrs: 'x' })).toBe(
+      'invalid target_session_attrs value: "x"',
     );
+    expect(
+      rejection({ user: 'u', ssl_min_protocol_version: 'TLSv1.3', ssl_max_protocol_version: 'TLSv1.2' }),
+    ).toBe('invalid SSL protocol version range');
     expect(rejection({ user: 'u', gssencmode: 'require' })).toBe(
       'gssencmode value "require" invalid when GSSAPI support is not compiled in',
     );
@@ -146,6 +169,8 @@ describe('resolveSettings', () => {
     );
     expect(rejection({ user: 'u', require_auth: 'kerberos' })).toBe('invalid require_auth value: "kerberos"');
     expect(rejection({ user: 'u', bogus: 'x' })).toBe('invalid connection option "bogus"');
+    expect(rejection({ user: 'u' }, { PGSERVICE: 'main' })).toMatch(/^service "main" cannot be used/);
+    expect(rejection({ user: 'u', requirepeer: 'postgres' })).toMatch(/^requirepeer is not supported/);
   });
 
   it('treats connect_timeout 0 as no timeout', () => {

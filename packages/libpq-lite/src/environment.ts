@@ -33,6 +33,8 @@ export interface ConnectionSettings {
   sslcert: string;
   sslkey: string;
   sslpassword: string | undefined;
+  /** `disable` never sends a client certificate; `allow`/`require` send one when configured. */
+  sslcertmode: 'disable' | 'allow' | 'require';
   sslcrl: string;
   sslsni: boolean;
   sslMinProtocolVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
@@ -190,6 +192,23 @@ export function resolveSettings(
   if (minProtocolVersion.minor > maxProtocolVersion.minor) {
     throw new ConnectionStringError('min_protocol_version is greater than max_protocol_version');
   }
+  // Refuse rather than ignore settings whose absence would change who we talk to.
+  if (nonEmpty(values.service) !== undefined) {
+    throw new ConnectionStringError(
+      `service "${values.service}" cannot be used: connection service files are not supported by this client; ` +
+        'put the settings in the connection string or PG* variables (unset PGSERVICE)',
+    );
+  }
+  if (nonEmpty(values.requirepeer) !== undefined) {
+    throw new ConnectionStringError(
+      'requirepeer is not supported by this client; remove it or use TCP with sslmode=verify-full',
+    );
+  }
+  if (values.sslcertmode === 'require') {
+    throw new ConnectionStringError(
+      'sslcertmode=require is not supported by this client (it cannot tell whether the server asked for a certificate); use "allow"',
+    );
+  }
   if (values.gssencmode === 'require') {
     throw new ConnectionStringError(
       'gssencmode value "require" invalid when GSSAPI support is not compiled in',
@@ -249,6 +268,11 @@ export function resolveSettings(
     sslcert: nonEmpty(values.sslcert) ?? join(home, '.postgresql', 'postgresql.crt'),
     sslkey: nonEmpty(values.sslkey) ?? join(home, '.postgresql', 'postgresql.key'),
     sslpassword: values.sslpassword,
+    sslcertmode: oneOf(
+      values.sslcertmode ?? 'allow',
+      ['disable', 'allow', 'require'] as const,
+      'sslcertmode',
+    ),
     sslcrl:
       nonEmpty(values.sslcrl) ??
       (fileExists(join(home, '.postgresql', 'root.crl')) ? join(home, '.postgresql', 'root.crl') : ''),

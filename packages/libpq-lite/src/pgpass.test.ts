@@ -80,7 +80,9 @@ describe('readPasswordFile', () => {
 
   it('silently ignores a missing file, and skips lookup without user or dbname', async () => {
     const warnings: string[] = [];
-    expect(await readPasswordFile(join(directory, 'missing'), key, (warning) => warnings.push(warning))).toBeUndefined();
+    expect(
+      await readPasswordFile(join(directory, 'missing'), key, (warning) => warnings.push(warning)),
+    ).toBeUndefined();
     const path = join(directory, 'good');
     expect(await readPasswordFile(path, { ...key, user: '' })).toBeUndefined();
     expect(await readPasswordFile(path, { ...key, dbname: '' })).toBeUndefined();

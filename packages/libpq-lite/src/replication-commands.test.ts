@@ -15,7 +15,15 @@ import {
 import type { FieldDescription, QueryResult, RawQueryResult } from './simple-query.js';
 
 function field(name: string, typeOid = 25): FieldDescription {
-  return { name, tableOid: 0, columnNumber: 0, typeOid, typeSize: -1, typeModifier: -1, format: 0 } as FieldDescription;
+  return {
+    name,
+    tableOid: 0,
+    columnNumber: 0,
+    typeOid,
+    typeSize: -1,
+    typeModifier: -1,
+    format: 0,
+  } as FieldDescription;
 }
 function result(names: string[], rows: (string | null)[][], commandTag = 'X'): QueryResult {
   return { fields: names.map((name) => field(name)), rows, commandTag };
@@ -41,7 +49,9 @@ describe('replication command text', () => {
   it('builds DROP_REPLICATION_SLOT, START_REPLICATION and SHOW', () => {
     expect(buildDropReplicationSlot('s', {})).toBe('DROP_REPLICATION_SLOT "s"');
     expect(buildDropReplicationSlot('s', { wait: true })).toBe('DROP_REPLICATION_SLOT "s" WAIT');
-    expect(buildStartReplication({ startLsn: 0xb00000n, timeline: 1 })).toBe('START_REPLICATION 0/B00000 TIMELINE 1');
+    expect(buildStartReplication({ startLsn: 0xb00000n, timeline: 1 })).toBe(
+      'START_REPLICATION 0/B00000 TIMELINE 1',
+    );
     expect(buildStartReplication({ slot: 'a"b', startLsn: 0x16b374d848n, timeline: 2 })).toBe(
       'START_REPLICATION SLOT "a""b" 16/B374D848 TIMELINE 2',
     );
@@ -61,13 +71,19 @@ describe('replication result parsing', () => {
       xlogPosition: 0x1a2b3c8n,
       databaseName: null,
     });
-    expect(parseIdentifySystem(result(fields, [['1', '4294967295', '16/B374D848', 'db']])).timeline).toBe(4294967295);
+    expect(parseIdentifySystem(result(fields, [['1', '4294967295', '16/B374D848', 'db']])).timeline).toBe(
+      4294967295,
+    );
     expect(() => parseIdentifySystem(result(fields, []))).toThrow(
       'could not identify system: got 0 rows and 4 fields, expected 1 rows and 3 or more fields',
     );
     expect(() => parseIdentifySystem(result(fields, [['1', '0', '0/0', null]]))).toThrow(/invalid timeline/);
-    expect(() => parseIdentifySystem(result(fields, [['x', '1', '0/0', null]]))).toThrow(/invalid system identifier/);
-    expect(() => parseIdentifySystem(result(fields, [['1', '1', 'nope', null]]))).toThrow(/could not parse LSN/);
+    expect(() => parseIdentifySystem(result(fields, [['x', '1', '0/0', null]]))).toThrow(
+      /invalid system identifier/,
+    );
+    expect(() => parseIdentifySystem(result(fields, [['1', '1', 'nope', null]]))).toThrow(
+      /could not parse LSN/,
+    );
   });
 
   it('parses SHOW', () => {
@@ -109,7 +125,9 @@ describe('replication result parsing', () => {
       slotName: 's1',
       consistentPoint: 0n,
     });
-    expect(parseCreateReplicationSlot(result(fields, [['s1', '0/00000000', null, null]])).consistentPoint).toBe(0n);
+    expect(
+      parseCreateReplicationSlot(result(fields, [['s1', '0/00000000', null, null]])).consistentPoint,
+    ).toBe(0n);
   });
 
   it('parses the end-of-timeline row', () => {

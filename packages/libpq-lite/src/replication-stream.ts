@@ -48,10 +48,16 @@ export class CopyBothStream implements ReplicationStream {
   private resultSet: QueryResult | undefined;
   private readonly wire: Wire;
   private readonly onEnd: (reusable: boolean) => void;
+  private readonly onParameter: ((name: string, value: string) => void) | undefined;
 
-  constructor(wire: Wire, onEnd: (reusable: boolean) => void) {
+  constructor(
+    wire: Wire,
+    onEnd: (reusable: boolean) => void,
+    onParameter?: (name: string, value: string) => void,
+  ) {
     this.wire = wire;
     this.onEnd = onEnd;
+    this.onParameter = onParameter;
   }
 
   readMessage(): CopyEvent | undefined {
@@ -83,7 +89,8 @@ export class CopyBothStream implements ReplicationStream {
           return { type: 'copy-done' };
         }
         if (frame.code === CODE_NOTICE_RESPONSE || frame.code === CODE_PARAMETER_STATUS) {
-          this.wire.decode(frame);
+          const message = this.wire.decode(frame);
+          if (message.type === 'ParameterStatus') this.onParameter?.(message.name, message.value);
           continue;
         }
         if (frame.code !== CODE_ERROR_RESPONSE) this.phase = 'after-copy';
@@ -95,8 +102,10 @@ export class CopyBothStream implements ReplicationStream {
           // The connection is not reused after an error inside COPY: the receive loop reconnects.
           this.onEnd(false);
           throw new ServerError(message.fields);
-        case 'NoticeResponse':
         case 'ParameterStatus':
+          this.onParameter?.(message.name, message.value);
+          continue;
+        case 'NoticeResponse':
           continue;
         case 'CopyData':
           // Data the server sent before it saw our CopyDone; still valid WAL.

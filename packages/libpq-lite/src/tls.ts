@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isIP, type Socket } from 'node:net';
 import { type ConnectionOptions, checkServerIdentity, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { ConnectionSettings, HostTarget } from './environment.js';
@@ -73,7 +73,7 @@ export function buildTlsOptions(
   if (settings.sslsni && serverName !== '' && isIP(serverName) === 0 && !serverName.startsWith('/')) {
     options.servername = serverName;
   }
-  if (existsSync(settings.sslcert)) {
+  if (settings.sslcertmode !== 'disable' && existsSync(settings.sslcert)) {
     options.cert = readFileOrThrow(settings.sslcert, 'certificate file');
     if (!existsSync(settings.sslkey)) {
       throw new TlsError(
@@ -81,10 +81,32 @@ export function buildTlsOptions(
         `certificate present, but not private key file "${settings.sslkey}"`,
       );
     }
+    checkPrivateKeyPermissions(settings.sslkey);
     options.key = readFileOrThrow(settings.sslkey, 'private key file');
     if (settings.sslpassword !== undefined) options.passphrase = settings.sslpassword;
   }
   return options;
+}
+
+/**
+ * libpq refuses a private key others can read (`fe-secure-openssl.c`): at most 0600 when the
+ * current user owns it, at most 0640 when root does (a key shared through a group).
+ */
+export function checkPrivateKeyPermissions(path: string): void {
+  if (process.platform === 'win32') return;
+  const information = statSync(path);
+  if (!information.isFile()) {
+    throw new TlsError('WAL_ERR_TLS_CONFIG', `private key file "${path}" is not a regular file`);
+  }
+  const ownedByRoot = information.uid === 0;
+  const forbidden = ownedByRoot ? 0o137 : 0o077;
+  if ((information.mode & forbidden) !== 0) {
+    throw new TlsError(
+      'WAL_ERR_TLS_CONFIG',
+      `private key file "${path}" has group or world access; file must have permissions u=rw (0600) or less ` +
+        'if owned by the current user, or permissions u=rw,g=r (0640) or less if owned by root',
+    );
+  }
 }
 
 /**

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { AuthenticationError, MAX_SCRAM_ITERATIONS, md5PasswordResponse, normalizeScramPassword, ScramClient } from '../index.js';
+import {
+  AuthenticationError,
+  MAX_SCRAM_ITERATIONS,
+  md5PasswordResponse,
+  normalizeScramPassword,
+  ScramClient,
+} from '../index.js';
 
 // RFC 7677 section 3.
 const clientNonce = 'rOprNGfwEbeRWgbNEkqO';
@@ -9,7 +15,12 @@ const clientFinal =
 const serverFinal = 'v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=';
 
 function rfcClient(): ScramClient {
-  return new ScramClient({ password: Buffer.from('pencil'), channelBinding: { kind: 'none' }, nonce: clientNonce, user: 'user' });
+  return new ScramClient({
+    password: Buffer.from('pencil'),
+    channelBinding: { kind: 'none' },
+    nonce: clientNonce,
+    user: 'user',
+  });
 }
 
 async function rejection(promise: Promise<unknown> | (() => unknown)): Promise<AuthenticationError> {
@@ -38,9 +49,15 @@ describe('SCRAM-SHA-256', () => {
   });
 
   it('uses the y flag and the PLUS binding data', async () => {
-    const unused = new ScramClient({ password: Buffer.from('p'), channelBinding: { kind: 'unused' }, nonce: 'abc' });
+    const unused = new ScramClient({
+      password: Buffer.from('p'),
+      channelBinding: { kind: 'unused' },
+      nonce: 'abc',
+    });
     expect(unused.clientFirstMessage().toString()).toBe('y,,n=,r=abc');
-    expect((await unused.clientFinalMessage(Buffer.from('r=abcdef,s=QUJD,i=1'))).toString()).toMatch(/^c=eSws,r=abcdef,p=/);
+    expect((await unused.clientFinalMessage(Buffer.from('r=abcdef,s=QUJD,i=1'))).toString()).toMatch(
+      /^c=eSws,r=abcdef,p=/,
+    );
 
     const hash = Buffer.alloc(32, 7);
     const plus = new ScramClient({
@@ -66,7 +83,10 @@ describe('SCRAM-SHA-256', () => {
     ['r=rOprNGfwEbeRWgbNEkqOxx,s=@@@,i=4096', 'malformed SCRAM message (invalid salt)'],
     ['r=rOprNGfwEbeRWgbNEkqOxx,s=QUJD,i=0', 'malformed SCRAM message (invalid iteration count)'],
     ['r=rOprNGfwEbeRWgbNEkqOxx,s=QUJD,i=x', 'malformed SCRAM message (invalid iteration count)'],
-    ['r=rOprNGfwEbeRWgbNEkqOxx,s=QUJD,i=1,x=y', 'malformed SCRAM message (garbage at end of server-first-message)'],
+    [
+      'r=rOprNGfwEbeRWgbNEkqOxx,s=QUJD,i=1,x=y',
+      'malformed SCRAM message (garbage at end of server-first-message)',
+    ],
     ['', 'malformed SCRAM message (empty message)'],
     ['r=rOprNGfwEbeRWgbNEkqOxx\0,s=QUJD,i=1', 'malformed SCRAM message (length mismatch)'],
     ['s=QUJD,i=1', 'malformed SCRAM message (attribute "r" expected)'],
@@ -100,12 +120,13 @@ describe('SCRAM-SHA-256', () => {
     const error = await rejection(() => client.verifyServerFinal(wrong));
     expect(error.code).toBe('WAL_ERR_AUTH_SERVER_SIGNATURE');
     expect(client.completed).toBe(false);
-    expect((await rejection(async () => (await prepare()).verifyServerFinal(Buffer.from('e=invalid-proof')))).message).toBe(
-      'error received from server in SCRAM exchange: invalid-proof',
-    );
-    expect((await rejection(async () => (await prepare()).verifyServerFinal(Buffer.from('v=QUJD')))).message).toBe(
-      'malformed SCRAM message (invalid server signature)',
-    );
+    expect(
+      (await rejection(async () => (await prepare()).verifyServerFinal(Buffer.from('e=invalid-proof'))))
+        .message,
+    ).toBe('error received from server in SCRAM exchange: invalid-proof');
+    expect(
+      (await rejection(async () => (await prepare()).verifyServerFinal(Buffer.from('v=QUJD')))).message,
+    ).toBe('malformed SCRAM message (invalid server signature)');
   });
 
   it('applies SASLprep, and falls back to raw bytes like libpq', () => {
