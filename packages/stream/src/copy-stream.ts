@@ -259,6 +259,15 @@ export async function* copyStream(
       } else {
         const message = decodeReplicationMessage(event.data);
         if (message.type === 'XLogData') {
+          if (message.walEnd < message.dataStart) {
+            // walEnd is the walsender's send-request pointer, never behind what it sends (walsender.c
+            // XLogSendPhysical); pg_receivewal ignores it, but a message breaking that is corrupt.
+            throw new StreamError(
+              'WAL_ERR_STREAM_INVALID_WAL_END',
+              `got WAL data at ${formatLsn(message.dataStart)} whose server WAL end ${formatLsn(message.walEnd)} lies before it (timeline ${timeline}); the message is corrupt, reconnecting.`,
+              { retryable: true },
+            );
+          }
           serverWalEnd = message.walEnd;
           // pg_receivewal ignores WAL once it is stopping.
           if (stopReason !== undefined) continue;
@@ -362,7 +371,8 @@ export async function* copyStream(
    * 2. a last status update, so a slot advances to what is durable (flush only with a slot or
    *    synchronous, as always) — a status after our CopyDone would not be valid protocol;
    * 3. CopyDone, then read until the server ends COPY (ignoring its WAL and keepalives, like
-   *    pg_receivewal's still_sending = false), at most STOP_WAIT_MS;
+   *    pg_receivewal's still_sending = false), at most STOP_WAIT_MS, or receiveTimeoutMs when that
+   *    is shorter (the caller's own limit on a silent server);
    * 4. sink.close(): the open segment stays `.partial`, durably. The caller closes the connection.
    */
   async function* stopStreaming(): AsyncGenerator<ReceiveEvent, void, undefined> {
@@ -371,7 +381,8 @@ export async function* copyStream(
     sendStatus(clock.monotonic());
     stream.sendCopyDone();
     copyDoneSent = true;
-    const giveUpAt = clock.monotonic() + STOP_WAIT_MS;
+    const waitMs = Math.min(STOP_WAIT_MS, options.receiveTimeoutMs ?? STOP_WAIT_MS);
+    const giveUpAt = clock.monotonic() + waitMs;
     try {
       while (endResult === undefined) {
         const event = stream.readMessage();

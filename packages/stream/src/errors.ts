@@ -30,6 +30,13 @@ export type StreamErrorCode =
   | 'WAL_ERR_STREAM_WAL_REMOVED'
   /** TIMELINE_HISTORY answered with a file name that is not `%08X.history` of the requested timeline. Fatal. */
   | 'WAL_ERR_STREAM_HISTORY_FILE_NAME'
+  /**
+   * TIMELINE_HISTORY answered with content that is no timeline history file (binary, a line that is
+   * not `tli<TAB>X/X…`, timelines not ascending or not older than the requested one). Fatal.
+   */
+  | 'WAL_ERR_STREAM_HISTORY_FILE_CONTENT'
+  /** An XLogData message whose walEnd (the server's WAL end) lies before its own dataStart. Retryable. */
+  | 'WAL_ERR_STREAM_INVALID_WAL_END'
   /** A WAL message did not start where the previous one ended. Retryable (reconnect resumes from the sink). */
   | 'WAL_ERR_STREAM_UNEXPECTED_POSITION'
   /** End-of-timeline result that breaks the rules (next timeline not newer, or starts after the stop point). */

@@ -17,5 +17,5 @@ export {
 export { type Classification, classifyError, MAX_RECONNECT_DELAY_MS, ReconnectBackoff } from './reconnect.js';
 export type { WalSink } from './sink.js';
 export { chooseStartPosition, type StartPosition, type StartPositionSource } from './start-position.js';
-export { checkNextTimeline, ensureHistoryFile } from './timeline.js';
+export { checkHistoryContent, checkNextTimeline, ensureHistoryFile } from './timeline.js';
 export type { ReceiveEvent, ReceiveWalOptions } from './types.js';

@@ -479,6 +479,18 @@ describe('receiveWal: errors and reconnects', () => {
     expect(connection.closed).toBe(true);
   });
 
+  it('rejects WAL whose server WAL end lies before its start, storing nothing of it (retryable)', async () => {
+    const connection = serverWith((stream) => {
+      stream.pushWal(0x3000000n, bytes(0x40, 1)).pushWal(0x3000040n, bytes(0x40, 2), 0x3000000n);
+    });
+    const sink = new MemorySink();
+    const { error } = await collectFailure(receiveWal(options(connection, sink, { noLoop: true })));
+    expect(error).toBeInstanceOf(StreamError);
+    expect(error).toMatchObject({ code: 'WAL_ERR_STREAM_INVALID_WAL_END', retryable: true });
+    expect((error as Error).message).toContain('got WAL data at 0/3000040 whose server WAL end 0/3000000');
+    expect(sink.writes.map((write) => write.startLsn)).toEqual([0x3000000n]);
+  });
+
   it('reconnects after a lost connection and resumes from the stored position', async () => {
     const lost = new WalError('WAL_ERR_CONNECTION_LOST', 'server closed the connection unexpectedly', {
       retryable: true,
@@ -606,6 +618,18 @@ describe('receiveWal: errors and reconnects', () => {
     sink.failHistory = new WalError('WAL_ERR_SINK_DISK_FULL', 'no space left on device', { retryable: true });
     const { error } = await collectFailure(receiveWal(options(connection, sink, { noLoop: true })));
     expect(error).toBe(sink.failHistory);
+  });
+
+  it('rejects history content that is no history file, before writing it (fatal)', async () => {
+    const connection = serverWith();
+    connection.identify.timeline = 2;
+    connection.histories.set(2, { fileName: '00000002.history', content: Buffer.from([0, 1, 2, 0xff, 10]) });
+    const sink = new MemorySink();
+    sink.resume = { lsn: 0x3000000n, timeline: 2 };
+    const { events, error } = await collectFailure(receiveWal(options(connection, sink)));
+    expect((error as StreamError).code).toBe('WAL_ERR_STREAM_HISTORY_FILE_CONTENT');
+    expect(types(events)).not.toContain('disconnected');
+    expect(sink.historyFiles.size).toBe(0);
   });
 
   it('rejects a history file with an unexpected name', async () => {

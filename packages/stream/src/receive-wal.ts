@@ -1,5 +1,6 @@
 import type { ReplicationStream } from '@wal/libpq-lite';
 import { formatLsn, isValidWalSegmentSize, parseWalSegmentSizeSetting, type WalError } from '@wal/protocol';
+import { guardCommands } from './command-guard.js';
 import type { ReplicationConnection } from './connection.js';
 import { type Clock, type CopyState, copyStream, systemClock } from './copy-stream.js';
 import { StreamError } from './errors.js';
@@ -121,7 +122,11 @@ async function* run(settings: Settings): AsyncGenerator<ReceiveEvent, void, unde
       failure = error;
     }
     if (connection !== undefined) {
-      const session = new Session(settings, connection, state, first);
+      const guarded = guardCommands(connection, {
+        receiveTimeoutMs: settings.receiveTimeoutMs,
+        signal: settings.signal,
+      });
+      const session = new Session(settings, guarded, state, first);
       first = false;
       try {
         yield* session.run();
@@ -134,6 +139,8 @@ async function* run(settings: Settings): AsyncGenerator<ReceiveEvent, void, unde
         await session.cleanup();
       }
     }
+    // Stopped while a command waited (the guard destroyed the connection): a stop, not a failure.
+    if (settings.signal?.aborted) continue;
     const classification = classifyError(failure);
     if (fatal || !classification.retry || settings.noLoop) throw classification.error;
     if (streamedWal) backoff.reset();

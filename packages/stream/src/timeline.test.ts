@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { StreamError } from './errors.js';
 import { FakeConnection, MemorySink } from './testing/index.js';
-import { checkNextTimeline, ensureHistoryFile } from './timeline.js';
+import { checkHistoryContent, checkNextTimeline, ensureHistoryFile } from './timeline.js';
 
 describe('ensureHistoryFile', () => {
   it('never fetches a history for timeline 1, nor one the sink has', async () => {
@@ -31,6 +31,45 @@ describe('ensureHistoryFile', () => {
       code: 'WAL_ERR_STREAM_HISTORY_FILE_NAME',
     });
     expect(sink.historyFiles.size).toBe(0);
+  });
+});
+
+describe('checkHistoryContent (readTimeLineHistory rules)', () => {
+  it('accepts what PostgreSQL writes: one line per ancestor, blank and comment lines', () => {
+    expect(() =>
+      checkHistoryContent(2, Buffer.from('1\t0/B00130\tno recovery target specified\n')),
+    ).not.toThrow();
+    expect(() =>
+      checkHistoryContent(4, Buffer.from('# comment\n1\t0/3000158\tx\n\n  \n3\t1/A0\tbefore 2000-01-01\n')),
+    ).not.toThrow();
+    // A switch point without a reason, and no final newline, as sscanf reads it.
+    expect(() => checkHistoryContent(2, Buffer.from('1\t0/3000000'))).not.toThrow();
+  });
+
+  it.each([
+    ['binary content', Buffer.from([0, 1, 2, 0xff, 0xfe, 10]), /NUL byte/],
+    ['no entry at all', Buffer.from('\n# nothing\n'), /names no parent timeline/],
+    ['a line without a switch point', Buffer.from('1\n'), /line 1 is not/],
+    ['a line that is no timeline', Buffer.from('one\t0/3000000\n'), /line 1 is not/],
+    ['a bad switch point', Buffer.from('1\t0/XYZ\n'), /line 1 is not/],
+    [
+      'timelines out of order',
+      Buffer.from('2\t0/1\tx\n1\t0/2\tx\n'),
+      /line 2: timeline IDs must be in increasing sequence/,
+    ],
+    [
+      'an entry not older than the file',
+      Buffer.from('1\t0/1\tx\n3\t0/2\tx\n'),
+      /timeline 3 is not older than timeline 3/,
+    ],
+  ])('refuses %s', (_name, content, message) => {
+    expect(() => checkHistoryContent(3, content)).toThrow(StreamError);
+    expect(() => checkHistoryContent(3, content)).toThrow(message);
+    try {
+      checkHistoryContent(3, content);
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'WAL_ERR_STREAM_HISTORY_FILE_CONTENT', retryable: false });
+    }
   });
 });
 

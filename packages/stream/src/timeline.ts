@@ -23,8 +23,44 @@ export async function ensureHistoryFile(
       `server reported unexpected history file name for timeline ${timeline}: ${JSON.stringify(history.fileName)} (expected "${expected}"); the server is not behaving like PostgreSQL.`,
     );
   }
+  checkHistoryContent(timeline, history.content);
   await sink.writeHistoryFile(timeline, history.content);
   return true;
+}
+
+/**
+ * The checks PostgreSQL's readTimeLineHistory (src/backend/access/transam/timeline.c) makes when it
+ * reads a history file, applied before we store one: blank and '#' lines are skipped; every other
+ * line is `<tli>\t<X/X>[\t<reason>]`; timelines ascend and are older than `timeline`. Stricter: no
+ * NUL byte (fgets would stop there, silently), and at least one entry (timeline > 1 has a parent).
+ * A server that sends anything else is not PostgreSQL, and the file would break a later recovery.
+ */
+export function checkHistoryContent(timeline: number, content: Buffer): void {
+  const refuse: (problem: string) => never = (problem) => {
+    throw new StreamError(
+      'WAL_ERR_STREAM_HISTORY_FILE_CONTENT',
+      `server sent an invalid history file for timeline ${timeline}: ${problem}; the server is not behaving like PostgreSQL, nothing was stored.`,
+    );
+  };
+  if (content.includes(0)) refuse('it contains a NUL byte (binary data)');
+  let previous = 0;
+  let entries = 0;
+  for (const [index, line] of content.toString('latin1').split('\n').entries()) {
+    const trimmed = line.trimStart();
+    if (trimmed === '' || trimmed.startsWith('#')) continue;
+    const match = /^(\d{1,10})\t([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})(?:\s|$)/.exec(trimmed);
+    if (match === null) {
+      refuse(`line ${index + 1} is not "<timeline>\\t<switch point>" (${JSON.stringify(line.slice(0, 60))})`);
+    }
+    const entryTimeline = Number(match[1]);
+    if (entryTimeline <= previous) refuse(`line ${index + 1}: timeline IDs must be in increasing sequence`);
+    if (entryTimeline >= timeline) {
+      refuse(`line ${index + 1}: timeline ${entryTimeline} is not older than timeline ${timeline}`);
+    }
+    previous = entryTimeline;
+    entries += 1;
+  }
+  if (entries === 0) refuse('it names no parent timeline');
 }
 
 /**

@@ -1,0 +1,400 @@
+/**
+ * Helpers of the fault suite (issue 4, receiver side): the receiver — `receiveWal` over a
+ * `DirectorySink`, and the built `wal receive` binary — against the fake walsender's scenarios.
+ *
+ * The oracle for stored WAL is the fake server's own WAL generator (`server.model`), never the
+ * receiver's output: a complete segment must equal `generator.segmentBytes(n)` of its timeline, and a
+ * `.partial` segment must be a prefix of it followed by zeros. File names are parsed here with a
+ * regular expression of their own, not with `@wal/protocol`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createFakeWalsender,
+  type FakeWalsender,
+  type FakeWalsenderOptions,
+  type Session,
+} from '@wal/fake-walsender';
+import { connect } from '@wal/libpq-lite';
+import { WalError } from '@wal/protocol';
+import { DirectorySink } from '@wal/sink-fs';
+import { type ReceiveEvent, type ReceiveWalOptions, receiveWal, type WalSink } from '@wal/stream';
+
+export const MEGABYTE = 1024 * 1024;
+
+/** The built CLI entry (`npx tsc -b apps/cli` makes dist/). */
+export const CLI_BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
+const CLI_BUILT = fileURLToPath(new URL('../../dist/commands/receive.js', import.meta.url));
+
+export function cliIsBuilt(): boolean {
+  try {
+    return statSync(CLI_BUILT).isFile();
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers and directories
+// ---------------------------------------------------------------------------------------------
+
+const servers = new Set<FakeWalsender>();
+const roots = new Set<string>();
+
+/** A fake walsender with 1 MB segments unless the parameters say otherwise; closed by `cleanUp()`. */
+export async function startServer(
+  scenario: string,
+  parameters: Record<string, string> = {},
+  options: Omit<FakeWalsenderOptions, 'scenario' | 'parameters'> = {},
+): Promise<FakeWalsender> {
+  const server = await createFakeWalsender({
+    scenario,
+    parameters: { segmentSizeMb: '1', ...parameters },
+    timeoutMs: 5_000,
+    ...options,
+  });
+  servers.add(server);
+  return server;
+}
+
+/**
+ * A fresh target directory `<root>/wal` inside its own temporary root, so that a file written
+ * outside the target (a '../' history file name) shows up as a sibling in the root.
+ */
+export function makeTarget(): { root: string; directory: string } {
+  const root = mkdtempSync(join(tmpdir(), 'wal-faults-'));
+  roots.add(root);
+  const directory = join(root, 'wal');
+  mkdirSync(directory);
+  return { root, directory };
+}
+
+export async function cleanUp(): Promise<void> {
+  await Promise.all([...servers].map((server) => server.close()));
+  servers.clear();
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
+  roots.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The library receiver
+// ---------------------------------------------------------------------------------------------
+
+/** A replication connection to the fake server, without PG* variables or ~/.pgpass. */
+export function connectTo(
+  server: FakeWalsender,
+  extra: Record<string, string> = {},
+): () => ReturnType<typeof connect> {
+  return () =>
+    connect(
+      {
+        host: server.host,
+        port: String(server.port),
+        user: 'postgres',
+        dbname: 'replication',
+        replication: 'true',
+        connect_timeout: '5',
+        ...extra,
+      },
+      { env: { HOME: '/nonexistent' } },
+    );
+}
+
+export interface LibraryRun {
+  events: ReceiveEvent[];
+  /** What the iteration threw, if anything. */
+  error: unknown;
+  /** True when the overall time limit ended the run (the receiver hung). */
+  timedOut: boolean;
+}
+
+/**
+ * Runs `receiveWal` to its end: a `stopped` event, a thrown error, or `limitMs` (then aborted, and
+ * `timedOut` set, so a hang is a test failure rather than a stuck suite). `onEvent` may stop the run
+ * by returning 'stop' (breaks out of the loop, which closes the sink).
+ */
+export async function runLibrary(
+  options: Partial<ReceiveWalOptions> & { connect: ReceiveWalOptions['connect']; sink: WalSink },
+  settings: { limitMs?: number; onEvent?: (event: ReceiveEvent) => 'stop' | undefined } = {},
+): Promise<LibraryRun> {
+  const events: ReceiveEvent[] = [];
+  const limit = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    limit.abort();
+  }, settings.limitMs ?? 20_000);
+  const signal =
+    options.signal === undefined ? limit.signal : AbortSignal.any([options.signal, limit.signal]);
+  let error: unknown;
+  try {
+    for await (const event of receiveWal({ reconnectDelayMs: 10, statusIntervalMs: 0, ...options, signal })) {
+      events.push(event);
+      if (settings.onEvent?.(event) === 'stop') break;
+    }
+  } catch (thrown) {
+    error = thrown;
+  } finally {
+    clearTimeout(timer);
+  }
+  return { events, error, timedOut };
+}
+
+/** A DirectorySink without fsync (the suite checks bytes, not durability), unless told otherwise. */
+export function directorySink(directory: string, sync = false): DirectorySink {
+  return new DirectorySink({ directory, sync });
+}
+
+/** Wraps a sink so that every write waits `delayMs` first (a slow disk). */
+export function slowSink(inner: WalSink, delayMs: number): WalSink & { writes: number } {
+  const wrapper = {
+    writes: 0,
+    prepare: (info: Parameters<WalSink['prepare']>[0]) => inner.prepare(info),
+    resumePoint: () => inner.resumePoint(),
+    hasHistoryFile: (timeline: number) => inner.hasHistoryFile(timeline),
+    writeHistoryFile: (timeline: number, content: Buffer) => inner.writeHistoryFile(timeline, content),
+    async write(timeline: number, startLsn: bigint, data: Buffer) {
+      wrapper.writes += 1;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      return inner.write(timeline, startLsn, data);
+    },
+    flush: () => inner.flush(),
+    close: () => inner.close(),
+    get durableLsn() {
+      return inner.durableLsn;
+    },
+  };
+  return wrapper;
+}
+
+/** A WalError with a stable code: what every failure of the receiver must be. */
+export function isCodedWalError(error: unknown): error is WalError {
+  return error instanceof WalError && /^WAL_ERR_[A-Z0-9_]+$/.test(error.code);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The oracle: stored files against the server's WAL
+// ---------------------------------------------------------------------------------------------
+
+const SEGMENT_NAME = /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial)?$/;
+const HISTORY_NAME = /^([0-9A-F]{8})\.history$/;
+
+export interface StoredSegment {
+  name: string;
+  timeline: number;
+  segmentNumber: bigint;
+  partial: boolean;
+  /** For a partial: how many leading bytes are data (up to the last non-zero byte). */
+  dataLength: number;
+}
+
+export interface DirectoryReport {
+  segments: StoredSegment[];
+  histories: number[];
+  /** Problems found; an empty list means every file is right. */
+  problems: string[];
+}
+
+/**
+ * Checks every file of `directory` against `server.model`: names are segment or history names and
+ * nothing else (no temporary file left), complete segments are the server's bytes, partial segments
+ * are a prefix of them padded with zeros to the segment size, history files are the server's.
+ */
+export function checkDirectory(
+  directory: string,
+  server: FakeWalsender,
+  options: { allowTemporary?: boolean } = {},
+): DirectoryReport {
+  const model = server.model;
+  const segmentSize = model.segmentSize;
+  const segmentsPerLog = 0x1_0000_0000n / BigInt(segmentSize);
+  const report: DirectoryReport = { segments: [], histories: [], problems: [] };
+  for (const name of readdirSync(directory).sort()) {
+    const path = join(directory, name);
+    const segmentMatch = SEGMENT_NAME.exec(name);
+    const historyMatch = HISTORY_NAME.exec(name);
+    if (segmentMatch !== null) {
+      const timeline = Number.parseInt(segmentMatch[1]!, 16);
+      const segmentNumber =
+        BigInt(Number.parseInt(segmentMatch[2]!, 16)) * segmentsPerLog +
+        BigInt(Number.parseInt(segmentMatch[3]!, 16));
+      const partial = segmentMatch[4] !== undefined;
+      const bytes = readFileSync(path);
+      const info = model.timeline(timeline);
+      let dataLength = bytes.length;
+      if (info === undefined) {
+        report.problems.push(`${name}: timeline ${timeline} is not one of the server's`);
+      } else if (bytes.length !== segmentSize) {
+        report.problems.push(`${name}: ${bytes.length} bytes, expected ${segmentSize}`);
+      } else {
+        const expected = info.generator.segmentBytes(segmentNumber);
+        if (partial) {
+          dataLength = lastNonZero(bytes) + 1;
+          const differs = firstDifference(bytes, expected, dataLength);
+          if (differs !== -1) report.problems.push(`${name}: byte ${differs} differs from the server's WAL`);
+        } else {
+          const differs = firstDifference(bytes, expected, segmentSize);
+          if (differs !== -1) report.problems.push(`${name}: complete segment differs at byte ${differs}`);
+        }
+      }
+      report.segments.push({ name, timeline, segmentNumber, partial, dataLength });
+    } else if (historyMatch !== null) {
+      const timeline = Number.parseInt(historyMatch[1]!, 16);
+      const expected = model.historyFile(timeline);
+      const content = readFileSync(path);
+      if (expected === undefined || !content.equals(expected.content)) {
+        report.problems.push(`${name}: not the server's history file of timeline ${timeline}`);
+      }
+      report.histories.push(timeline);
+    } else if (!(options.allowTemporary && name.endsWith('.tmp'))) {
+      report.problems.push(`${name}: unexpected file`);
+    }
+  }
+  return report;
+}
+
+function lastNonZero(bytes: Buffer): number {
+  for (let index = bytes.length - 1; index >= 0; index--) if (bytes[index] !== 0) return index;
+  return -1;
+}
+
+function firstDifference(actual: Buffer, expected: Buffer, length: number): number {
+  if (actual.subarray(0, length).equals(expected.subarray(0, length))) return -1;
+  for (let index = 0; index < length; index++) if (actual[index] !== expected[index]) return index;
+  return -1;
+}
+
+/** Names in `root` besides the target directory `wal`: anything there was written outside it. */
+export function strayFiles(root: string): string[] {
+  return readdirSync(root).filter((name) => name !== 'wal');
+}
+
+/** The name pg_receivewal gives segment `segmentNumber` (computed here, independently). */
+export function segmentName(
+  timeline: number,
+  segmentNumber: bigint,
+  segmentSize: number,
+  partial = false,
+): string {
+  const perLog = 0x1_0000_0000n / BigInt(segmentSize);
+  const hex = (value: bigint | number) => value.toString(16).toUpperCase().padStart(8, '0');
+  return `${hex(timeline)}${hex(segmentNumber / perLog)}${hex(segmentNumber % perLog)}${partial ? '.partial' : ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The CLI binary
+// ---------------------------------------------------------------------------------------------
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export interface CliProcess {
+  child: ChildProcess;
+  result: Promise<CliResult>;
+}
+
+/**
+ * Starts `node bin/run.js receive ARGS…` with a clean environment (no PG* variables of the test
+ * runner, no ~/.pgpass) plus `env`; SIGKILLed after `limitMs` so a hang fails the test, not the suite.
+ */
+export function startCli(
+  args: readonly string[],
+  options: { env?: Record<string, string>; limitMs?: number } = {},
+): CliProcess {
+  const child = spawn(process.execPath, [CLI_BIN, 'receive', ...args], {
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: '/nonexistent',
+      PGCONNECT_TIMEOUT: '5',
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const result = new Promise<CliResult>((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.limitMs ?? 20_000);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
+  });
+  return { child, result };
+}
+
+/** `startCli(...)` to its end. */
+export function runCli(
+  args: readonly string[],
+  options: { env?: Record<string, string>; limitMs?: number } = {},
+): Promise<CliResult> {
+  return startCli(args, options).result;
+}
+
+/** `-h host -p port -U postgres -D directory`, the connection part of every CLI case. */
+export function cliTarget(server: FakeWalsender, directory: string): string[] {
+  return ['-h', server.host, '-p', String(server.port), '-U', 'postgres', '-w', '-D', directory];
+}
+
+/**
+ * Resolves once `predicate()` holds, checking every few milliseconds; rejects after `limitMs` with
+ * `what` (a state the test waits for, never a timing assertion).
+ */
+export async function waitUntil(predicate: () => boolean, what: string, limitMs = 10_000): Promise<void> {
+  const giveUpAt = Date.now() + limitMs;
+  while (!predicate()) {
+    if (Date.now() > giveUpAt) throw new Error(`gave up waiting for ${what} after ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** The standby status updates ('r') the server recorded, in arrival order. */
+export function statusUpdates(server: FakeWalsender, connection?: number) {
+  return server.recorded.flatMap((entry) =>
+    entry.standby?.type === 'StandbyStatusUpdate' &&
+    (connection === undefined || entry.connection === connection)
+      ? [{ ...entry.standby, connection: entry.connection, receivedAt: entry.receivedAt }]
+      : [],
+  );
+}
+
+/** `X/X` text of an LSN, for scenario parameters. */
+export function lsnText(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+/**
+ * A fast shutdown as the walsender's WalSndDone does it (spec §3.8): keepalive asking for a reply,
+ * wait for a status update whose write position reached what was sent (not any earlier periodic one:
+ * the ready scenario's `shutdown()` takes the first status it finds), CommandComplete "COPY 0" inside
+ * COPY, close.
+ */
+export async function shutDownLikeWalSender(session: Session, sentLsn: bigint): Promise<void> {
+  await session.keepalive({ replyRequested: true, walEnd: sentLsn });
+  await session.waitForStandby(
+    (message) => message.type === 'StandbyStatusUpdate' && message.writeLsn >= sentLsn,
+  );
+  await session.send({ type: 'CommandComplete', tag: 'COPY 0' });
+  session.close();
+}

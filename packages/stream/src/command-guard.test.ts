@@ -1,0 +1,90 @@
+import { WalError } from '@wal/protocol';
+import { describe, expect, it } from 'vitest';
+import { receiveWal } from './receive-wal.js';
+import { FakeConnection, FakeReplicationStream, MemorySink } from './testing/index.js';
+import type { ReceiveEvent } from './types.js';
+
+/** A server that never answers START_REPLICATION; destroying the connection fails the command. */
+class SilentConnection extends FakeConnection {
+  #fail: ((error: unknown) => void) | undefined;
+
+  constructor() {
+    super();
+    this.onStartReplication = () =>
+      new Promise((_resolve, reject) => {
+        this.#fail = reject;
+      });
+  }
+
+  override destroy(): void {
+    super.destroy();
+    this.#fail?.(new WalError('WAL_ERR_CONNECTION_LOST', 'connection destroyed', { retryable: true }));
+  }
+}
+
+describe('commands outside COPY are bounded (guardCommands)', () => {
+  it('a command without answer fails after receiveTimeoutMs with WAL_ERR_STREAM_RECEIVE_TIMEOUT', async () => {
+    const connection = new SilentConnection();
+    const events: ReceiveEvent[] = [];
+    let error: unknown;
+    try {
+      for await (const event of receiveWal({
+        connect: async () => connection,
+        sink: new MemorySink(),
+        receiveTimeoutMs: 50,
+        noLoop: true,
+      })) {
+        events.push(event);
+      }
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(error).toMatchObject({ code: 'WAL_ERR_STREAM_RECEIVE_TIMEOUT', retryable: true });
+    expect((error as Error).message).toBe(
+      'no answer from the server to START_REPLICATION within 50 ms; reconnecting.',
+    );
+    expect(connection.destroyed).toBe(true);
+    expect(events.map((event) => event.type)).toEqual(['connected']);
+  });
+
+  it('an abort while a command waits ends the iteration with a stopped event, not an error', async () => {
+    const connection = new SilentConnection();
+    const stop = new AbortController();
+    const events: ReceiveEvent[] = [];
+    for await (const event of receiveWal({
+      connect: async () => connection,
+      sink: new MemorySink(),
+      noLoop: true,
+      signal: stop.signal,
+    })) {
+      events.push(event);
+      // START_REPLICATION is sent right after 'connected'; stop while it waits.
+      if (event.type === 'connected') setTimeout(() => stop.abort(), 10);
+    }
+    expect(connection.destroyed).toBe(true);
+    expect(connection.commands.at(-1)).toBe('START_REPLICATION 0/3000000 TIMELINE 1');
+    expect(events.map((event) => event.type)).toEqual(['connected', 'stopped']);
+    expect(events.at(-1)).toMatchObject({ type: 'stopped', reason: 'aborted', lsn: 0x3000000n });
+  });
+});
+
+describe('stopping waits for the end of COPY at most receiveTimeoutMs (when below STOP_WAIT_MS)', () => {
+  it('a server that never answers our CopyDone does not hold the stop for 10 s', async () => {
+    // No answerCopyDone(): the server stays silent after the client's CopyDone.
+    const connection = new FakeConnection(() =>
+      new FakeReplicationStream().pushWal(0x3000000n, Buffer.alloc(0x100, 1)),
+    );
+    const sink = new MemorySink();
+    const events: ReceiveEvent[] = [];
+    for await (const event of receiveWal({
+      connect: async () => connection,
+      sink,
+      endLsn: 0x3000010n,
+      receiveTimeoutMs: 50,
+    })) {
+      events.push(event);
+    }
+    expect(events.at(-1)).toMatchObject({ type: 'stopped', reason: 'endpos', lsn: 0x3000100n });
+    expect(sink.calls.at(-1)).toBe('close');
+  }, 3_000);
+});
