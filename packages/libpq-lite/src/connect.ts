@@ -90,13 +90,22 @@ export async function connect(
     for (const address of addresses) {
       const methods = encryptionMethods(settings, address);
       let nextHost = false;
+      // After an 'N' the attempt already went on in plaintext, so libpq has no plaintext method left
+      // (it removes it): a wrong password is then sent once, not twice.
+      let plaintextUsed = false;
+      const onSslRefused = (): void => {
+        plaintextUsed = true;
+      };
       for (let index = 0; index < methods.length; index++) {
         try {
-          return await attempt({ settings, target, address, method: methods[index]!, options, getPassword });
+          const method = methods[index]!;
+          return await attempt({ settings, target, address, method, options, getPassword, onSslRefused });
         } catch (error) {
           if (options.signal?.aborted) throw abortError(options.signal);
           const failure = toWalError(error);
-          if (index + 1 < methods.length && retriesWithNextMethod(failure)) continue;
+          const next = methods[index + 1];
+          const nextUseful = next !== undefined && !(next === 'plain' && plaintextUsed);
+          if (nextUseful && retriesWithNextMethod(failure)) continue;
           if (isFinal(failure)) throw failure;
           failures.push(failure);
           // "The database system is starting up" and other server errors: try the next host.
@@ -223,6 +232,8 @@ interface AttemptInput {
   method: EncryptionMethod;
   options: ConnectOptions;
   getPassword: () => Promise<PasswordSource | undefined>;
+  /** Called when the server answered 'N' and the attempt went on in plaintext on the same socket. */
+  onSslRefused: () => void;
 }
 
 /**
@@ -397,6 +408,7 @@ async function establish(
             `received unencrypted data after SSL response from ${description}`,
           );
         }
+        input.onSslRefused();
       } else if (answer === 0x45) {
         throw new TlsError(
           'WAL_ERR_TLS_SERVER_ERROR',

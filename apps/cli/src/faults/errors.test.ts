@@ -135,13 +135,10 @@ describe('28P01: wrong password', () => {
   });
 
   /**
-   * Known bug in @wal/libpq-lite (connect.ts, the method loop of connect()): with sslmode=prefer the
-   * server's 'N' to SSLRequest already moves the attempt to plaintext on the same socket (spec §6.2),
-   * so libpq has no method left after the 28P01 and sends the password once; libpq-lite opens a
-   * second plaintext connection and the server logs two failed logins. `it.fails` turns red once
-   * that is fixed: then make it a plain `it`.
+   * With sslmode=prefer the server's 'N' to SSLRequest already moves the attempt to plaintext on the
+   * same socket (spec §6.2), so like libpq there is no method left after the 28P01: one login only.
    */
-  it.fails('libpq-lite sends a wrong password once after an SSL refusal, like libpq', async () => {
+  it('libpq-lite sends a wrong password once after an SSL refusal, like libpq', async () => {
     const server = await startServer('error-28P01', HAPPY);
     await connectTo(server, { password: 'wrong' })().catch(() => undefined);
     expect(server.connectionCount).toBe(1);
