@@ -1,27 +1,21 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { walFileName } from '@wal/protocol';
 import fc from 'fast-check';
-import { decompressFrameSync } from 'lz4-napi';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DirectorySink } from './directory-sink.js';
 import {
+  decoders,
   removeDirectory,
   SEGMENT,
   SEGMENT_SIZE,
   SYSTEM_ID,
+  suffixes,
   temporaryDirectory,
   wal,
 } from './testing/sink-test-kit.js';
 
 const name = (segmentNumber: bigint) => walFileName(1, segmentNumber, SEGMENT_SIZE);
-const decoders = {
-  none: (data: Buffer) => data,
-  gzip: (data: Buffer) => gunzipSync(data),
-  lz4: (data: Buffer) => decompressFrameSync(data),
-} as const;
-const suffixes = { none: '', gzip: '.gz', lz4: '.lz4' } as const;
 
 afterEach(() => {
   vi.useRealTimers();

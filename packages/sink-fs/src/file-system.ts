@@ -1,4 +1,5 @@
-import { type FileHandle, open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, open, rename } from 'node:fs/promises';
 
 /**
  * Small file-system steps shared by segment and history files. Each one reports failures as the
@@ -53,6 +54,38 @@ export async function writevFully(
     skip = 0;
   }
   return total;
+}
+
+/**
+ * Creates (or truncates) `path` for writing with exactly `mode`: the mode must not depend on the
+ * process umask (pg_receivewal sets umask(pg_mode_mask)). A failed chmod closes the file again.
+ */
+export async function createFile(path: string, mode: number): Promise<FileHandle> {
+  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
+  try {
+    await handle.chmod(mode);
+  } catch (error) {
+    await handle.close().catch(() => {});
+    throw error;
+  }
+  return handle;
+}
+
+/**
+ * Puts a file written under a temporary name in place so that a crash leaves either the old state
+ * or the complete new file, as PostgreSQL's `durable_rename` does: fsync the file, rename it,
+ * fsync the directory. `sync: false` (`--no-sync`) renames only. The handle stays open.
+ */
+export async function durableRename(
+  handle: FileHandle,
+  temporaryPath: string,
+  path: string,
+  directory: string,
+  sync: boolean,
+): Promise<void> {
+  if (sync) await handle.sync();
+  await rename(temporaryPath, path);
+  if (sync) await syncDirectory(directory);
 }
 
 /** fsync a directory so that a rename or a new name in it survives a crash (`fsync_fname(dir)`). */

@@ -1,9 +1,8 @@
-import { constants } from 'node:fs';
-import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { historyFileName } from '@wal/protocol';
 import { errnoCode, fileSystemError } from './errors.js';
-import { syncDirectory, writeFully } from './file-system.js';
+import { createFile, durableRename, writeFully } from './file-system.js';
 
 /** Suffix of the temporary name a history file is written under before its rename. */
 export const HISTORY_TEMPORARY_SUFFIX = '.tmp';
@@ -35,18 +34,11 @@ export async function writeHistoryFile(
   const temporaryPath = join(directory, `${name}${HISTORY_TEMPORARY_SUFFIX}`);
   let handle: FileHandle | undefined;
   try {
-    handle = await open(
-      temporaryPath,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
-      options.fileMode,
-    );
-    await handle.chmod(options.fileMode);
+    handle = await createFile(temporaryPath, options.fileMode);
     await writeFully(handle, content, 0);
-    if (options.sync) await handle.sync();
+    await durableRename(handle, temporaryPath, join(directory, name), directory, options.sync);
     await handle.close();
     handle = undefined;
-    await rename(temporaryPath, join(directory, name));
-    if (options.sync) await syncDirectory(directory);
   } catch (error) {
     await handle?.close().catch(() => {});
     await unlink(temporaryPath).catch(() => {});

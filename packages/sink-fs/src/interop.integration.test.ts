@@ -2,15 +2,13 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { gunzipSync } from 'node:zlib';
 import { type Cluster, clientToolsPath, startCluster } from '@wal/pg-cluster';
 import { formatLsn, parseLsn, segmentNumberOf, segmentStartLsn, walFileName } from '@wal/protocol';
-import { decompressFrameSync } from 'lz4-napi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readStoredSystem } from './directory-guard.js';
 import { DirectorySink } from './directory-sink.js';
 import { scanDirectory } from './scan.js';
-import { removeDirectory, temporaryDirectory } from './testing/sink-test-kit.js';
+import { decoders, removeDirectory, suffixes, temporaryDirectory } from './testing/sink-test-kit.js';
 
 /**
  * Our directory and pg_receivewal's are interchangeable: pg_receivewal 15 resumes after segments
@@ -32,13 +30,6 @@ async function makeWal(segments: number): Promise<bigint> {
   const [row] = await cluster.sql<{ lsn: string }>('SELECT pg_current_wal_flush_lsn()::text AS lsn');
   return parseLsn(row!.lsn);
 }
-
-const decoders = {
-  none: (data: Buffer) => data,
-  gzip: (data: Buffer) => gunzipSync(data),
-  lz4: (data: Buffer) => decompressFrameSync(data),
-} as const;
-const suffixes = { none: '', gzip: '.gz', lz4: '.lz4' } as const;
 
 describe.skipIf(tools === undefined)('interoperability with pg_receivewal 15', () => {
   beforeAll(async () => {

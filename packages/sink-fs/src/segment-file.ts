@@ -9,7 +9,14 @@ import {
   type StreamEncoder,
 } from './compression/index.js';
 import { errnoCode, fileSystemError } from './errors.js';
-import { syncDirectory, writeFully, writevFully, writeZeros } from './file-system.js';
+import {
+  createFile,
+  durableRename,
+  syncDirectory,
+  writeFully,
+  writevFully,
+  writeZeros,
+} from './file-system.js';
 
 export interface SegmentFileOptions {
   directory: string;
@@ -242,17 +249,9 @@ async function openUncompressed(options: SegmentFileOptions, partialPath: string
   const temporaryPath = `${partialPath}${PADDING_SUFFIX}`;
   let handle: FileHandle | undefined;
   try {
-    handle = await open(
-      temporaryPath,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
-      options.fileMode,
-    );
-    // The mode must not depend on the process umask (pg_receivewal sets umask(pg_mode_mask)).
-    await handle.chmod(options.fileMode);
+    handle = await createFile(temporaryPath, options.fileMode);
     await writeZeros(handle, segmentSize);
-    if (options.sync) await handle.sync();
-    await rename(temporaryPath, partialPath);
-    if (options.sync) await syncDirectory(directory);
+    await durableRename(handle, temporaryPath, partialPath, directory, options.sync);
     return handle;
   } catch (error) {
     await handle?.close().catch(() => {});
@@ -267,12 +266,7 @@ async function openCompressed(options: SegmentFileOptions, partialPath: string):
   const partialName = partialPath.slice(directory.length + 1);
   let handle: FileHandle | undefined;
   try {
-    handle = await open(
-      partialPath,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
-      options.fileMode,
-    );
-    await handle.chmod(options.fileMode);
+    handle = await createFile(partialPath, options.fileMode);
     if (options.sync) {
       await handle.sync();
       await syncDirectory(directory);

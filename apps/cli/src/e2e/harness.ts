@@ -9,14 +9,22 @@
  * (`cluster.sql`), decompression through node:zlib and lz4-napi.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import type { Cluster } from '@wal/pg-cluster';
-import { clientTool, testedVersions } from '@wal/pg-cluster';
+import {
+  type Cluster,
+  type ClusterOptions,
+  clientTool,
+  startCluster,
+  startStandby,
+  testedVersions,
+} from '@wal/pg-cluster';
+import { decompressFrameSync } from 'lz4-napi';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 /** The built CLI (bin/run.js over dist/): the test command builds it before vitest starts. */
 export const CLI_BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
@@ -408,10 +416,15 @@ function firstDifference(left: Buffer, right: Buffer): string {
 }
 
 /**
- * Differences between two directories: names present in only one, and files whose bytes differ.
- * Empty when they hold the same names with the same contents.
+ * Names present in only one of two directories, and files whose contents (as `read` gives them)
+ * differ, each described as `<name> <differs>: <where>`.
  */
-export function compareDirectories(left: string, right: string): string[] {
+function compareDirectoryContents(
+  left: string,
+  right: string,
+  read: (path: string) => Buffer,
+  differs: string,
+): string[] {
   const differences: string[] = [];
   const leftNames = listFiles(left);
   const rightNames = listFiles(right);
@@ -419,11 +432,53 @@ export function compareDirectories(left: string, right: string): string[] {
   for (const name of rightNames) if (!leftNames.includes(name)) differences.push(`only in ${right}: ${name}`);
   for (const name of leftNames) {
     if (!rightNames.includes(name)) continue;
-    const a = readFileSync(join(left, name));
-    const b = readFileSync(join(right, name));
-    if (!a.equals(b)) differences.push(`${name} differs: ${firstDifference(a, b)}`);
+    const a = read(join(left, name));
+    const b = read(join(right, name));
+    if (!a.equals(b)) differences.push(`${name} ${differs}: ${firstDifference(a, b)}`);
   }
   return differences;
+}
+
+/**
+ * Differences between two directories: names present in only one, and files whose bytes differ.
+ * Empty when they hold the same names with the same contents.
+ */
+export function compareDirectories(left: string, right: string): string[] {
+  return compareDirectoryContents(left, right, readFileSync, 'differs');
+}
+
+/** A file of a receiver's directory and the pg_wal segment it holds (`segment` without suffixes). */
+interface SegmentFile {
+  readonly name: string;
+  readonly segment: string;
+}
+
+/**
+ * Compares the contents (as `read` gives them) of each file with the server's pg_wal file of its
+ * segment. A segment the server no longer has counts as a difference.
+ */
+function compareSegmentsWithPgWal(
+  directory: string,
+  pgWalDir: string,
+  files: readonly SegmentFile[],
+  read: (path: string) => Buffer,
+): { compared: string[]; differences: string[] } {
+  const compared: string[] = [];
+  const differences: string[] = [];
+  for (const { name, segment } of files) {
+    let server: Buffer;
+    try {
+      server = readFileSync(join(pgWalDir, segment));
+    } catch (error) {
+      differences.push(`${segment}: not in the server's pg_wal (${(error as NodeJS.ErrnoException).code})`);
+      continue;
+    }
+    compared.push(segment);
+    const ours = read(join(directory, name));
+    if (!ours.equals(server))
+      differences.push(`${name} differs from pg_wal: ${firstDifference(ours, server)}`);
+  }
+  return { compared, differences };
 }
 
 /**
@@ -436,22 +491,8 @@ export function compareWithPgWal(
   pgWalDir: string,
   names: readonly string[] = listFiles(directory).filter(isCompleteSegmentName),
 ): { compared: string[]; differences: string[] } {
-  const compared: string[] = [];
-  const differences: string[] = [];
-  for (const name of names) {
-    let server: Buffer;
-    try {
-      server = readFileSync(join(pgWalDir, name));
-    } catch (error) {
-      differences.push(`${name}: not in the server's pg_wal (${(error as NodeJS.ErrnoException).code})`);
-      continue;
-    }
-    const ours = readFileSync(join(directory, name));
-    compared.push(name);
-    if (!ours.equals(server))
-      differences.push(`${name} differs from pg_wal: ${firstDifference(ours, server)}`);
-  }
-  return { compared, differences };
+  const files = names.map((name) => ({ name, segment: name }));
+  return compareSegmentsWithPgWal(directory, pgWalDir, files, readFileSync);
 }
 
 /**
@@ -479,22 +520,28 @@ export function comparePartialWithPgWal(contents: Buffer, serverPath: string, at
 }
 
 /**
+ * Reads the .partial `name` in `directory` (decompressed by its suffix) and compares it with the
+ * server's file of its segment up to `endLsn`'s offset in that segment (comparePartialWithPgWal,
+ * 1 MB segments as in every suite). Returns the length read and the differences.
+ */
+export function partialAgainstPgWal(
+  directory: string,
+  name: string,
+  pgWalDir: string,
+  endLsn: bigint,
+): { length: number; differences: string[] } {
+  const contents = walFileContents(join(directory, name));
+  const atLeast = Number(endLsn % BigInt(MEGABYTE));
+  const serverPath = join(pgWalDir, name.slice(0, 24));
+  return { length: contents.length, differences: comparePartialWithPgWal(contents, serverPath, atLeast) };
+}
+
+/**
  * Like compareDirectories, but compares the decompressed contents of .gz/.lz4 files (compressed
  * bytes depend on how the writes were cut and flushed; the WAL inside must not).
  */
 export function compareDirectoriesDecompressed(left: string, right: string): string[] {
-  const differences: string[] = [];
-  const leftNames = listFiles(left);
-  const rightNames = listFiles(right);
-  for (const name of leftNames) if (!rightNames.includes(name)) differences.push(`only in ${left}: ${name}`);
-  for (const name of rightNames) if (!leftNames.includes(name)) differences.push(`only in ${right}: ${name}`);
-  for (const name of leftNames) {
-    if (!rightNames.includes(name)) continue;
-    const a = walFileContents(join(left, name));
-    const b = walFileContents(join(right, name));
-    if (!a.equals(b)) differences.push(`${name} differs after decompression: ${firstDifference(a, b)}`);
-  }
-  return differences;
+  return compareDirectoryContents(left, right, walFileContents, 'differs after decompression');
 }
 
 /** Every completed segment (any compression) decompresses to exactly the server's pg_wal file. */
@@ -502,24 +549,10 @@ export function compareDecompressedWithPgWal(
   directory: string,
   pgWalDir: string,
 ): { compared: string[]; differences: string[] } {
-  const compared: string[] = [];
-  const differences: string[] = [];
-  for (const name of listFiles(directory)) {
-    const segment = name.replace(/\.(gz|lz4)$/, '');
-    if (!isCompleteSegmentName(segment)) continue;
-    let server: Buffer;
-    try {
-      server = readFileSync(join(pgWalDir, segment));
-    } catch (error) {
-      differences.push(`${segment}: not in the server's pg_wal (${(error as NodeJS.ErrnoException).code})`);
-      continue;
-    }
-    compared.push(segment);
-    const ours = walFileContents(join(directory, name));
-    if (!ours.equals(server))
-      differences.push(`${name} differs from pg_wal: ${firstDifference(ours, server)}`);
-  }
-  return { compared, differences };
+  const files = listFiles(directory)
+    .map((name) => ({ name, segment: name.replace(/\.(gz|lz4)$/, '') }))
+    .filter(({ segment }) => isCompleteSegmentName(segment));
+  return compareSegmentsWithPgWal(directory, pgWalDir, files, walFileContents);
 }
 
 export function fileSize(path: string): number {
@@ -534,16 +567,12 @@ export function fileMode(path: string): number {
 // Decompression (independent of @wal/sink-fs)
 // ---------------------------------------------------------------------------------------------
 
-// lz4-napi is a dependency of @wal/sink-fs; resolve it from there rather than adding it to the CLI.
-const sinkFsRequire = createRequire(new URL('../../../../packages/sink-fs/package.json', import.meta.url));
-const lz4 = sinkFsRequire('lz4-napi') as { decompressFrameSync(data: Buffer): Buffer };
-
 export function gunzip(path: string): Buffer {
   return gunzipSync(readFileSync(path));
 }
 
 export function unlz4(path: string): Buffer {
-  return Buffer.from(lz4.decompressFrameSync(readFileSync(path)));
+  return Buffer.from(decompressFrameSync(readFileSync(path)));
 }
 
 /** The uncompressed contents of a WAL file by its name's suffix (.gz, .lz4 or none). */
@@ -557,22 +586,10 @@ export function walFileContents(path: string): Buffer {
 // node-postgres, for a second session beside cluster.sql (a COMMIT that blocks on SyncRep)
 // ---------------------------------------------------------------------------------------------
 
-// `pg` is a dependency of @wal/pg-cluster (the suite's SQL oracle); resolve it from there.
-const pgClusterRequire = createRequire(
-  new URL('../../../../packages/pg-cluster/package.json', import.meta.url),
-);
-
-export interface SqlSession {
-  query(sql: string): Promise<{ rows: Record<string, unknown>[] }>;
-  end(): Promise<void>;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-}
+export type SqlSession = pg.Client;
 
 /** A separate superuser session over the cluster's Unix socket. */
 export async function openSession(cluster: Cluster): Promise<SqlSession> {
-  const pg = pgClusterRequire('pg') as {
-    Client: new (config: Record<string, unknown>) => SqlSession & { connect(): Promise<void> };
-  };
   const client = new pg.Client({
     host: cluster.socketDir,
     port: cluster.port,
@@ -597,6 +614,109 @@ export function suiteVersion(preferred: 14 | 15 | 16 | 17 | 18): 14 | 15 | 16 | 
   const versions = testedVersions();
   if (versions.includes(preferred)) return preferred;
   return versions[versions.length - 1]!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A suite's server and directories
+// ---------------------------------------------------------------------------------------------
+
+/** The server keeps every segment of a suite, so that pg_wal can serve as the oracle. */
+export const KEEP_WAL_SETTINGS: Readonly<Record<string, string>> = { wal_keep_size: '256MB' };
+
+export interface SuiteServerOptions extends Omit<ClusterOptions, 'version' | 'segmentSizeMb'> {
+  readonly version: 14 | 15 | 16 | 17 | 18;
+  /** Prefix of the suite's temporary directory (`wal-e2e-<prefix>-…`). */
+  readonly prefix: string;
+  /** A table created once the server runs, for `generateWal`. */
+  readonly table?: string;
+  /** Also start a standby of the server (with the same settings), as `standby`. */
+  readonly standby?: boolean;
+}
+
+export interface SuiteServer {
+  /** The server of the suite (from beforeAll on). */
+  readonly cluster: Cluster;
+  /** Its standby, when the options asked for one. */
+  readonly standby: Cluster;
+  /** The suite's temporary directory, removed after the suite. */
+  readonly base: string;
+  /** Makes `name` under `base` as a new, empty 0700 directory and returns its path. */
+  directory(name: string): string;
+}
+
+/**
+ * Registers the hooks every e2e suite needs, inside the `describe` that calls it: beforeAll starts
+ * a server with 1 MB segments that keeps its WAL (`settings` default to KEEP_WAL_SETTINGS), makes
+ * the suite's temporary directory, creates `table` and starts a standby when asked; afterEach kills
+ * the processes a test left running; afterAll stops the servers and removes the directory.
+ */
+export function useSuiteServer(options: SuiteServerOptions): SuiteServer {
+  const { prefix, table, standby: withStandby, settings = KEEP_WAL_SETTINGS, ...clusterOptions } = options;
+  let cluster: Cluster | undefined;
+  let standby: Cluster | undefined;
+  let base: string | undefined;
+  const started = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`the suite's ${what} is not started (used outside a test?)`);
+    return value;
+  };
+
+  beforeAll(async () => {
+    cluster = await startCluster({ ...clusterOptions, segmentSizeMb: 1, settings: { ...settings } });
+    base = temporaryDirectory(prefix);
+    if (table !== undefined) await createTable(cluster, table);
+    if (withStandby === true) standby = await startStandby(cluster, { settings: { ...settings } });
+  });
+
+  afterEach(async () => {
+    await killAll();
+  });
+
+  afterAll(async () => {
+    await standby?.stop();
+    await cluster?.stop();
+    removeDirectory(base);
+  });
+
+  return {
+    get cluster() {
+      return started(cluster, 'server');
+    },
+    get standby() {
+      return started(standby, 'standby');
+    },
+    get base() {
+      return started(base, 'directory');
+    },
+    directory(name: string): string {
+      const path = join(started(base, 'directory'), name);
+      mkdirSync(path, { mode: 0o700 });
+      return path;
+    },
+  };
+}
+
+export interface StreamingReceiver {
+  readonly receiver: RunningProcess;
+  /** The name of the .partial it opened. */
+  readonly partial: string;
+}
+
+/**
+ * Starts `wal receive --directory <directory> <args>`, waits until it streams, writes `walBytes`
+ * of WAL into `table` (a segment file is opened with the first WAL that arrives) and waits for the
+ * .partial it opens.
+ */
+export async function startStreamingReceiver(
+  cluster: Cluster,
+  directory: string,
+  args: readonly string[],
+  wal: { readonly table: string; readonly bytes?: number },
+): Promise<StreamingReceiver> {
+  const receiver = startReceive(cluster, ['--directory', directory, ...args]);
+  await receiver.waitForStderr(/starting log streaming at/);
+  await generateWal(cluster, wal.table, wal.bytes ?? 1024);
+  const partial = await waitForFile(directory, /\.partial$/);
+  return { receiver, partial };
 }
 
 // ---------------------------------------------------------------------------------------------

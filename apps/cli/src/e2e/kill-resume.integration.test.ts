@@ -1,22 +1,16 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Cluster, startCluster } from '@wal/pg-cluster';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   compareDecompressedWithPgWal,
   compareDirectories,
   compareDirectoriesDecompressed,
-  createTable,
   describeRun,
   flushLsn,
   generateWal,
   insertLsn,
-  killAll,
   listFiles,
   lsnToText,
   MEGABYTE,
   type RunningProcess,
-  removeDirectory,
   runReceive,
   seededRandom,
   segmentStartOf,
@@ -24,7 +18,7 @@ import {
   startReceive,
   suiteVersion,
   switchWal,
-  temporaryDirectory,
+  useSuiteServer,
   waitForFile,
   walFileNameOf,
 } from './harness.js';
@@ -51,38 +45,17 @@ const VARIANTS = [
 ] as const;
 const SEGMENTS = 6;
 
-afterEach(async () => {
-  await killAll();
-});
-
 describe(`resume after kill -9 on PostgreSQL ${VERSION} (seed ${SEED})`, () => {
-  let cluster: Cluster;
-  let base: string;
-
-  beforeAll(async () => {
-    cluster = await startCluster({
-      version: VERSION,
-      segmentSizeMb: 1,
-      settings: { wal_keep_size: '256MB' },
-    });
-    base = temporaryDirectory('kill');
-    await createTable(cluster, 'churn');
-  });
-
-  afterAll(async () => {
-    await cluster?.stop();
-    removeDirectory(base);
-  });
+  const suite = useSuiteServer({ version: VERSION, prefix: 'kill', table: 'churn' });
 
   it.each(VARIANTS)(
     '-Z $label: ends with the directory of an uninterrupted run after $kills SIGKILLs',
     async ({ compress, suffix, kills: KILLS }) => {
       const random = seededRandom(SEED + KILLS + suffix.length);
+      const { cluster } = suite;
       const compression = compress === undefined ? [] : ['--compress', compress];
-      const reference = join(base, `reference${suffix}`);
-      const resumed = join(base, `resumed${suffix}`);
-      mkdirSync(reference, { mode: 0o700 });
-      mkdirSync(resumed, { mode: 0o700 });
+      const reference = suite.directory(`reference${suffix}`);
+      const resumed = suite.directory(`resumed${suffix}`);
 
       // A fresh segment, and nothing written until both receivers have started in it.
       await switchWal(cluster);

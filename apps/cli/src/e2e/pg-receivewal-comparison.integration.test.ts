@@ -1,28 +1,25 @@
 import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Cluster, startCluster, startStandby, testedVersions } from '@wal/pg-cluster';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { testedVersions } from '@wal/pg-cluster';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   clientToolsSkipReason,
   compareDirectories,
-  comparePartialWithPgWal,
   compareWithPgWal,
-  createTable,
   describeRun,
   flushLsn,
   generateWal,
   insertLsn,
   isCompleteSegmentName,
-  killAll,
   listFiles,
   lsnToText,
   MEGABYTE,
+  partialAgainstPgWal,
   type RunResult,
-  removeDirectory,
   runPgReceivewal,
   runReceive,
   scalar,
-  temporaryDirectory,
+  useSuiteServer,
   walFileContents,
 } from './harness.js';
 
@@ -60,26 +57,14 @@ const VARIANTS = [
 ] as const;
 type VariantKey = (typeof VARIANTS)[number]['key'];
 
-afterEach(async () => {
-  await killAll();
-});
-
 describe.skipIf(!runnable)(`wal receive and pg_receivewal on PostgreSQL ${VERSION}`, () => {
-  let cluster: Cluster;
-  let base: string;
+  const suite = useSuiteServer({ version: VERSION, prefix: 'compare', table: 'compared' });
   let directories: Record<VariantKey, string>;
   let endLsn: bigint;
   let startSegment: string;
 
   beforeAll(async () => {
-    cluster = await startCluster({
-      version: VERSION,
-      segmentSizeMb: 1,
-      settings: { wal_keep_size: '256MB' },
-    });
-    base = temporaryDirectory('compare');
-    await createTable(cluster, 'compared');
-
+    const { cluster, base } = suite;
     let attempt = 0;
     while (true) {
       attempt += 1;
@@ -130,11 +115,6 @@ describe.skipIf(!runnable)(`wal receive and pg_receivewal on PostgreSQL ${VERSIO
     }
   }, 180_000);
 
-  afterAll(async () => {
-    await cluster?.stop();
-    removeDirectory(base);
-  });
-
   it('streams the same file names and the same bytes as pg_receivewal, .partial included', () => {
     const names = listFiles(directories.wal);
     expect(names[0]).toBe(startSegment);
@@ -145,19 +125,19 @@ describe.skipIf(!runnable)(`wal receive and pg_receivewal on PostgreSQL ${VERSIO
   });
 
   it("completed segments equal the server's pg_wal files; the .partial holds the server's bytes", () => {
+    const { cluster } = suite;
     const { compared, differences } = compareWithPgWal(directories.wal, cluster.pgWalDir);
     expect(differences).toEqual([]);
     expect(compared.length).toBeGreaterThanOrEqual(2);
     const partial = listFiles(directories.wal).find((name) => name.endsWith('.partial'))!;
-    const contents = readFileSync(join(directories.wal, partial));
-    expect(contents.length).toBe(MEGABYTE);
-    expect(
-      comparePartialWithPgWal(
-        contents,
-        join(cluster.pgWalDir, partial.slice(0, 24)),
-        Number(endLsn % BigInt(MEGABYTE)),
-      ),
-    ).toEqual([]);
+    const { length, differences: partialDifferences } = partialAgainstPgWal(
+      directories.wal,
+      partial,
+      cluster.pgWalDir,
+      endLsn,
+    );
+    expect(length).toBe(MEGABYTE);
+    expect(partialDifferences).toEqual([]);
   });
 
   it.each([
@@ -193,6 +173,7 @@ describe.skipIf(!runnable)(`wal receive and pg_receivewal on PostgreSQL ${VERSIO
   });
 
   it("each continues the other's directory: pg_receivewal resumes a wal receive .partial and vice versa", async () => {
+    const { cluster, base } = suite;
     const walThenPg = join(base, 'wal_then_pg');
     const pgThenWal = join(base, 'pg_then_wal');
     cpSync(directories.wal, walThenPg, { recursive: true });
@@ -222,29 +203,15 @@ describe.skipIf(!runnable)(`wal receive and pg_receivewal on PostgreSQL ${VERSIO
 describe.skipIf(!runnable)(
   `wal receive and pg_receivewal across a timeline switch, PostgreSQL ${VERSION}`,
   () => {
-    let primary: Cluster;
-    let standby: Cluster | undefined;
-    let base: string;
-
-    beforeAll(async () => {
-      primary = await startCluster({
-        version: VERSION,
-        segmentSizeMb: 1,
-        settings: { wal_keep_size: '256MB' },
-      });
-      standby = await startStandby(primary, { settings: { wal_keep_size: '256MB' } });
-      base = temporaryDirectory('compare-timeline');
-      await createTable(primary, 'switched');
-    });
-
-    afterAll(async () => {
-      await standby?.stop();
-      await primary?.stop();
-      removeDirectory(base);
+    const suite = useSuiteServer({
+      version: VERSION,
+      prefix: 'compare-timeline',
+      table: 'switched',
+      standby: true,
     });
 
     it('write identical directories: timeline 1 segments, its .partial, 00000002.history, timeline 2 segments', async () => {
-      const replica = standby!;
+      const { cluster: primary, standby: replica } = suite;
       // Two slots reserving WAL from the same point, one per program.
       await replica.sql(
         "SELECT pg_create_physical_replication_slot(name, true) FROM unnest(ARRAY['tl_pg', 'tl_wal']) AS name",
@@ -260,10 +227,8 @@ describe.skipIf(!runnable)(
       while ((await insertLsn(replica)) <= endLsn + 64n * 1024n)
         await generateWal(replica, 'switched', 256 * 1024);
 
-      const ours = join(base, 'wal');
-      const theirs = join(base, 'pg');
-      mkdirSync(ours, { mode: 0o700 });
-      mkdirSync(theirs, { mode: 0o700 });
+      const ours = suite.directory('wal');
+      const theirs = suite.directory('pg');
       const common = ['--endpos', lsnToText(endLsn), '--no-loop', '--verbose'];
       const pgResult = await runPgReceivewal(replica, ['--directory', theirs, '--slot', 'tl_pg', ...common]);
       expect(pgResult.code, describeRun(pgResult)).toBe(0);

@@ -1,26 +1,19 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Cluster, startCluster } from '@wal/pg-cluster';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   compareWithPgWal,
-  createTable,
   describeRun,
   flushLsn,
   generateWal,
   insertLsn,
-  killAll,
   listFiles,
   lsnToText,
   MEGABYTE,
-  removeDirectory,
   scalar,
   segmentStartOf,
-  startReceive,
+  startStreamingReceiver,
   suiteVersion,
   switchWal,
-  temporaryDirectory,
-  waitForFile,
+  useSuiteServer,
   waitUntil,
   walFileNameOf,
 } from './harness.js';
@@ -34,53 +27,26 @@ import {
 
 const VERSION = suiteVersion(14);
 
-afterEach(async () => {
-  await killAll();
-});
-
 function count(text: string, pattern: RegExp): number {
   return text.match(new RegExp(pattern.source, 'g'))?.length ?? 0;
 }
 
 describe(`reconnecting on PostgreSQL ${VERSION}`, () => {
-  let cluster: Cluster;
-  let base: string;
-
-  beforeAll(async () => {
-    cluster = await startCluster({
-      version: VERSION,
-      segmentSizeMb: 1,
-      settings: { wal_keep_size: '256MB' },
-    });
-    base = temporaryDirectory('reconnect');
-    await createTable(cluster, 'flow');
-  });
-
-  afterAll(async () => {
-    await cluster?.stop();
-    removeDirectory(base);
-  });
+  const suite = useSuiteServer({ version: VERSION, prefix: 'reconnect', table: 'flow' });
 
   it('continues with no gap after a server restart, pg_terminate_backend of its walsender and a crash', async () => {
-    const directory = join(base, 'archive');
-    mkdirSync(directory, { mode: 0o700 });
+    const { cluster } = suite;
+    const directory = suite.directory('archive');
     await switchWal(cluster);
     const start = segmentStartOf(await flushLsn(cluster), MEGABYTE);
     // Five segments; the end is the last byte of the fifth, so the run ends without a .partial.
     const endLsn = start + BigInt(5 * MEGABYTE) - 1n;
-    const receiver = startReceive(cluster, [
-      '--directory',
+    const { receiver } = await startStreamingReceiver(
+      cluster,
       directory,
-      '--verbose',
-      '--status-interval',
-      '1',
-      '--endpos',
-      lsnToText(endLsn),
-    ]);
-    await receiver.waitForStderr(/starting log streaming at/);
-    // A segment file is opened with the first WAL that arrives.
-    await generateWal(cluster, 'flow', 1024);
-    await waitForFile(directory, /\.partial$/);
+      ['--verbose', '--status-interval', '1', '--endpos', lsnToText(endLsn)],
+      { table: 'flow' },
+    );
 
     // Half a segment, then a fast restart in the middle of the segment.
     await generateWal(cluster, 'flow', MEGABYTE / 2);

@@ -1,28 +1,22 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Cluster, startCluster } from '@wal/pg-cluster';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  comparePartialWithPgWal,
-  createTable,
   describeRun,
   flushLsn,
-  generateWal,
-  killAll,
   lsnFromText,
   lsnToText,
   MEGABYTE,
   matching,
-  removeDirectory,
+  partialAgainstPgWal,
   runReceive,
   scalar,
   segmentStartOf,
-  startReceive,
+  startStreamingReceiver,
   stracePath,
   suiteVersion,
-  temporaryDirectory,
   traceSystemCalls,
-  waitForFile,
+  useSuiteServer,
   waitUntil,
 } from './harness.js';
 
@@ -37,58 +31,36 @@ const VERSION = suiteVersion(14);
 const REPLICATOR = 'replicator';
 const PASSWORD = 'correct horse';
 
-afterEach(async () => {
-  await killAll();
-});
-
 function count(text: string, pattern: RegExp): number {
   return text.match(new RegExp(pattern.source, 'g'))?.length ?? 0;
 }
 
 describe(`signals and errors on PostgreSQL ${VERSION}`, () => {
-  let cluster: Cluster;
-  let base: string;
-
-  beforeAll(async () => {
-    cluster = await startCluster({
-      version: VERSION,
-      segmentSizeMb: 1,
-      settings: { wal_keep_size: '256MB' },
-      users: [{ name: REPLICATOR, password: PASSWORD, replication: true }],
-      hba: [
-        `host replication ${REPLICATOR} 127.0.0.1/32 scram-sha-256`,
-        'host all all 127.0.0.1/32 trust',
-        'host replication all 127.0.0.1/32 trust',
-        'local all all trust',
-      ],
-    });
-    base = temporaryDirectory('signals');
-    await createTable(cluster, 'signalled');
-  });
-
-  afterAll(async () => {
-    await cluster?.stop();
-    removeDirectory(base);
+  const suite = useSuiteServer({
+    version: VERSION,
+    prefix: 'signals',
+    table: 'signalled',
+    users: [{ name: REPLICATOR, password: PASSWORD, replication: true }],
+    hba: [
+      `host replication ${REPLICATOR} 127.0.0.1/32 scram-sha-256`,
+      'host all all 127.0.0.1/32 trust',
+      'host replication all 127.0.0.1/32 trust',
+      'local all all trust',
+    ],
   });
 
   it.each(['SIGINT', 'SIGTERM'] as const)(
     '%s stops with exit 0 and keeps the .partial with what was received; the next run resumes from it',
     async (signal) => {
-      const directory = join(base, `stop_${signal}`);
-      mkdirSync(directory, { mode: 0o700 });
+      const { cluster } = suite;
+      const directory = suite.directory(`stop_${signal}`);
       await cluster.sql('SELECT pg_switch_wal()');
-      const receiver = startReceive(cluster, [
-        '--directory',
+      const { receiver, partial } = await startStreamingReceiver(
+        cluster,
         directory,
-        '--verbose',
-        '--status-interval',
-        '1',
-        '-d',
-        `application_name=e2e_${signal}`,
-      ]);
-      await receiver.waitForStderr(/starting log streaming at/);
-      await generateWal(cluster, 'signalled', 200 * 1024);
-      const partial = await waitForFile(directory, /\.partial$/);
+        ['--verbose', '--status-interval', '1', '-d', `application_name=e2e_${signal}`],
+        { table: 'signalled', bytes: 200 * 1024 },
+      );
       const target = await flushLsn(cluster);
       // The receiver has written everything up to `target` (reported as its write position).
       await waitUntil(
@@ -108,15 +80,9 @@ describe(`signals and errors on PostgreSQL ${VERSION}`, () => {
       expect(result.signal).toBeNull();
       expect(result.stderr).toMatch(/received interrupt signal, exiting/);
       expect(matching(directory, /\.partial$/)).toEqual([partial]);
-      const contents = readFileSync(join(directory, partial));
-      expect(contents.length).toBe(MEGABYTE);
-      expect(
-        comparePartialWithPgWal(
-          contents,
-          join(cluster.pgWalDir, partial.slice(0, 24)),
-          Number(target % BigInt(MEGABYTE)),
-        ),
-      ).toEqual([]);
+      const { length, differences } = partialAgainstPgWal(directory, partial, cluster.pgWalDir, target);
+      expect(length).toBe(MEGABYTE);
+      expect(differences).toEqual([]);
 
       // The next run starts again at the beginning of the kept .partial's segment (a row after the
       // end position, so that the run has something past it to receive).
@@ -140,14 +106,13 @@ describe(`signals and errors on PostgreSQL ${VERSION}`, () => {
   it.skipIf(stracePath() === undefined)(
     'SIGTERM: the .partial and its directory are fsynced before the exit (seen with strace)',
     async () => {
-      const directory = join(base, 'fsync');
-      mkdirSync(directory, { mode: 0o700 });
-      const receiver = startReceive(cluster, ['--directory', directory, '--verbose']);
-      await receiver.waitForStderr(/starting log streaming at/);
-      await generateWal(cluster, 'signalled', 100 * 1024);
-      const partial = await waitForFile(directory, /\.partial$/);
+      const directory = suite.directory('fsync');
+      const { receiver, partial } = await startStreamingReceiver(suite.cluster, directory, ['--verbose'], {
+        table: 'signalled',
+        bytes: 100 * 1024,
+      });
       // No WAL is written from here on: the fsyncs strace sees are those of the stop.
-      const traceFile = join(base, 'fsync.strace');
+      const traceFile = join(suite.base, 'fsync.strace');
       const tracer = await traceSystemCalls(receiver.pid, ['fsync', 'fdatasync'], traceFile);
       receiver.signal('SIGTERM');
       const result = await receiver.wait(30_000);
@@ -161,9 +126,8 @@ describe(`signals and errors on PostgreSQL ${VERSION}`, () => {
   );
 
   it('an end position behind the start point ends at once with exit 0, writing nothing (spec §1.2)', async () => {
-    const directory = join(base, 'behind');
-    mkdirSync(directory, { mode: 0o700 });
-    const result = await runReceive(cluster, [
+    const directory = suite.directory('behind');
+    const result = await runReceive(suite.cluster, [
       '--directory',
       directory,
       '--endpos',
@@ -176,8 +140,8 @@ describe(`signals and errors on PostgreSQL ${VERSION}`, () => {
   });
 
   it('a missing directory: exit 1 with its name, before connecting, and it is not created', async () => {
-    const missing = join(base, 'does', 'not', 'exist');
-    const result = await runReceive(cluster, ['--directory', missing, '--no-loop']);
+    const missing = join(suite.base, 'does', 'not', 'exist');
+    const result = await runReceive(suite.cluster, ['--directory', missing, '--no-loop']);
     expect(result.code, describeRun(result)).toBe(1);
     expect(result.stderr).toBe(
       `wal receive: error: could not open directory "${missing}": No such file or directory\n`,
@@ -186,8 +150,8 @@ describe(`signals and errors on PostgreSQL ${VERSION}`, () => {
   });
 
   it('a wrong password: exit 1 at once with the server message, never retried', async () => {
-    const directory = join(base, 'password');
-    mkdirSync(directory, { mode: 0o700 });
+    const { cluster } = suite;
+    const directory = suite.directory('password');
     const wrong = await runReceive(cluster, ['--directory', directory, '-U', REPLICATOR, '-w'], {
       env: { PGPASSWORD: 'wrong password' },
     });
@@ -214,12 +178,11 @@ describe(`signals and errors on PostgreSQL ${VERSION}`, () => {
   });
 
   it('SIGTERM while waiting to reconnect: exit 0, the .partial kept', async () => {
-    const directory = join(base, 'waiting');
-    mkdirSync(directory, { mode: 0o700 });
-    const receiver = startReceive(cluster, ['--directory', directory, '--verbose']);
-    await receiver.waitForStderr(/starting log streaming at/);
-    await generateWal(cluster, 'signalled', 1024);
-    const partial = await waitForFile(directory, /\.partial$/);
+    const { cluster } = suite;
+    const directory = suite.directory('waiting');
+    const { receiver, partial } = await startStreamingReceiver(cluster, directory, ['--verbose'], {
+      table: 'signalled',
+    });
     await cluster.shutdown('fast');
     try {
       await receiver.waitForStderr(/disconnected; waiting \d+(\.\d+)? seconds to try again/);
@@ -233,12 +196,11 @@ describe(`signals and errors on PostgreSQL ${VERSION}`, () => {
   });
 
   it('--no-loop: the server going away ends the run with exit 1 and "disconnected"', async () => {
-    const directory = join(base, 'no_loop');
-    mkdirSync(directory, { mode: 0o700 });
-    const receiver = startReceive(cluster, ['--directory', directory, '--verbose', '--no-loop']);
-    await receiver.waitForStderr(/starting log streaming at/);
-    await generateWal(cluster, 'signalled', 1024);
-    await waitForFile(directory, /\.partial$/);
+    const { cluster } = suite;
+    const directory = suite.directory('no_loop');
+    const { receiver } = await startStreamingReceiver(cluster, directory, ['--verbose', '--no-loop'], {
+      table: 'signalled',
+    });
     await cluster.shutdown('fast');
     try {
       const result = await receiver.wait(30_000);

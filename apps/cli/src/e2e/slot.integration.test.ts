@@ -1,22 +1,17 @@
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Cluster, startCluster } from '@wal/pg-cluster';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import {
-  comparePartialWithPgWal,
-  createTable,
   describeRun,
   generateWal,
-  killAll,
   lsnFromText,
   MEGABYTE,
-  removeDirectory,
+  partialAgainstPgWal,
   runReceive,
   scalar,
   sleep,
   startReceive,
   suiteVersion,
-  temporaryDirectory,
+  useSuiteServer,
   waitUntil,
   walFileNameOf,
 } from './harness.js';
@@ -30,37 +25,18 @@ import {
 
 const VERSION = suiteVersion(16);
 
-afterEach(async () => {
-  await killAll();
-});
-
 describe(`slots on PostgreSQL ${VERSION}`, () => {
-  let cluster: Cluster;
-  let base: string;
-
-  beforeAll(async () => {
-    cluster = await startCluster({
-      version: VERSION,
-      segmentSizeMb: 1,
-      settings: { wal_keep_size: '256MB' },
-    });
-    base = temporaryDirectory('slot');
-    await createTable(cluster, 'slotted');
-  });
-
-  afterAll(async () => {
-    await cluster?.stop();
-    removeDirectory(base);
-  });
+  const suite = useSuiteServer({ version: VERSION, prefix: 'slot', table: 'slotted' });
 
   async function slotRow(name: string): Promise<Record<string, unknown> | undefined> {
-    const [row] = await cluster.sql(
+    const [row] = await suite.cluster.sql(
       `SELECT slot_type, restart_lsn::text, active FROM pg_replication_slots WHERE slot_name = '${name}'`,
     );
     return row;
   }
 
   it('--create-slot reserves no WAL; a duplicate fails unless --if-not-exists', async () => {
+    const { cluster } = suite;
     const created = await runReceive(cluster, ['--slot', 'e2e_slot', '--create-slot', '--verbose']);
     expect(created.code, describeRun(created)).toBe(0);
     expect(created.stderr).toMatch(/creating replication slot "e2e_slot"/);
@@ -77,8 +53,8 @@ describe(`slots on PostgreSQL ${VERSION}`, () => {
   });
 
   it('streaming with -S: restart_lsn and the reported flush position never pass what is on disk', async () => {
-    const directory = join(base, 'slot_wal');
-    mkdirSync(directory, { mode: 0o700 });
+    const { cluster } = suite;
+    const directory = suite.directory('slot_wal');
     const receiver = startReceive(cluster, [
       '--directory',
       directory,
@@ -146,13 +122,13 @@ describe(`slots on PostgreSQL ${VERSION}`, () => {
     }
     if (names.includes(segment)) return;
     expect(names, `${segment}.partial holds data up to ${lsn.toString(16)}`).toContain(`${segment}.partial`);
-    const contents = readFileSync(join(directory, `${segment}.partial`));
-    expect(comparePartialWithPgWal(contents, join(cluster.pgWalDir, segment), offset)).toEqual([]);
+    const { differences } = partialAgainstPgWal(directory, `${segment}.partial`, suite.cluster.pgWalDir, lsn);
+    expect(differences).toEqual([]);
   }
 
   it('without a slot, no flush position is reported (pg_stat_replication.flush_lsn is NULL)', async () => {
-    const directory = join(base, 'no_slot_wal');
-    mkdirSync(directory, { mode: 0o700 });
+    const { cluster } = suite;
+    const directory = suite.directory('no_slot_wal');
     const receiver = startReceive(cluster, [
       '--directory',
       directory,
@@ -180,8 +156,8 @@ describe(`slots on PostgreSQL ${VERSION}`, () => {
   });
 
   it("-s 0: answers the walsender's keepalive requests, so a short wal_sender_timeout never ends the stream", async () => {
-    const directory = join(base, 'keepalive_wal');
-    mkdirSync(directory, { mode: 0o700 });
+    const { cluster } = suite;
+    const directory = suite.directory('keepalive_wal');
     // A walsender that gives up on a silent client after 1.5 s, and asks for a reply after 0.75 s.
     const receiver = startReceive(cluster, [
       '--directory',
@@ -216,6 +192,7 @@ describe(`slots on PostgreSQL ${VERSION}`, () => {
   });
 
   it('--drop-slot removes the slot; dropping it again fails', async () => {
+    const { cluster } = suite;
     const dropped = await runReceive(cluster, ['--slot', 'e2e_slot', '--drop-slot', '--verbose']);
     expect(dropped.code, describeRun(dropped)).toBe(0);
     expect(dropped.stderr).toMatch(/dropping replication slot "e2e_slot"/);

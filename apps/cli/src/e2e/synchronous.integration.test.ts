@@ -1,18 +1,13 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Cluster, startCluster } from '@wal/pg-cluster';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createTable,
   describeRun,
   killAll,
   openSession,
-  removeDirectory,
   type SqlSession,
   scalar,
   startReceive,
   suiteVersion,
-  temporaryDirectory,
+  useSuiteServer,
   WAL_RECEIVE_APPLICATION_NAME,
   waitUntil,
 } from './harness.js';
@@ -27,19 +22,13 @@ import {
 
 const VERSION = suiteVersion(18);
 
-afterEach(async () => {
-  await killAll();
-});
-
 describe(`--synchronous on PostgreSQL ${VERSION}`, () => {
-  let cluster: Cluster;
-  let base: string;
+  // No WAL kept: the suite compares nothing with pg_wal.
+  const suite = useSuiteServer({ version: VERSION, prefix: 'sync', table: 'durable', settings: {} });
   let session: SqlSession | undefined;
 
   beforeAll(async () => {
-    cluster = await startCluster({ version: VERSION, segmentSizeMb: 1 });
-    base = temporaryDirectory('sync');
-    await createTable(cluster, 'durable');
+    const { cluster } = suite;
     // Set only now: with a synchronous standby named and absent, every commit would wait.
     // The receiver's fallback application_name contains a space, so it is quoted as a name.
     await cluster.sql(`ALTER SYSTEM SET synchronous_standby_names = '"${WAL_RECEIVE_APPLICATION_NAME}"'`);
@@ -53,16 +42,15 @@ describe(`--synchronous on PostgreSQL ${VERSION}`, () => {
     );
   });
 
+  // Runs before the suite's afterAll stops the server (vitest runs after-hooks in reverse order).
   afterAll(async () => {
     await session?.end().catch(() => undefined);
     await killAll();
-    await cluster?.stop();
-    removeDirectory(base);
   });
 
   it('is the synchronous standby: commits complete while it runs and wait while it is stopped', async () => {
-    const directory = join(base, 'sync_wal');
-    mkdirSync(directory, { mode: 0o700 });
+    const { cluster } = suite;
+    const directory = suite.directory('sync_wal');
     const receiver = startReceive(cluster, ['--directory', directory, '--synchronous', '--verbose']);
     await waitUntil(
       async () =>

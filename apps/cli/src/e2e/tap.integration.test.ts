@@ -1,22 +1,21 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Cluster, startCluster, testedVersions } from '@wal/pg-cluster';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { testedVersions } from '@wal/pg-cluster';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  comparePartialWithPgWal,
   compareWithPgWal,
   describeRun,
   fileMode,
   fileSize,
-  killAll,
   listFiles,
   lsnFromText,
   MEGABYTE,
   matching,
-  removeDirectory,
+  partialAgainstPgWal,
+  type RunResult,
   runReceive,
   scalar,
-  temporaryDirectory,
+  useSuiteServer,
   walFileContents,
 } from './harness.js';
 
@@ -34,72 +33,69 @@ const MATRIX = [14, 16, 18].filter((version) => (testedVersions() as number[]).i
   | 18
 )[];
 
-afterEach(async () => {
-  await killAll();
-});
-
 describe.skipIf(MATRIX.length === 0).each(MATRIX)(
   'TAP 020_pg_receivewal cases 13-24 on PostgreSQL %i',
   (version) => {
-    let cluster: Cluster;
-    let base: string;
+    const suite = useSuiteServer({ version, prefix: `tap${version}` });
     let archive: string;
     /** The .partial names the previous step left, per the TAP test's chain of expectations. */
     let lastPartial: string;
 
-    beforeAll(async () => {
-      // wal_keep_size: the server keeps every segment of the test, so pg_wal can serve as the oracle.
-      cluster = await startCluster({ version, segmentSizeMb: 1, settings: { wal_keep_size: '256MB' } });
-      base = temporaryDirectory(`tap${version}`);
-      archive = join(base, 'archive_wal');
-      mkdirSync(archive, { mode: 0o700 });
-    });
-
-    afterAll(async () => {
-      await cluster?.stop();
-      removeDirectory(base);
+    beforeAll(() => {
+      archive = suite.directory('archive_wal');
     });
 
     /** TAP's setup step: switch, remember the insert position, write one row after it. */
     async function nextEndPosition(row: number): Promise<string> {
+      const { cluster } = suite;
       await cluster.sql('SELECT pg_switch_wal()');
       const lsn = (await scalar(cluster, 'SELECT pg_current_wal_insert_lsn()'))!;
       await cluster.sql(`INSERT INTO test_table VALUES (${row})`);
       return lsn;
     }
 
+    /**
+     * TAP's streaming step: `--verbose --endpos <endLsn> <options> --no-loop` into the archive,
+     * which must succeed.
+     */
+    async function receiveUpTo(endLsn: string, options: readonly string[] = []): Promise<RunResult> {
+      const result = await runReceive(suite.cluster, [
+        '--directory',
+        archive,
+        '--verbose',
+        '--endpos',
+        endLsn,
+        ...options,
+        '--no-loop',
+      ]);
+      expect(result.code, describeRun(result)).toBe(0);
+      return result;
+    }
+
     /** The received bytes of a (possibly compressed) partial match pg_wal up to at least `endLsn`. */
     function expectPartialMatchesServer(name: string, endLsn: string): void {
-      const offset = Number(lsnFromText(endLsn) % BigInt(MEGABYTE));
-      const contents = walFileContents(join(archive, name));
-      expect(contents.length, name).toBeLessThanOrEqual(MEGABYTE);
-      expect(
-        comparePartialWithPgWal(contents, join(cluster.pgWalDir, name.slice(0, 24)), offset),
+      const { length, differences } = partialAgainstPgWal(
+        archive,
         name,
-      ).toEqual([]);
+        suite.cluster.pgWalDir,
+        lsnFromText(endLsn),
+      );
+      expect(length, name).toBeLessThanOrEqual(MEGABYTE);
+      expect(differences, name).toEqual([]);
     }
 
     /** A completed segment (any compression) decompresses to exactly the server's file. */
     function expectCompleteMatchesServer(name: string): void {
       const contents = walFileContents(join(archive, name));
       expect(contents.length, name).toBe(MEGABYTE);
-      const server = readFileSync(join(cluster.pgWalDir, name.slice(0, 24)));
+      const server = readFileSync(join(suite.cluster.pgWalDir, name.slice(0, 24)));
       expect(contents.equals(server), `${name} decompresses to the server's ${name.slice(0, 24)}`).toBe(true);
     }
 
     it('13-14: the first stream with --endpos --synchronous --no-loop leaves exactly one .partial', async () => {
-      await cluster.sql('CREATE TABLE test_table (x integer PRIMARY KEY)');
+      await suite.cluster.sql('CREATE TABLE test_table (x integer PRIMARY KEY)');
       const endLsn = await nextEndPosition(1);
-      const result = await runReceive(cluster, [
-        '--directory',
-        archive,
-        '--verbose',
-        '--endpos',
-        endLsn,
-        '--synchronous',
-        '--no-loop',
-      ]);
-      expect(result.code, describeRun(result)).toBe(0);
+      const result = await receiveUpTo(endLsn, ['--synchronous']);
       expect(result.stderr).toMatch(/starting log streaming at [0-9A-F]+\/[0-9A-F]+ \(timeline 1\)/);
       expect(result.stderr).toMatch(/stopped log streaming at [0-9A-F]+\/[0-9A-F]+ \(timeline 1\)/);
       const partials = matching(archive, /\.partial$/);
@@ -112,17 +108,7 @@ describe.skipIf(MATRIX.length === 0).each(MATRIX)(
 
     it('15-16: gzip completes the uncompressed .partial segment as .gz and leaves one .gz.partial', async () => {
       const endLsn = await nextEndPosition(2);
-      const result = await runReceive(cluster, [
-        '--directory',
-        archive,
-        '--verbose',
-        '--endpos',
-        endLsn,
-        '--compress',
-        'gzip:1',
-        '--no-loop',
-      ]);
-      expect(result.code, describeRun(result)).toBe(0);
+      await receiveUpTo(endLsn, ['--compress', 'gzip:1']);
       const gzipped = matching(archive, /\.gz$/);
       const gzipPartials = matching(archive, /\.gz\.partial$/);
       expect(gzipped).toEqual([lastPartial.replace(/\.partial$/, '.gz')]);
@@ -136,17 +122,7 @@ describe.skipIf(MATRIX.length === 0).each(MATRIX)(
 
     it('17: lz4 completes the .gz.partial segment as .lz4 and leaves one .lz4.partial', async () => {
       const endLsn = await nextEndPosition(3);
-      const result = await runReceive(cluster, [
-        '--directory',
-        archive,
-        '--verbose',
-        '--endpos',
-        endLsn,
-        '--compress',
-        'lz4',
-        '--no-loop',
-      ]);
-      expect(result.code, describeRun(result)).toBe(0);
+      await receiveUpTo(endLsn, ['--compress', 'lz4']);
       const lz4Files = matching(archive, /\.lz4$/);
       const lz4Partials = matching(archive, /\.lz4\.partial$/);
       expect(lz4Files).toEqual([lastPartial.replace(/(\.gz)?\.partial$/, '.lz4')]);
@@ -157,20 +133,11 @@ describe.skipIf(MATRIX.length === 0).each(MATRIX)(
     });
 
     it('18-21: the start point ignores compression; modes are 0700 and 0600', async () => {
-      const endLsn = await nextEndPosition(4);
-      const result = await runReceive(cluster, [
-        '--directory',
-        archive,
-        '--verbose',
-        '--endpos',
-        endLsn,
-        '--no-loop',
-      ]);
-      expect(result.code, describeRun(result)).toBe(0);
+      await receiveUpTo(await nextEndPosition(4));
       const completed = lastPartial.replace(/(\.gz|\.lz4)?\.partial$/, '');
       expect(listFiles(archive)).toContain(completed);
       expect(fileSize(join(archive, completed))).toBe(MEGABYTE);
-      const { compared, differences } = compareWithPgWal(archive, cluster.pgWalDir);
+      const { compared, differences } = compareWithPgWal(archive, suite.cluster.pgWalDir);
       expect(compared).toContain(completed);
       expect(differences).toEqual([]);
       // Never a completed segment left as .partial beside its complete file of the same compression.
@@ -183,8 +150,8 @@ describe.skipIf(MATRIX.length === 0).each(MATRIX)(
     });
 
     it('22-24: a missing slot fails with its name; an existing slot is the start point', async () => {
-      const slotArchive = join(base, 'slot_wal');
-      mkdirSync(slotArchive, { mode: 0o700 });
+      const { cluster } = suite;
+      const slotArchive = suite.directory('slot_wal');
       await cluster.sql('CHECKPOINT');
       await cluster.sql("SELECT pg_create_physical_replication_slot('archive_slot', true)");
       const streamedFile = (await scalar(

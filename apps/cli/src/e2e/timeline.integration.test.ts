@@ -1,27 +1,24 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Cluster, startCluster, startStandby } from '@wal/pg-cluster';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Cluster } from '@wal/pg-cluster';
+import { describe, expect, it } from 'vitest';
 import {
   compareWithPgWal,
-  createTable,
   describeRun,
   flushLsn,
   generateWal,
   insertLsn,
   isCompleteSegmentName,
-  killAll,
   listFiles,
   lsnToText,
   MEGABYTE,
   type RunningProcess,
-  removeDirectory,
   runReceive,
   scalar,
   segmentStartOf,
   startReceive,
   suiteVersion,
-  temporaryDirectory,
+  useSuiteServer,
   waitForFile,
   walFileContents,
 } from './harness.js';
@@ -35,29 +32,9 @@ import {
  */
 
 const VERSION = suiteVersion(16);
-const KEEP = { wal_keep_size: '256MB' };
-
-afterEach(async () => {
-  await killAll();
-});
 
 describe(`timeline switch on a promoted standby, PostgreSQL ${VERSION}`, () => {
-  let primary: Cluster;
-  let standby: Cluster | undefined;
-  let base: string;
-
-  beforeAll(async () => {
-    primary = await startCluster({ version: VERSION, segmentSizeMb: 1, settings: KEEP });
-    base = temporaryDirectory('timeline');
-    await createTable(primary, 'test_table');
-    standby = await startStandby(primary, { settings: KEEP });
-  });
-
-  afterAll(async () => {
-    await standby?.stop();
-    await primary?.stop();
-    removeDirectory(base);
-  });
+  const suite = useSuiteServer({ version: VERSION, prefix: 'timeline', table: 'test_table', standby: true });
 
   /** The (uncompressed) contents of every completed segment equal the standby's pg_wal file. */
   function expectSegmentsMatchServer(directory: string, server: Cluster): string[] {
@@ -74,7 +51,7 @@ describe(`timeline switch on a promoted standby, PostgreSQL ${VERSION}`, () => {
   }
 
   it('follows timeline 1 to timeline 2 through a slot, live and after the promotion (TAP 25-26)', async () => {
-    const replica = standby!;
+    const { cluster: primary, standby: replica } = suite;
     await primary.sql('INSERT INTO test_table SELECT g, g::text FROM generate_series(1, 100) g');
     await replica.sql("SELECT pg_create_physical_replication_slot('archive_slot', true)");
     await replica.sql("SELECT pg_create_physical_replication_slot('live_slot', true)");
@@ -93,8 +70,7 @@ describe(`timeline switch on a promoted standby, PostgreSQL ${VERSION}`, () => {
     // last byte of the second segment after the one the standby is at now.
     const replayed = segmentStartOf(await flushLsn(primary), MEGABYTE);
     const liveEnd = replayed + BigInt(3 * MEGABYTE) - 1n;
-    const live = join(base, 'live_wal');
-    mkdirSync(live, { mode: 0o700 });
+    const live = suite.directory('live_wal');
     const liveReceiver: RunningProcess = startReceive(replica, [
       '--directory',
       live,
@@ -125,8 +101,7 @@ describe(`timeline switch on a promoted standby, PostgreSQL ${VERSION}`, () => {
       await generateWal(replica, 'test_table', 256 * 1024);
 
     // TAP 26: after the promotion, from the slot's restart_lsn on timeline 1.
-    const archive = join(base, 'timeline_wal');
-    mkdirSync(archive, { mode: 0o700 });
+    const archive = suite.directory('timeline_wal');
     const result = await runReceive(replica, [
       '--directory',
       archive,

@@ -178,6 +178,24 @@ describe('LZ4 block walking', () => {
     expect(countLz4BlockOutput(Buffer.from([0x30, 1]), 0, 65536)).toMatch(/literals run past/);
   });
 
+  it('reads lengths continued over several extension bytes (255, then less)', () => {
+    // 15 + 255 + 30 = 300 literals, the block's last sequence
+    const literals = Buffer.alloc(300, 0x61);
+    const block = Buffer.concat([Buffer.from([0xf0, 255, 30]), literals]);
+    expect(countLz4BlockOutput(block, 0, 65536)).toBe(300);
+    expect(decodeLz4Block(block, 1000)?.equals(literals)).toBe(true);
+    // 1 literal, then a match of 4 + 15 + 255 + 1 = 275 bytes at offset 1
+    const run = Buffer.from([0x1f, 0x61, 0x01, 0x00, 255, 1, 0x00]);
+    expect(countLz4BlockOutput(run, 0, 65536)).toBe(276);
+    expect(decodeLz4Block(run, 1000)?.equals(Buffer.alloc(276, 0x61))).toBe(true);
+    // The extension ends with 255 at the end of the block: its next byte is missing.
+    expect(countLz4BlockOutput(Buffer.from([0xf0, 255, 255]), 0, 65536)).toMatch(/literal length runs past/);
+    expect(countLz4BlockOutput(Buffer.from([0x1f, 0x61, 0x01, 0x00, 255]), 0, 65536)).toMatch(
+      /match length runs past/,
+    );
+    expect(decodeLz4Block(Buffer.from([0xf0, 255]), 1000)).toBeUndefined();
+  });
+
   it('decodes overlapping matches (a repeated pattern)', () => {
     // 2 literals "ab", then a match of 6 at offset 2, then last literals "c"
     const block = Buffer.from([0x22, 0x61, 0x62, 0x02, 0x00, 0x10, 0x63]);

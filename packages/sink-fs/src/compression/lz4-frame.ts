@@ -244,12 +244,10 @@ export function countLz4BlockOutput(block: Buffer, history: number, maximum: num
     const token = block[input++]!;
     let literalLength = token >> 4;
     if (literalLength === 15) {
-      let extension: number;
-      do {
-        if (input >= end) return 'literal length runs past the block';
-        extension = block[input++]!;
-        literalLength += extension;
-      } while (extension === 255);
+      const extension = lengthExtension(block, input);
+      if (extension < 0) return 'literal length runs past the block';
+      literalLength += extension;
+      input += lengthExtensionBytes(extension);
     }
     if (input + literalLength > end) return 'literals run past the block';
     input += literalLength;
@@ -261,12 +259,10 @@ export function countLz4BlockOutput(block: Buffer, history: number, maximum: num
     if (offset === 0 || offset > produced + history) return `invalid match offset ${offset}`;
     let matchLength = (token & 0x0f) + 4;
     if ((token & 0x0f) === 15) {
-      let extension: number;
-      do {
-        if (input >= end) return 'match length runs past the block';
-        extension = block[input++]!;
-        matchLength += extension;
-      } while (extension === 255);
+      const extension = lengthExtension(block, input);
+      if (extension < 0) return 'match length runs past the block';
+      matchLength += extension;
+      input += lengthExtensionBytes(extension);
     }
     produced += matchLength;
     if (produced > maximum) return 'block decompresses beyond the maximum block size';
@@ -307,12 +303,10 @@ export function decodeLz4Block(block: Buffer, limit: number): Buffer | undefined
     const token = block[input++]!;
     let literalLength = token >> 4;
     if (literalLength === 15) {
-      let extension: number;
-      do {
-        if (input >= end) return undefined;
-        extension = block[input++]!;
-        literalLength += extension;
-      } while (extension === 255);
+      const extension = lengthExtension(block, input);
+      if (extension < 0) return undefined;
+      literalLength += extension;
+      input += lengthExtensionBytes(extension);
     }
     if (input + literalLength > end) return undefined;
     const copied = Math.min(literalLength, limit - produced);
@@ -326,12 +320,10 @@ export function decodeLz4Block(block: Buffer, limit: number): Buffer | undefined
     if (offset === 0 || offset > produced) return undefined;
     let matchLength = (token & 0x0f) + 4;
     if ((token & 0x0f) === 15) {
-      let extension: number;
-      do {
-        if (input >= end) return undefined;
-        extension = block[input++]!;
-        matchLength += extension;
-      } while (extension === 255);
+      const extension = lengthExtension(block, input);
+      if (extension < 0) return undefined;
+      matchLength += extension;
+      input += lengthExtensionBytes(extension);
     }
     // Byte by byte: a match may overlap its own output (offset < length), which repeats a pattern.
     for (let index = 0; index < matchLength && produced < limit; index += 1) {
@@ -340,4 +332,23 @@ export function decodeLz4Block(block: Buffer, limit: number): Buffer | undefined
     }
   }
   return output.subarray(0, produced);
+}
+
+/**
+ * The sum of the length extension bytes of an LZ4 sequence starting at `input` (a byte of 255 means
+ * another follows), or -1 when they run past the end of the block.
+ */
+function lengthExtension(block: Buffer, input: number): number {
+  let sum = 0;
+  for (let at = input; at < block.length; at += 1) {
+    const extension = block[at]!;
+    sum += extension;
+    if (extension !== 255) return sum;
+  }
+  return -1;
+}
+
+/** How many bytes an extension of `sum` takes: every byte but the last is 255, the last less. */
+function lengthExtensionBytes(sum: number): number {
+  return Math.floor(sum / 255) + 1;
 }

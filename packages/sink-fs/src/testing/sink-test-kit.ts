@@ -1,6 +1,8 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { decompressFrameSync } from 'lz4-napi';
 import type { DirectorySink } from '../directory-sink.js';
 import { fakeWal } from './fake-wal.js';
 
@@ -8,6 +10,17 @@ import { fakeWal } from './fake-wal.js';
 export const SYSTEM_ID = 7_301_234_567_890_123_456n;
 export const SEGMENT_SIZE = 1024 * 1024;
 export const SEGMENT = BigInt(SEGMENT_SIZE);
+
+/**
+ * Reads what the sink wrote back with other code than its encoders (node:zlib, lz4-napi's frame
+ * decoder), by compression method; `suffixes` are the file name suffixes of each method.
+ */
+export const decoders = {
+  none: (data: Buffer) => data,
+  gzip: (data: Buffer) => gunzipSync(data),
+  lz4: (data: Buffer) => decompressFrameSync(data),
+} as const;
+export const suffixes = { none: '', gzip: '.gz', lz4: '.lz4' } as const;
 
 export async function temporaryDirectory(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
