@@ -38,6 +38,28 @@ describe('ServerModel', () => {
     expect(model.endOf(third!)).toBe(model.flushLsn);
   });
 
+  it('keeps a switch point on a segment boundary (after XLOG_SWITCH) and the WAL continuous across it', () => {
+    const model = new ServerModel({
+      segmentSize: MB,
+      timelines: [{ timeline: 1, switchAt: 0x300000n }, { timeline: 2 }],
+    });
+    const [first, second] = model.timelines;
+    expect(first!.endLsn).toBe(0x300000n);
+    expect(model.historyFile(2)?.content.toString()).toBe('1\t0/300000\tno recovery target specified\n');
+    expect(model.timelineOfLsn(0x2fffffn)).toBe(1);
+    expect(model.timelineOfLsn(0x300000n)).toBe(2);
+    // Timeline 2's first segment holds timeline 1's bytes up to the next record start, then its own.
+    const handover = first!.generator.recordStartAtOrAfter(0x300000n);
+    expect(
+      second!.generator.read(0x200000n, handover).equals(first!.generator.read(0x200000n, handover)),
+    ).toBe(true);
+    expect(
+      second!.generator
+        .read(handover, handover + 0x100n)
+        .equals(first!.generator.read(handover, handover + 0x100n)),
+    ).toBe(false);
+  });
+
   it('defaults: version 17, 16 MB, flush 3.5 segments after segment 1, reported = flush', () => {
     const model = new ServerModel();
     expect(model.versionText).toBe('17.2');

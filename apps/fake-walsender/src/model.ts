@@ -16,6 +16,10 @@ export interface ServerModelOptions {
   /**
    * Timelines, oldest first (default one timeline, 1). Every timeline but the last ends at `switchAt`,
    * which is rounded up to the next record start of its WAL; the next timeline continues from there.
+   * A `switchAt` on a segment boundary is kept as it is: a promotion right after an XLOG_SWITCH ends
+   * the old timeline at the segment end (spec §10 item 8). The WAL bytes then pass to the next
+   * timeline at its first record start at or after the boundary, so the two timelines still read as
+   * one continuous WAL across the switch.
    */
   timelines?: { timeline: number; switchAt?: bigint }[];
   /** First LSN with WAL (a segment start; default segment 1). */
@@ -100,7 +104,12 @@ export class ServerModel {
         originLsn,
         ...(previous === undefined
           ? {}
-          : { parent: { generator: previous.generator, switchLsn: previous.endLsn! } }),
+          : {
+              parent: {
+                generator: previous.generator,
+                switchLsn: previous.generator.recordStartAtOrAfter(previous.endLsn!),
+              },
+            }),
       });
       const isLast = position === specs.length - 1;
       if (!isLast && spec.switchAt === undefined) {
@@ -112,7 +121,11 @@ export class ServerModel {
       const info: TimelineInfo = {
         timeline: spec.timeline,
         generator,
-        endLsn: isLast ? undefined : generator.recordStartAtOrAfter(spec.switchAt!),
+        endLsn: isLast
+          ? undefined
+          : spec.switchAt! % segment === 0n
+            ? spec.switchAt!
+            : generator.recordStartAtOrAfter(spec.switchAt!),
         parent: previous?.timeline,
       };
       this.timelines.push(info);

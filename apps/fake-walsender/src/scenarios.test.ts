@@ -135,13 +135,82 @@ describe('ready scenarios', () => {
     expect(server.errors).toEqual([]);
   });
 
-  it('start-at-timeline-end: no COPY, the next-timeline row, two CommandCompletes, ReadyForQuery', async () => {
+  /** The backend messages up to and including ReadyForQuery, by type (they must all decode). */
+  async function messagesUntilReady(client: MinimalClient) {
+    const messages = [];
+    for (;;) {
+      const message = (await client.next())?.message;
+      if (message === undefined) throw new Error('connection closed before ReadyForQuery');
+      messages.push(message);
+      if (message.type === 'ReadyForQuery') return messages;
+    }
+  }
+
+  it('start-at-timeline-end: at the switch point (a segment boundary) no COPY, the next-timeline row, two CommandCompletes, ReadyForQuery', async () => {
     const { server, client } = await start('start-at-timeline-end');
+    const switchLsn = server.model.timelines[0]!.endLsn!;
+    // A receiver holding the complete timeline-1 segments before the switch asks for exactly this.
+    expect(switchLsn).toBe(3n * BigInt(MB));
     await client.startup();
-    const result = await client.query('START_REPLICATION 0/200000 TIMELINE 1');
-    expect(result.rows).toEqual([['2', formatLsn(server.model.timelines[0]!.endLsn!)]]);
+    client.send({ type: 'Query', sql: 'START_REPLICATION 0/300000 TIMELINE 1' });
+    const messages = await messagesUntilReady(client);
+    expect(messages.map((message) => message.type)).toEqual([
+      'RowDescription',
+      'DataRow',
+      'CommandComplete',
+      'CommandComplete',
+      'ReadyForQuery',
+    ]);
+    expect(messages[1]).toMatchObject({ values: [Buffer.from('2'), Buffer.from('0/300000')] });
+    expect(messages.slice(2, 4)).toEqual([
+      { type: 'CommandComplete', tag: 'START_STREAMING' },
+      { type: 'CommandComplete', tag: 'START_REPLICATION' },
+    ]);
+    // The connection is still usable: the client goes on to timeline 2 on it.
+    const history = await client.query('TIMELINE_HISTORY 2');
+    expect(history.rows).toEqual([['00000002.history', '1\t0/300000\tno recovery target specified\n']]);
+    client.send({ type: 'Query', sql: 'START_REPLICATION 0/300000 TIMELINE 2' });
+    await client.expect('CopyBothResponse');
+    const fresh = await collectWal(client, server.model.flushLsn);
+    expect(
+      Buffer.concat(fresh.map((message) => message.data)).equals(
+        server.model.timelines[1]!.generator.read(0x300000n, server.model.flushLsn),
+      ),
+    ).toBe(true);
+    expect(server.errors).toEqual([]);
+  });
+
+  it('start-at-timeline-end: before the switch point, the rest of timeline 1, then a normal end of timeline', async () => {
+    const { server, client } = await start('start-at-timeline-end');
+    const switchLsn = server.model.timelines[0]!.endLsn!;
+    await client.startup();
+    client.send({ type: 'Query', sql: 'START_REPLICATION 0/200000 TIMELINE 1' });
+    await client.expect('CopyBothResponse');
+    const old = await collectWal(client, switchLsn);
+    const last = old.at(-1)!;
+    expect(last.dataStart + BigInt(last.data.length)).toBe(switchLsn);
+    expect(
+      Buffer.concat(old.map((message) => message.data)).equals(
+        server.model.timelines[0]!.generator.read(0x200000n, switchLsn),
+      ),
+    ).toBe(true);
+    await client.expect('CopyDone');
+    client.send({ type: 'CopyDone' });
+    const result = await client.readResult();
+    expect(result.rows).toEqual([['2', '0/300000']]);
     expect(result.tags).toEqual(['START_STREAMING', 'START_REPLICATION']);
-    expect(server.recorded.some((entry) => entry.message.type === 'CopyData')).toBe(false);
+    expect(server.errors).toEqual([]);
+  });
+
+  it('start-at-timeline-end: past the switch point, the not-in-history error without COPY', async () => {
+    const { client } = await start('start-at-timeline-end');
+    await client.startup();
+    client.send({ type: 'Query', sql: 'START_REPLICATION 0/400000 TIMELINE 1' });
+    const messages = await messagesUntilReady(client);
+    expect(messages.map((message) => message.type)).toEqual(['ErrorResponse', 'ReadyForQuery']);
+    expect(messages[0]).toMatchObject({
+      fields: { code: 'XX000', message: expect.stringContaining("is not in this server's history") },
+    });
   });
 
   it('shutdown: k(1), the reply, CommandComplete "COPY 0" without CopyDone, EOF', async () => {

@@ -696,15 +696,20 @@ export class Session {
   }
 
   /**
-   * A server shutdown inside COPY (WalSndDone, spec §3.8): keepalive asking for a reply, wait for it
-   * (unless `waitForReply` is false), then CommandComplete "COPY 0" without CopyDone, and close.
+   * A server shutdown inside COPY (WalSndDone, spec §3.8): keepalive asking for a reply, wait until
+   * a status update reports everything sent as written (unless `waitForReply` is false) — an older
+   * status already queued does not count, as in the walsender — then CommandComplete "COPY 0"
+   * without CopyDone, and close.
    */
   async shutdown(options: { waitForReply?: boolean; timeoutMs?: number } = {}): Promise<void> {
-    await this.keepalive({
-      replyRequested: true,
-      waitForReply: options.waitForReply ?? true,
-      timeoutMs: options.timeoutMs,
-    });
+    const sentLsn = this.sentLsn;
+    await this.keepalive({ replyRequested: true, walEnd: sentLsn });
+    if (options.waitForReply ?? true) {
+      await this.waitForStandby(
+        (message) => message.type === 'StandbyStatusUpdate' && message.writeLsn >= sentLsn,
+        options.timeoutMs,
+      );
+    }
     await this.send({ type: 'CommandComplete', tag: 'COPY 0' });
     this.close();
   }

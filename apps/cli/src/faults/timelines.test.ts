@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ReceiveEvent } from '@wal/stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -18,6 +20,18 @@ afterEach(cleanUp);
 const SEGMENT = BigInt(MEGABYTE);
 /** Both timeline scenarios: the server's flush position on timeline 2 (origin + 3.5 segments). */
 const FLUSH_LSN = SEGMENT + 3n * SEGMENT + SEGMENT / 2n;
+
+/** Stores timeline 1's complete segments 1..`last` with the server's bytes, as an earlier run left them. */
+function storeTimelineOneSegments(
+  directory: string,
+  server: Awaited<ReturnType<typeof startServer>>,
+  last: bigint,
+) {
+  const generator = server.model.timelines[0]!.generator;
+  for (let segment = 1n; segment <= last; segment++) {
+    writeFileSync(join(directory, segmentName(1, segment, MEGABYTE)), generator.segmentBytes(segment));
+  }
+}
 
 function startReplications(server: Awaited<ReturnType<typeof startServer>>): string[] {
   return server.recorded.flatMap((entry) =>
@@ -155,17 +169,102 @@ describe('START_REPLICATION exactly at the end of a timeline (server skips COPY,
     ]);
   });
 
+  it('ready scenario, resuming exactly at the switch point: timeline 2 once, its history, then endpos', async () => {
+    // Timeline 1 ends on the boundary of segment 3; with segments 1 and 2 stored complete the
+    // receiver resumes at 0/300000 on timeline 1, which the server answers without COPY.
+    const server = await startServer('start-at-timeline-end');
+    const switchLsn = server.model.timelines[0]!.endLsn!;
+    expect(switchLsn).toBe(3n * SEGMENT);
+    const { directory } = makeTarget();
+    storeTimelineOneSegments(directory, server, 2n);
+    const run = await runLibrary({
+      connect: connectTo(server),
+      sink: directorySink(directory),
+      endLsn: FLUSH_LSN - 1n,
+    });
+    expect(run.error).toBeUndefined();
+    expect(run.timedOut).toBe(false);
+    expect(run.events.filter((event) => event.type === 'timeline-switched')).toEqual([
+      { type: 'timeline-switched', timeline: 2, lsn: switchLsn },
+    ]);
+    expect(run.events.some((event) => event.type === 'disconnected')).toBe(false);
+    expect(run.events.at(-1)).toMatchObject({ type: 'stopped', reason: 'endpos', timeline: 2 });
+    expect(startReplications(server)).toEqual([
+      'START_REPLICATION 0/300000 TIMELINE 1',
+      'START_REPLICATION 0/300000 TIMELINE 2',
+    ]);
+    // No COPY on timeline 1: the client sent no CopyData (status updates) before asking for timeline 2.
+    const secondStart = server.recorded.findIndex(
+      (entry) => entry.message.type === 'Query' && entry.message.sql.endsWith('TIMELINE 2'),
+    );
+    expect(secondStart).toBeGreaterThan(0);
+    expect(server.recorded.slice(0, secondStart).some((entry) => entry.message.type === 'CopyData')).toBe(
+      false,
+    );
+    expect(server.recorded.some((entry) => entry.message.type === 'CopyData')).toBe(true);
+    const report = checkDirectory(directory, server);
+    expect(report.problems).toEqual([]);
+    expect(report.histories).toEqual([2]);
+    expect(report.segments.map((segment) => segment.name)).toEqual([
+      segmentName(1, 1n, MEGABYTE),
+      segmentName(1, 2n, MEGABYTE),
+      segmentName(2, 3n, MEGABYTE),
+      segmentName(2, 4n, MEGABYTE, true),
+    ]);
+    expect(server.errors).toEqual([]);
+  });
+
+  it('ready scenario, resuming before the switch point: the rest of timeline 1, then a normal switch', async () => {
+    const server = await startServer('start-at-timeline-end');
+    const { directory } = makeTarget();
+    storeTimelineOneSegments(directory, server, 1n);
+    const run = await runLibrary({
+      connect: connectTo(server),
+      sink: directorySink(directory),
+      endLsn: FLUSH_LSN - 1n,
+    });
+    expect(run.error).toBeUndefined();
+    expect(run.events.filter((event) => event.type === 'timeline-switched')).toEqual([
+      { type: 'timeline-switched', timeline: 2, lsn: 3n * SEGMENT },
+    ]);
+    expect(run.events.at(-1)).toMatchObject({ type: 'stopped', reason: 'endpos', timeline: 2 });
+    expect(startReplications(server)).toEqual([
+      'START_REPLICATION 0/200000 TIMELINE 1',
+      'START_REPLICATION 0/300000 TIMELINE 2',
+    ]);
+    const report = checkDirectory(directory, server);
+    expect(report.problems).toEqual([]);
+    // Timeline 1 ended on a segment boundary: its last segment is complete, not left partial.
+    expect(report.segments.map((segment) => segment.name)).toEqual([
+      segmentName(1, 1n, MEGABYTE),
+      segmentName(1, 2n, MEGABYTE),
+      segmentName(2, 3n, MEGABYTE),
+      segmentName(2, 4n, MEGABYTE, true),
+    ]);
+    expect(server.errors).toEqual([]);
+  });
+
   /**
-   * The ready scenario answers every start point on timeline 1 up to its end with the skipped COPY;
-   * a real walsender does that only for the exact switch point. For a start below it the answer is
-   * contradictory (timeline 2 begins after where timeline 1 "stopped"): the receiver must end with a
-   * coded error under --no-loop, and otherwise retry with a growing delay, never spin.
+   * A server that answers a start point below the switch point with the skipped COPY (no real
+   * walsender does) contradicts itself: timeline 2 begins after where timeline 1 "stopped". The
+   * receiver must end with a coded error under --no-loop, and otherwise retry with a growing delay,
+   * never spin.
    */
-  it('ready scenario: a contradictory answer is a coded error, retried with a growing delay', async () => {
+  it('a contradictory skipped COPY is a coded error, retried with a growing delay', async () => {
     const server = await startServer(
-      'start-at-timeline-end',
+      'timeline-switch',
       {},
-      { server: { slots: { archive: { restartLsn: SEGMENT } } } },
+      {
+        server: { slots: { archive: { restartLsn: SEGMENT } } },
+        script: (session) =>
+          session.serveDefault({
+            async onQuery(_sql, command) {
+              if (command.kind !== 'START_REPLICATION' || command.timeline !== 1) return false;
+              await session.sendEndOfTimelineResult(2, session.model.timelines[0]!.endLsn!);
+              return true;
+            },
+          }),
+      },
     );
     const { directory } = makeTarget();
     const once = await runLibrary({

@@ -3,14 +3,17 @@ import type { ServerModelOptions } from '../model.js';
 import { commonServer, type ScenarioFactory } from './scenario.js';
 
 /**
- * Two timelines: 1 ends inside segment 2 (switchAt, default 1.5 segments after the origin, rounded up
- * to a record start), 2 is current and runs to the flush position. IDENTIFY_SYSTEM reports timeline 2.
+ * Two timelines: 1 ends at `switchAt` (default `defaultSwitchSegments` segments after LSN 0; the
+ * model rounds a switch point up to a record start unless it is exactly on a segment boundary),
+ * 2 is current and runs to the flush position. IDENTIFY_SYSTEM reports timeline 2.
  */
-function twoTimelines(parameters: Record<string, string>): ServerModelOptions {
+function twoTimelines(parameters: Record<string, string>, defaultSwitchSegments = 2.5): ServerModelOptions {
   const base = commonServer(parameters);
   const segment = BigInt(base.segmentSize!);
   const switchAt =
-    parameters.switchAt === undefined ? segment + segment + segment / 2n : BigInt(parameters.switchAt);
+    parameters.switchAt === undefined
+      ? (segment * BigInt(defaultSwitchSegments * 2)) / 2n
+      : BigInt(parameters.switchAt);
   return { ...base, timelines: [{ timeline: 1, switchAt }, { timeline: 2 }] };
 }
 
@@ -28,21 +31,25 @@ export const timelineSwitch: ScenarioFactory = (parameters) => ({
 });
 
 /**
- * start-at-timeline-end: START_REPLICATION on the old timeline is answered as when the start point
- * is exactly the switch point: no COPY at all, just the next-timeline result and ReadyForQuery
- * (spec §5.4 step 4; pg_receivewal fails here with an empty message, the walreceiver copes).
+ * start-at-timeline-end: START_REPLICATION on the old timeline exactly at its switch point is
+ * answered with no COPY at all, just the next-timeline result and ReadyForQuery (spec §5.4 step 4;
+ * pg_receivewal fails here with an empty message, the walreceiver copes). Like the walsender, an
+ * earlier start point streams the rest of the old timeline first (the default behaviour).
  */
 export const startAtTimelineEnd: ScenarioFactory = (parameters) => ({
   name: 'start-at-timeline-end',
   description:
-    'START_REPLICATION on timeline 1 skips COPY: next-timeline row, CommandComplete x2, ReadyForQuery',
-  server: twoTimelines(parameters),
+    'timeline 1 ends on a segment boundary; START_REPLICATION exactly there skips COPY (next-timeline row, CommandComplete x2, ReadyForQuery)',
+  // On a segment boundary, so that a receiver holding the complete last segment of timeline 1
+  // asks for exactly the switch point (spec §10 item 8).
+  server: twoTimelines(parameters, 3),
   run: (session) =>
     session.serveDefault({
       async onQuery(_sql, command) {
         if (command.kind !== 'START_REPLICATION') return false;
         const first = session.model.timelines[0]!;
         if ((command.timeline ?? session.model.currentTimeline.timeline) !== first.timeline) return false;
+        if (command.startLsn < first.endLsn!) return false;
         if (command.startLsn > first.endLsn!) {
           await session.error(
             errorFields('XX000', `requested starting point is not in this server's history`, {
