@@ -57,10 +57,10 @@ async function transpilePackage(packageName: string, sourceDirectory: string): P
 const CHILD = `
 import { DirectorySink } from '@wal/sink-fs';
 import { fakeWal } from '@wal/sink-fs/testing/fake-wal.js';
-const [directory, method, endText, chunkText, syncText] = process.argv.slice(2);
+const [directory, method, endText, chunkText, syncText, padding] = process.argv.slice(2);
 const segmentSize = ${SEGMENT_SIZE};
 const systemId = ${SYSTEM_ID}n;
-const sink = new DirectorySink({ directory, compression: { method }, sync: syncText === 'sync' });
+const sink = new DirectorySink({ directory, compression: { method }, sync: syncText === 'sync', padding });
 await sink.prepare({ systemId, segmentSize });
 const resume = await sink.resumePoint();
 let lsn = resume?.lsn ?? BigInt(segmentSize);
@@ -111,6 +111,7 @@ interface RunOptions {
   end: bigint;
   chunk: number;
   sync: boolean;
+  padding?: 'extend' | 'zeros';
   /** Kill after this many completed writes plus `delayMs`; undefined = run to the end. */
   killAfterWrites?: number;
   delayMs?: number;
@@ -132,6 +133,7 @@ function runChild(
         options.end.toString(),
         String(options.chunk),
         options.sync ? 'sync' : 'no-sync',
+        options.padding ?? 'extend',
       ],
       { cwd: buildRoot, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -188,20 +190,21 @@ describe('DirectorySink survives SIGKILL at any moment', () => {
   it.each([
     { method: 'none', sync: true, kills: 14 },
     { method: 'none', sync: true, kills: 6, whilePadding: true },
+    { method: 'none', sync: true, kills: 6, whilePadding: true, padding: 'zeros' as const },
     { method: 'none', sync: false, kills: 6, chunk: 3000 },
     { method: 'gzip', sync: false, kills: 7 },
     { method: 'lz4', sync: false, kills: 7 },
   ])(
-    '$method (sync: $sync, while padding: $whilePadding, chunk: $chunk): $kills kills, then one run to the end, equals an uninterrupted run',
-    async ({ method, sync, kills, whilePadding, chunk: smallChunk }) => {
+    '$method (sync: $sync, while padding: $whilePadding, padding: $padding, chunk: $chunk): $kills kills, then one run to the end, equals an uninterrupted run',
+    async ({ method, sync, kills, whilePadding, chunk: smallChunk, padding }) => {
       const seed = Date.now() % 1_000_000;
       const next = random(seed);
       // Not a divisor of the segment size: writes cross segment boundaries. Chunks under 16 KiB are
       // coalesced in memory by the sink, so a kill also loses staged bytes.
       const chunk = smallChunk ?? 8192 * 5;
       const end = BigInt(SEGMENT_SIZE) * 6n + 12_345n;
-      const reference = join(workRoot, `${method}-${kills}-${chunk}-reference`);
-      const crashed = join(workRoot, `${method}-${kills}-${chunk}-crashed`);
+      const reference = join(workRoot, `${method}-${kills}-${chunk}-${padding}-reference`);
+      const crashed = join(workRoot, `${method}-${kills}-${chunk}-${padding}-crashed`);
       await mkdir(reference);
       await mkdir(crashed);
 
@@ -216,6 +219,7 @@ describe('DirectorySink survives SIGKILL at any moment', () => {
           end,
           chunk,
           sync,
+          padding,
           ...(whilePadding
             ? { killOnTemporaryFile: 1 + Math.floor(next() * 8) }
             : {

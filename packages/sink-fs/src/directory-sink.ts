@@ -14,7 +14,7 @@ import { fileSystemError, SinkError } from './errors.js';
 import { syncDirectory } from './file-system.js';
 import { historyFileExists, writeHistoryFile } from './history-file.js';
 import { scanDirectory } from './scan.js';
-import { SegmentFile } from './segment-file.js';
+import { SegmentFile, type SegmentPadding } from './segment-file.js';
 
 export interface DirectorySinkOptions {
   /** The WAL directory (`-D`). It must exist; it is never created. */
@@ -37,6 +37,14 @@ export interface DirectorySinkOptions {
   onNotice?: (message: string) => void;
   /** Check every complete file while scanning, like pg_receivewal (slow with many `.lz4` files). */
   checkAllFilesOnScan?: boolean;
+  /**
+   * How a new uncompressed segment gets its full size before WAL is written into it
+   * (docs/adr/0004-padding.md): 'extend' (default) sets the size in one system call, so WAL bytes
+   * are written once; 'zeros' writes the zeros first, as pg_receivewal does, which allocates every
+   * block up front (a full disk then shows when the segment opens) at the cost of writing it twice.
+   * Either way the file holds the same bytes and is renamed into place only at full size.
+   */
+  padding?: SegmentPadding;
 }
 
 /** The server facts `prepare()` stores. */
@@ -65,6 +73,7 @@ export class DirectorySink implements WalSink {
   private readonly onWarning: ((message: string) => void) | undefined;
   private readonly onNotice: ((message: string) => void) | undefined;
   private readonly checkAllFilesOnScan: boolean;
+  private readonly padding: SegmentPadding;
   private server: ServerFacts | undefined;
   private fileMode = OWNER_ONLY_FILE_MODE;
   private current: SegmentFile | undefined;
@@ -94,6 +103,13 @@ export class DirectorySink implements WalSink {
     this.onWarning = options.onWarning;
     this.onNotice = options.onNotice;
     this.checkAllFilesOnScan = options.checkAllFilesOnScan ?? false;
+    if (options.padding !== undefined && options.padding !== 'extend' && options.padding !== 'zeros') {
+      throw new SinkError(
+        'WAL_ERR_SINK_INVALID_OPTION',
+        `invalid padding "${String(options.padding)}": expected "extend" or "zeros"`,
+      );
+    }
+    this.padding = options.padding ?? 'extend';
   }
 
   get durableLsn(): bigint {
@@ -232,6 +248,7 @@ export class DirectorySink implements WalSink {
           compression: this.compression,
           sync: this.sync,
           fileMode: this.fileMode,
+          padding: this.padding,
         });
         this.current = segment;
       }

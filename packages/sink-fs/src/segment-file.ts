@@ -28,7 +28,12 @@ export interface SegmentFileOptions {
   sync: boolean;
   /** Mode of files this sink creates (0600, or 0640 with group access). */
   fileMode: number;
+  /** How a new uncompressed segment reaches its full size (docs/adr/0004-padding.md). */
+  padding: SegmentPadding;
 }
+
+/** 'extend': set the size with one ftruncate; 'zeros': write the zeros, as pg_receivewal does. */
+export type SegmentPadding = 'extend' | 'zeros';
 
 /** How `close()` left the file. */
 export type SegmentCloseResult = 'completed' | 'partial';
@@ -250,12 +255,14 @@ async function openUncompressed(options: SegmentFileOptions, partialPath: string
   let handle: FileHandle | undefined;
   try {
     handle = await createFile(temporaryPath, options.fileMode);
-    await writeZeros(handle, segmentSize);
+    // Both read back as zeros; 'extend' leaves the blocks to be allocated when WAL is written.
+    if (options.padding === 'zeros') await writeZeros(handle, segmentSize);
+    else await handle.truncate(segmentSize);
     await durableRename(handle, temporaryPath, partialPath, directory, options.sync);
     return handle;
   } catch (error) {
     await handle?.close().catch(() => {});
-    // Give back the space of a half-padded file (ENOSPC is the likely failure here).
+    // Give back the space of a half-padded file (ENOSPC is the likely failure with 'zeros').
     await unlink(temporaryPath).catch(() => {});
     throw fileSystemError(error, `could not create write-ahead log file "${partialName}"`, directory);
   }
