@@ -1,5 +1,10 @@
 import type { EndOfStreamResult, ReplicationStream } from '@wal/libpq-lite';
-import { decodeReplicationMessage, formatLsn, writeStandbyStatusUpdateFrame } from '@wal/protocol';
+import {
+  decodeReplicationMessage,
+  formatLsn,
+  segmentOffsetOf,
+  writeStandbyStatusUpdateFrame,
+} from '@wal/protocol';
 import { StreamError } from './errors.js';
 import { buildStatusUpdate, ReceiveDeadline, StatusSchedule } from './feedback.js';
 import { lengthToKeepBeforeStop, nextSegmentBoundary } from './positions.js';
@@ -13,6 +18,16 @@ const STATUS_FRAME_LENGTH = 39;
 export const PROGRESS_INTERVAL_MS = 500;
 /** How long to wait for the server to end COPY after our CopyDone when stopping. */
 export const STOP_WAIT_MS = 10_000;
+/**
+ * Default bound on WAL handed to the sink and not written yet. Enough to keep reading the socket
+ * while the sink writes (a 128 kB XLogData message each), small next to a 16 MiB segment.
+ */
+export const DEFAULT_MAX_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
+
+/** A bound on bytes in flight must be a positive safe integer. */
+export function isValidBytesInFlight(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
+}
 
 export interface Clock {
   /** Monotonic milliseconds, for intervals and deadlines. */
@@ -37,6 +52,11 @@ export interface CopyStreamOptions {
   receiveTimeoutMs: number | undefined;
   signal: AbortSignal | undefined;
   clock: Clock;
+  /**
+   * Stop reading while this many bytes of WAL or more are handed to the sink and not written yet
+   * (default DEFAULT_MAX_BYTES_IN_FLIGHT). A positive integer; one message may exceed it.
+   */
+  maxBytesInFlight?: number | undefined;
 }
 
 export type CopyOutcome =
@@ -49,7 +69,10 @@ export interface CopyState {
   writtenLsn: bigint;
   /** At least one write of this COPY completed. */
   receivedWal: boolean;
-  /** The running sink operation; never rejects. The caller awaits it before closing the sink. */
+  /**
+   * Set when copyStream ends (returns or throws): all sink operations still running; never
+   * rejects. The caller awaits it before closing the sink.
+   */
   pendingDone: Promise<void> | undefined;
   /** copyStream closed the sink itself. */
   sinkClosed: boolean;
@@ -59,6 +82,8 @@ interface SinkOperation {
   kind: 'write' | 'flush';
   startLsn: bigint;
   endLsn: bigint;
+  /** Bytes of WAL this operation holds (0 for a flush). */
+  length: number;
   /** Never rejects: the outcome is recorded in the fields below. */
   done: Promise<void>;
   settled: boolean;
@@ -71,12 +96,15 @@ function track(
   kind: SinkOperation['kind'],
   startLsn: bigint,
   endLsn: bigint,
+  length: number,
   work: Promise<unknown>,
+  onSettled: () => void,
 ): SinkOperation {
   const operation: SinkOperation = {
     kind,
     startLsn,
     endLsn,
+    length,
     done: Promise.resolve(),
     settled: false,
     failed: false,
@@ -87,28 +115,16 @@ function track(
     (value) => {
       operation.settled = true;
       if (typeof value === 'bigint') operation.flushedLsn = value;
+      onSettled();
     },
     (error: unknown) => {
       operation.settled = true;
       operation.failed = true;
       operation.error = error;
+      onSettled();
     },
   );
   return operation;
-}
-
-/** Resolves after `ms` (never when undefined) or when `signal` aborts, whichever comes first. */
-function sleep(ms: number | undefined, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = ms === undefined ? undefined : setTimeout(finish, ms);
-    signal.addEventListener('abort', finish, { once: true });
-    function finish(): void {
-      if (timer !== undefined) clearTimeout(timer);
-      signal.removeEventListener('abort', finish);
-      resolve();
-    }
-  });
 }
 
 /**
@@ -118,12 +134,23 @@ function sleep(ms: number | undefined, signal: AbortSignal): Promise<void> {
  * closes the sink and the connection. `state` is updated as WAL is written so that the caller
  * knows the position after an error.
  *
- * Backpressure: at most one sink operation (write or flush) runs at a time, and at most one WAL
- * message waits for it (`held`). While one waits, nothing more is read, so the connection's buffer
- * fills, it pauses the socket and TCP flow control reaches the walsender. While the sink is busy
- * and no WAL message waits, buffered messages are still read, so a keepalive asking for a reply is
- * answered at once; periodic status updates go out on their timer either way, which keeps the
- * walsender from timing us out while the disk is slow.
+ * Pipelining and backpressure: each WAL message goes to `sink.write` as soon as it is read, so
+ * several writes may be in flight while the socket keeps being read (the sink runs them in order:
+ * DirectorySink serialises its calls). They are accounted for strictly in the order they were
+ * started: `writtenLsn`, 'segment-finished' and 'progress' advance only over a prefix of completed
+ * writes, and the first failure met in that order is thrown (nothing after it counts as written).
+ * Reading stops while `maxBytesInFlight` bytes or more are unwritten, so memory stays bounded, the
+ * connection's buffer fills, it pauses the socket and TCP flow control reaches the walsender.
+ * Below the bound every buffered message is read, so a keepalive asking for a reply is answered
+ * at once; periodic status updates go out on their timer either way, which keeps the walsender
+ * from timing us out while the disk is slow. At most one flush runs at a time; it is queued behind
+ * the writes started before it. A message that starts a segment is written only once every
+ * operation before it has succeeded, so a failed write never leaves a later segment behind a hole.
+ *
+ * Waiting: messages already buffered are read synchronously (no promise per message). Only when
+ * there is nothing to do does the loop wait, on one promise that the first of these resolves: the
+ * connection has a message (one `waitForMessage` stays outstanding across iterations), a sink
+ * operation settles, a timer fires, `signal` aborts (one listener per copyStream).
  */
 export async function* copyStream(
   stream: ReplicationStream,
@@ -140,7 +167,20 @@ export async function* copyStream(
   let flushedLsn = 0n;
   let serverWalEnd = 0n;
   let lastProgressAt = Number.NEGATIVE_INFINITY;
-  let pending: SinkOperation | undefined;
+  const maxBytesInFlight = options.maxBytesInFlight ?? DEFAULT_MAX_BYTES_IN_FLIGHT;
+  if (!isValidBytesInFlight(maxBytesInFlight)) {
+    throw new StreamError(
+      'WAL_ERR_STREAM_INVALID_OPTION',
+      `maxBytesInFlight must be a positive whole number of bytes, got ${maxBytesInFlight}`,
+    );
+  }
+  /** Sink operations in the order they were started; those before `firstOperation` are accounted for. */
+  const operations: SinkOperation[] = [];
+  let firstOperation = 0;
+  /** WAL bytes handed to the sink whose write is not accounted for yet. */
+  let bytesInFlight = 0;
+  let flushInFlight = false;
+  /** A WAL message starting a segment, waiting until every operation before it has succeeded. */
   let held: { startLsn: bigint; data: Buffer } | undefined;
   let stopReason: 'endpos' | 'aborted' | undefined;
   let flushWanted = false;
@@ -161,209 +201,308 @@ export async function* copyStream(
     stream.sendFrame(writeStandbyStatusUpdateFrame(Buffer.allocUnsafe(STATUS_FRAME_LENGTH), status));
     schedule.markSent(now);
   };
-  const startWrite = (lsn: bigint, data: Buffer): void => {
-    pending = track('write', lsn, lsn + BigInt(data.length), sink.write(timeline, lsn, data));
-    state.pendingDone = pending.done;
+
+  // The one promise of an idle period, and what resolves it.
+  let wakeUp: (() => void) | undefined;
+  const wake = (): void => {
+    const resolve = wakeUp;
+    if (resolve === undefined) return;
+    wakeUp = undefined;
+    resolve();
   };
+  const startWrite = (lsn: bigint, data: Buffer): void => {
+    operations.push(
+      track('write', lsn, lsn + BigInt(data.length), data.length, sink.write(timeline, lsn, data), wake),
+    );
+    bytesInFlight += data.length;
+  };
+  // The outstanding waitForMessage, if any; `waitCancel` ends it when COPY ends or on an error, so
+  // that the connection has no waiter left (it allows one at a time).
+  const waitCancel = new AbortController();
+  let streamWaiting = false;
+  let streamWaitDueAt = Number.POSITIVE_INFINITY;
+  let streamWaitEnded = false;
+  let streamWaitFailure: { error: unknown } | undefined;
+  const onStreamWait = (): void => {
+    streamWaiting = false;
+    streamWaitEnded = true;
+    wake();
+  };
+  const onStreamWaitError = (error: unknown): void => {
+    streamWaiting = false;
+    // An error after we cancelled the wait concerns nobody.
+    if (!waitCancel.signal.aborted) streamWaitFailure = { error };
+    wake();
+  };
+  const releaseStreamWait = (): void => {
+    if (!streamWaiting) return;
+    streamWaiting = false;
+    waitCancel.abort();
+  };
+  // One timer, re-armed only when a wait must end earlier than it fires.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timerDueAt = Number.POSITIVE_INFINITY;
+  let timerFired = false;
+  const onTimer = (): void => {
+    timer = undefined;
+    timerDueAt = Number.POSITIVE_INFINITY;
+    timerFired = true;
+    wake();
+  };
+  signal?.addEventListener('abort', wake);
   let reportedLsn = startLsn;
   const progress = (): ReceiveEvent => {
     reportedLsn = receivedLsn;
     return { type: 'progress', receivedLsn, durableLsn: durableLsn(), serverWalEnd };
   };
 
-  for (;;) {
-    // 1. A sink operation finished: account for it and tell the consumer.
-    if (pending?.settled) {
-      const operation: SinkOperation = pending;
-      pending = undefined;
-      if (operation.failed) throw operation.error;
+  try {
+    for (;;) {
+      if (streamWaitFailure !== undefined) throw streamWaitFailure.error;
+
+      // 1. Sink operations finished: account for them in the order they were started, and tell the consumer.
+      while (firstOperation < operations.length) {
+        const operation = operations[firstOperation] as SinkOperation;
+        if (!operation.settled) break;
+        firstOperation++;
+        if (firstOperation === operations.length) {
+          operations.length = 0;
+          firstOperation = 0;
+        } else if (firstOperation >= 64 && firstOperation * 2 >= operations.length) {
+          operations.splice(0, firstOperation);
+          firstOperation = 0;
+        }
+        bytesInFlight -= operation.length;
+        if (operation.failed) throw operation.error;
+        const now = clock.monotonic();
+        if (operation.kind === 'write') {
+          writtenLsn = operation.endLsn;
+          state.writtenLsn = writtenLsn;
+          state.receivedWal = true;
+          if (synchronous) flushWanted = true;
+          let segmentFinished = false;
+          for (
+            let boundary = nextSegmentBoundary(operation.startLsn, segmentSize);
+            boundary <= operation.endLsn;
+            boundary += segmentBytes
+          ) {
+            segmentFinished = true;
+            yield { type: 'segment-finished', lsn: boundary, timeline };
+          }
+          if (segmentFinished || now - lastProgressAt >= PROGRESS_INTERVAL_MS) {
+            lastProgressAt = now;
+            yield progress();
+          }
+        } else {
+          flushInFlight = false;
+          if (operation.flushedLsn > flushedLsn) flushedLsn = operation.flushedLsn;
+          // Synchronous mode, or a keepalive asked for a reply while flush positions are reported
+          // (the walsender's shutdown waits until flush == sent): report the new flush position now.
+          if (!serverCopyDone && endResult === undefined) sendStatus(now);
+        }
+      }
+
+      // 2. A held message (the start of a segment) once everything before it is written, then a
+      // flush when one is wanted (one at a time; the sink runs it after the writes before it).
+      if (held !== undefined && firstOperation === operations.length) {
+        startWrite(held.startLsn, held.data);
+        held = undefined;
+      }
+      if (flushWanted && !flushInFlight && stopReason === undefined) {
+        flushWanted = false;
+        flushInFlight = true;
+        operations.push(track('flush', writtenLsn, writtenLsn, 0, sink.flush(), wake));
+      }
+
+      // 3. The end: the server ended COPY, or we stop (endpos or abort) once all WAL is written.
+      if (stopReason === undefined && signal?.aborted) stopReason = 'aborted';
+      const serverEnded = serverCopyDone || endResult !== undefined;
+      if (firstOperation === operations.length) {
+        if (serverEnded) break;
+        if (stopReason !== undefined) {
+          releaseStreamWait();
+          yield* stopStreaming();
+          return { kind: 'stopped', reason: stopReason, lsn: receivedLsn };
+        }
+      }
+
+      // 4. Timers: periodic status and the receive timeout.
       const now = clock.monotonic();
-      if (operation.kind === 'write') {
-        writtenLsn = operation.endLsn;
-        state.writtenLsn = writtenLsn;
-        state.receivedWal = true;
-        if (synchronous) flushWanted = true;
-        let segmentFinished = false;
-        for (
-          let boundary = nextSegmentBoundary(operation.startLsn, segmentSize);
-          boundary <= operation.endLsn;
-          boundary += segmentBytes
-        ) {
-          segmentFinished = true;
-          yield { type: 'segment-finished', lsn: boundary, timeline };
+      if (!serverEnded) {
+        if (schedule.isDue(now)) sendStatus(now);
+        // Not reading because the sink is behind is not silence of the server.
+        if (held !== undefined || bytesInFlight >= maxBytesInFlight) deadline.received(now);
+        const verdict = deadline.check(now);
+        if (verdict === 'timeout') {
+          throw new StreamError(
+            'WAL_ERR_STREAM_RECEIVE_TIMEOUT',
+            `no message from the server for ${options.receiveTimeoutMs} ms, even after asking for a reply; reconnecting.`,
+            { retryable: true },
+          );
         }
-        if (segmentFinished || now - lastProgressAt >= PROGRESS_INTERVAL_MS) {
-          lastProgressAt = now;
-          yield progress();
+        if (verdict === 'ping') {
+          sendStatus(now, true);
+          deadline.pinged();
         }
-      } else {
-        if (operation.flushedLsn > flushedLsn) flushedLsn = operation.flushedLsn;
-        // Synchronous mode, or a keepalive asked for a reply while flush positions are reported
-        // (the walsender's shutdown waits until flush == sent): report the new flush position now.
-        if (!serverCopyDone && endResult === undefined) sendStatus(now);
       }
+
+      // 5. Everything already buffered, synchronously: no promise per message.
+      let received = false;
+      while (
+        held === undefined &&
+        bytesInFlight < maxBytesInFlight &&
+        !serverCopyDone &&
+        endResult === undefined
+      ) {
+        const event = stream.readMessage();
+        if (event === undefined) break;
+        received = true;
+        if (event.type === 'copy-done') {
+          serverCopyDone = true;
+        } else if (event.type === 'end') {
+          endResult = event.result;
+        } else {
+          const message = decodeReplicationMessage(event.data);
+          if (message.type === 'XLogData') {
+            if (message.walEnd < message.dataStart) {
+              // walEnd is the walsender's send-request pointer, never behind what it sends (walsender.c
+              // XLogSendPhysical); pg_receivewal ignores it, but a message breaking that is corrupt.
+              throw new StreamError(
+                'WAL_ERR_STREAM_INVALID_WAL_END',
+                `got WAL data at ${formatLsn(message.dataStart)} whose server WAL end ${formatLsn(message.walEnd)} lies before it (timeline ${timeline}); the message is corrupt, reconnecting.`,
+                { retryable: true },
+              );
+            }
+            serverWalEnd = message.walEnd;
+            // pg_receivewal ignores WAL once it is stopping.
+            if (stopReason !== undefined) continue;
+            if (message.dataStart !== receivedLsn) {
+              // Stricter than pg_receivewal, which compares only the offset in the segment (spec §10 item 4).
+              throw new StreamError(
+                'WAL_ERR_STREAM_UNEXPECTED_POSITION',
+                `got WAL data at ${formatLsn(message.dataStart)}, expected ${formatLsn(receivedLsn)} (timeline ${timeline}); reconnecting to resume from the stored position.`,
+                { retryable: true },
+              );
+            }
+            const keep = lengthToKeepBeforeStop(message.dataStart, message.data.length, endLsn, segmentSize);
+            const data = keep === message.data.length ? message.data : message.data.subarray(0, keep);
+            receivedLsn = message.dataStart + BigInt(keep);
+            state.receivedLsn = receivedLsn;
+            // pg_receivewal stops once it has received WAL strictly past endpos (`endpos < blockpos`).
+            if (endLsn !== undefined && endLsn < receivedLsn) stopReason = 'endpos';
+            if (keep === 0) continue;
+            // A write starting a segment waits for the writes before it: were one of them to fail,
+            // the sink could still open and fill the next segment behind a hole (DirectorySink
+            // refuses a write that does not continue the open segment, except at a segment start).
+            if (firstOperation < operations.length && segmentOffsetOf(message.dataStart, segmentSize) === 0) {
+              held = { startLsn: message.dataStart, data };
+            } else {
+              startWrite(message.dataStart, data);
+            }
+          } else if (message.type === 'PrimaryKeepalive') {
+            if (message.walEnd > serverWalEnd) serverWalEnd = message.walEnd;
+            if (message.replyRequested) {
+              // pg_receivewal fsyncs before replying when it reports flush; we reply at once (the sink
+              // may be busy) and again once a flush has made the received WAL durable.
+              if (reportFlush && durableLsn() < receivedLsn) flushWanted = true;
+              sendStatus(now);
+            }
+          }
+          // A primary status update ('s', PG19) only answers a 'p' request, which we never send.
+        }
+      }
+      if (received) {
+        deadline.received(clock.monotonic());
+        continue;
+      }
+      if (firstOperation < operations.length && (operations[firstOperation] as SinkOperation).settled)
+        continue;
+      if (streamWaitEnded || timerFired) {
+        streamWaitEnded = false;
+        timerFired = false;
+        continue;
+      }
+
+      // 6. Caught up and idle: report the position the throttle held back, then wait until a message
+      // arrives, a sink operation settles, a timer fires or we are aborted.
+      const sinkIdle = firstOperation === operations.length;
+      if (sinkIdle && !serverEnded && reportedLsn !== receivedLsn && writtenLsn === receivedLsn) {
+        lastProgressAt = now;
+        yield progress();
+        continue;
+      }
+      let timeoutMs = serverEnded ? undefined : schedule.sleepMs(now);
+      const untilDeadline = serverEnded ? undefined : deadline.sleepMs(now);
+      if (untilDeadline !== undefined && (timeoutMs === undefined || untilDeadline < timeoutMs)) {
+        timeoutMs = untilDeadline;
+      }
+      const dueAt = timeoutMs === undefined ? Number.POSITIVE_INFINITY : now + timeoutMs;
+      if (!serverEnded && held === undefined && bytesInFlight < maxBytesInFlight && !streamWaiting) {
+        streamWaiting = true;
+        streamWaitDueAt = dueAt;
+        stream.waitForMessage(timeoutMs, waitCancel.signal).then(onStreamWait, onStreamWaitError);
+      }
+      const waitEndsInTime = streamWaiting && streamWaitDueAt <= dueAt;
+      if (timeoutMs !== undefined && !waitEndsInTime && dueAt < timerDueAt) {
+        if (timer !== undefined) clearTimeout(timer);
+        timer = setTimeout(onTimer, Math.max(0, timeoutMs));
+        timerDueAt = dueAt;
+      }
+      if (stopReason === undefined && signal?.aborted) continue;
+      await new Promise<void>((resolve) => {
+        wakeUp = resolve;
+      });
     }
 
-    // 2. Keep the sink busy: the waiting WAL message first, then a flush if one is wanted.
-    if (pending === undefined && held !== undefined) {
-      startWrite(held.startLsn, held.data);
-      held = undefined;
+    // The server ended COPY (HandleEndOfCopyStream): close the segment, answer its CopyDone, read the
+    // result. All WAL received before is written (the loop above ends only without pending work).
+    releaseStreamWait();
+    state.sinkClosed = true;
+    await sink.close();
+    if (serverCopyDone && !copyDoneSent) {
+      stream.sendCopyDone();
+      copyDoneSent = true;
     }
-    if (pending === undefined && flushWanted && stopReason === undefined) {
-      flushWanted = false;
-      pending = track('flush', writtenLsn, writtenLsn, sink.flush());
-      state.pendingDone = pending.done;
-    }
-
-    // 3. The end: the server ended COPY, or we stop (endpos or abort) once all WAL is written.
-    if (stopReason === undefined && signal?.aborted) stopReason = 'aborted';
-    const serverEnded = serverCopyDone || endResult !== undefined;
-    if (pending === undefined && held === undefined) {
-      if (serverEnded) break;
-      if (stopReason !== undefined) {
-        yield* stopStreaming();
-        return { kind: 'stopped', reason: stopReason, lsn: receivedLsn };
-      }
-    }
-
-    // 4. Timers: periodic status and the receive timeout.
-    const now = clock.monotonic();
-    if (!serverEnded) {
-      if (schedule.isDue(now)) sendStatus(now);
-      // Not reading because the sink is behind is not silence of the server.
-      if (held !== undefined) deadline.received(now);
-      const verdict = deadline.check(now);
-      if (verdict === 'timeout') {
-        throw new StreamError(
-          'WAL_ERR_STREAM_RECEIVE_TIMEOUT',
-          `no message from the server for ${options.receiveTimeoutMs} ms, even after asking for a reply; reconnecting.`,
-          { retryable: true },
-        );
-      }
-      if (verdict === 'ping') {
-        sendStatus(now, true);
-        deadline.pinged();
-      }
-    }
-
-    // 5. Everything already buffered, synchronously: no promise per message.
-    let received = false;
-    while (held === undefined && !serverCopyDone && endResult === undefined) {
+    while (endResult === undefined) {
       const event = stream.readMessage();
-      if (event === undefined) break;
-      received = true;
-      if (event.type === 'copy-done') {
-        serverCopyDone = true;
+      if (event === undefined) {
+        if (!(await stream.waitForMessage())) {
+          throw new StreamError(
+            'WAL_ERR_STREAM_TERMINATED',
+            `the replication stream ended without the result of START_REPLICATION (at ${formatLsn(receivedLsn)} on timeline ${timeline})`,
+            { retryable: true },
+          );
+        }
       } else if (event.type === 'end') {
         endResult = event.result;
-      } else {
-        const message = decodeReplicationMessage(event.data);
-        if (message.type === 'XLogData') {
-          if (message.walEnd < message.dataStart) {
-            // walEnd is the walsender's send-request pointer, never behind what it sends (walsender.c
-            // XLogSendPhysical); pg_receivewal ignores it, but a message breaking that is corrupt.
-            throw new StreamError(
-              'WAL_ERR_STREAM_INVALID_WAL_END',
-              `got WAL data at ${formatLsn(message.dataStart)} whose server WAL end ${formatLsn(message.walEnd)} lies before it (timeline ${timeline}); the message is corrupt, reconnecting.`,
-              { retryable: true },
-            );
-          }
-          serverWalEnd = message.walEnd;
-          // pg_receivewal ignores WAL once it is stopping.
-          if (stopReason !== undefined) continue;
-          if (message.dataStart !== receivedLsn) {
-            // Stricter than pg_receivewal, which compares only the offset in the segment (spec §10 item 4).
-            throw new StreamError(
-              'WAL_ERR_STREAM_UNEXPECTED_POSITION',
-              `got WAL data at ${formatLsn(message.dataStart)}, expected ${formatLsn(receivedLsn)} (timeline ${timeline}); reconnecting to resume from the stored position.`,
-              { retryable: true },
-            );
-          }
-          const keep = lengthToKeepBeforeStop(message.dataStart, message.data.length, endLsn, segmentSize);
-          const data = keep === message.data.length ? message.data : message.data.subarray(0, keep);
-          receivedLsn = message.dataStart + BigInt(keep);
-          state.receivedLsn = receivedLsn;
-          // pg_receivewal stops once it has received WAL strictly past endpos (`endpos < blockpos`).
-          if (endLsn !== undefined && endLsn < receivedLsn) stopReason = 'endpos';
-          if (keep === 0) continue;
-          if (pending === undefined) startWrite(message.dataStart, data);
-          else held = { startLsn: message.dataStart, data };
-        } else if (message.type === 'PrimaryKeepalive') {
-          if (message.walEnd > serverWalEnd) serverWalEnd = message.walEnd;
-          if (message.replyRequested) {
-            // pg_receivewal fsyncs before replying when it reports flush; we reply at once (the sink
-            // may be busy) and again once a flush has made the received WAL durable.
-            if (reportFlush && durableLsn() < receivedLsn) flushWanted = true;
-            sendStatus(now);
-          }
-        }
-        // A primary status update ('s', PG19) only answers a 'p' request, which we never send.
       }
     }
-    if (received) {
-      deadline.received(clock.monotonic());
-      continue;
+    if (stopReason === undefined && signal?.aborted) stopReason = 'aborted';
+    const next = endResult.nextTimeline;
+    if (next !== undefined && stopReason === undefined) {
+      checkNextTimeline({ timeline, stopLsn: receivedLsn }, next);
+      return { kind: 'end-of-timeline', stopLsn: receivedLsn, next };
     }
-    if (pending?.settled) continue;
-
-    // 6. Caught up and idle: report the position the throttle held back, then wait until a message
-    // arrives, the sink finishes, a timer fires or we are aborted.
-    if (pending === undefined && !serverEnded && reportedLsn !== receivedLsn && writtenLsn === receivedLsn) {
-      lastProgressAt = now;
-      yield progress();
-      continue;
-    }
-    const readable = held === undefined && !serverCopyDone && endResult === undefined;
-    let timeoutMs = serverEnded ? undefined : schedule.sleepMs(now);
-    const untilDeadline = serverEnded ? undefined : deadline.sleepMs(now);
-    if (untilDeadline !== undefined && (timeoutMs === undefined || untilDeadline < timeoutMs)) {
-      timeoutMs = untilDeadline;
-    }
-    await waitForActivity(
-      stream,
-      readable,
-      pending,
-      timeoutMs,
-      stopReason === undefined ? signal : undefined,
+    if (stopReason !== undefined) return { kind: 'stopped', reason: stopReason, lsn: receivedLsn };
+    throw new StreamError(
+      'WAL_ERR_STREAM_TERMINATED',
+      `replication stream was terminated before stop point (at ${formatLsn(receivedLsn)} on timeline ${timeline}${
+        endResult.serverClosed ? ', the server closed the connection: shutting down?' : ''
+      })`,
+      { retryable: true },
     );
-  }
-
-  // The server ended COPY (HandleEndOfCopyStream): close the segment, answer its CopyDone, read the
-  // result. All WAL received before is written (the loop above ends only without pending work).
-  state.sinkClosed = true;
-  await sink.close();
-  if (serverCopyDone && !copyDoneSent) {
-    stream.sendCopyDone();
-    copyDoneSent = true;
-  }
-  while (endResult === undefined) {
-    const event = stream.readMessage();
-    if (event === undefined) {
-      if (!(await stream.waitForMessage())) {
-        throw new StreamError(
-          'WAL_ERR_STREAM_TERMINATED',
-          `the replication stream ended without the result of START_REPLICATION (at ${formatLsn(receivedLsn)} on timeline ${timeline})`,
-          { retryable: true },
-        );
-      }
-    } else if (event.type === 'end') {
-      endResult = event.result;
+  } finally {
+    signal?.removeEventListener('abort', wake);
+    if (timer !== undefined) clearTimeout(timer);
+    releaseStreamWait();
+    // Everything still running, for the caller's cleanup after an error (it closes the sink after).
+    const running: Promise<void>[] = [];
+    for (let index = firstOperation; index < operations.length; index++) {
+      const operation = operations[index] as SinkOperation;
+      if (!operation.settled) running.push(operation.done);
     }
+    state.pendingDone = running.length === 0 ? undefined : Promise.all(running).then(() => undefined);
   }
-  if (stopReason === undefined && signal?.aborted) stopReason = 'aborted';
-  const next = endResult.nextTimeline;
-  if (next !== undefined && stopReason === undefined) {
-    checkNextTimeline({ timeline, stopLsn: receivedLsn }, next);
-    return { kind: 'end-of-timeline', stopLsn: receivedLsn, next };
-  }
-  if (stopReason !== undefined) return { kind: 'stopped', reason: stopReason, lsn: receivedLsn };
-  throw new StreamError(
-    'WAL_ERR_STREAM_TERMINATED',
-    `replication stream was terminated before stop point (at ${formatLsn(receivedLsn)} on timeline ${timeline}${
-      endResult.serverClosed ? ', the server closed the connection: shutting down?' : ''
-    })`,
-    { retryable: true },
-  );
 
   /**
    * Our stop (endpos or abort), once all received WAL is written. The order matters:
@@ -399,30 +538,5 @@ export async function* copyStream(
     state.sinkClosed = true;
     await sink.close();
     yield progress();
-  }
-}
-
-/**
- * Waits until a message is buffered (only when `readable`), `pending` settles, `timeoutMs` passes
- * or `signal` aborts. One promise per wait, never per message: waits happen only when nothing is
- * buffered.
- */
-async function waitForActivity(
-  stream: ReplicationStream,
-  readable: boolean,
-  pending: SinkOperation | undefined,
-  timeoutMs: number | undefined,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const wake = new AbortController();
-  const combined = signal === undefined ? wake.signal : AbortSignal.any([signal, wake.signal]);
-  void pending?.done.then(() => wake.abort());
-  try {
-    if (readable) await stream.waitForMessage(timeoutMs, combined);
-    else await sleep(timeoutMs, combined);
-  } catch (error) {
-    if (!combined.aborted) throw error;
-  } finally {
-    wake.abort();
   }
 }

@@ -184,6 +184,8 @@ describe('receiveWal: startup and the happy path', () => {
     expect(() => receiveWal({ connect, sink, receiveTimeoutMs: 0 })).toThrow(/receiveTimeoutMs/);
     expect(() => receiveWal({ connect, sink, slot: '' })).toThrow(/slot/);
     expect(() => receiveWal({ connect, sink, endLsn: -1n })).toThrow(/endLsn/);
+    expect(() => receiveWal({ connect, sink, maxBytesInFlight: 0 })).toThrow(/maxBytesInFlight/);
+    expect(() => receiveWal({ connect, sink, maxBytesInFlight: 1.5 })).toThrow(/maxBytesInFlight/);
     try {
       receiveWal({ connect, sink, reconnectDelayMs: Number.NaN });
     } catch (error) {
@@ -327,21 +329,23 @@ describe('receiveWal: feedback', () => {
     expect(statuses[1]).toMatchObject({ writeLsn: 0x3000080n, flushLsn: 0n });
   });
 
-  it('answers a keepalive while a sink write is still running, and never overlaps writes', async () => {
+  it('answers a keepalive while a sink write is still running, and keeps reading into the next write', async () => {
     const sink = new MemorySink();
     sink.holdWrites = true;
     let repliedWhileWriting = false;
+    let runningAfterMoreWal = 0;
     const connection = serverWith((stream) => {
       stream.pushWal(0x3000000n, bytes(0x40, 1)).pushKeepalive(0x3000040n, true);
       stream.onSend = (message, server) => {
         if (message.type === 'status' && server.statuses.length === 1) {
           repliedWhileWriting = sink.heldWrites === 1 && sink.writes.length === 0;
-          // The server sends more WAL; the stream must not start a second write before the first ends.
+          // The server sends more WAL; the stream hands it to the sink while the first write runs.
           server.pushWal(0x3000040n, bytes(0x40, 2));
           setImmediate(() => {
-            expect(sink.running).toBe(1);
-            sink.releaseWrite();
+            runningAfterMoreWal = sink.running;
             sink.holdWrites = false;
+            sink.releaseWrite();
+            sink.releaseWrite();
           });
         }
       };
@@ -349,7 +353,8 @@ describe('receiveWal: feedback', () => {
     });
     await collect(receiveWal(options(connection, sink, { endLsn: 0x3000040n, statusIntervalMs: 0 })));
     expect(repliedWhileWriting).toBe(true);
-    expect(sink.maximumRunning).toBe(1);
+    expect(runningAfterMoreWal).toBe(2);
+    expect(sink.maximumRunning).toBe(2);
     expect(sink.contiguous()?.data).toEqual(Buffer.concat([bytes(0x40, 1), bytes(0x40, 2)]));
   });
 

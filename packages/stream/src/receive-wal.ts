@@ -2,7 +2,7 @@ import type { ReplicationStream } from '@wal/libpq-lite';
 import { formatLsn, isValidWalSegmentSize, parseWalSegmentSizeSetting, type WalError } from '@wal/protocol';
 import { guardCommands } from './command-guard.js';
 import type { ReplicationConnection } from './connection.js';
-import { type Clock, type CopyState, copyStream, systemClock } from './copy-stream.js';
+import { type Clock, type CopyState, copyStream, isValidBytesInFlight, systemClock } from './copy-stream.js';
 import { StreamError } from './errors.js';
 import { segmentStartOf } from './positions.js';
 import { classifyError, ReconnectBackoff } from './reconnect.js';
@@ -20,6 +20,7 @@ interface Settings {
   sink: ReceiveWalOptions['sink'];
   slot: string | undefined;
   endLsn: bigint | undefined;
+  maxBytesInFlight: number | undefined;
   statusIntervalMs: number;
   synchronous: boolean;
   noLoop: boolean;
@@ -52,11 +53,17 @@ function settingsFrom(options: ReceiveWalOptions, clock: Clock): Settings {
   checkDuration('statusIntervalMs', options.statusIntervalMs, 0);
   checkDuration('receiveTimeoutMs', options.receiveTimeoutMs, 1);
   checkDuration('reconnectDelayMs', options.reconnectDelayMs, 0);
+  if (options.maxBytesInFlight !== undefined && !isValidBytesInFlight(options.maxBytesInFlight)) {
+    throw invalidOption(
+      `maxBytesInFlight must be a positive whole number of bytes, got ${options.maxBytesInFlight}`,
+    );
+  }
   return {
     connect: options.connect,
     sink: options.sink,
     slot: options.slot,
     endLsn: options.endLsn,
+    maxBytesInFlight: options.maxBytesInFlight,
     statusIntervalMs: options.statusIntervalMs ?? 10_000,
     synchronous: options.synchronous ?? false,
     noLoop: options.noLoop ?? false,
@@ -326,6 +333,7 @@ class Session {
         receiveTimeoutMs: settings.receiveTimeoutMs,
         signal: settings.signal,
         clock: settings.clock,
+        maxBytesInFlight: settings.maxBytesInFlight,
       },
       this.copyState,
     );

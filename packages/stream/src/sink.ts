@@ -3,6 +3,12 @@
  * for a directory the way pg_receivewal writes one. Modelled on the `WalWriteMethod` table of
  * PostgreSQL's src/bin/pg_basebackup/walmethods.h: open with a temporary suffix and padding, write,
  * sync, close (rename when complete, keep `.partial` otherwise).
+ *
+ * The stream loop starts a call before the previous ones have resolved (several writes, then a
+ * flush, may be in flight, bounded by `maxBytesInFlight`): a sink runs its calls in the order they
+ * were made, as if each waited for the one before (DirectorySink serialises them), and a flush
+ * covers every write called before it. After a call fails, later calls may fail too; the loop
+ * reports nothing after the first failure.
  */
 export interface WalSink {
   /** Facts of the server, once per connection; throws SinkError WAL_ERR_SINK_MISMATCH if the directory holds another system / segment size. */

@@ -24,6 +24,11 @@ export interface ReceiveWalOptions {
   receiveTimeoutMs?: number;
   /** First delay before reconnecting; doubles per consecutive failure up to 60 s. Default 5000. */
   reconnectDelayMs?: number;
+  /**
+   * Stop reading from the server while this many bytes of WAL or more are handed to the sink and
+   * not written yet (several writes run in flight up to it). Default 4 MiB.
+   */
+  maxBytesInFlight?: number;
   /** Stops streaming gracefully: CopyDone, flush, close the sink (the open segment stays `.partial`). */
   signal?: AbortSignal;
 }

@@ -93,6 +93,11 @@ export class FakeReplicationStream implements ReplicationStream {
     return this.sent.filter((message) => message.type === 'status');
   }
 
+  /** Messages the server has queued that the client has not read yet. */
+  get unread(): number {
+    return this.#queue.length;
+  }
+
   readMessage(): CopyEvent | undefined {
     const item = this.#queue.shift();
     if (item === undefined) return undefined;

@@ -77,9 +77,9 @@ export class MemorySink implements WalSink {
     });
   }
 
-  /** Lets the oldest held write finish. */
-  releaseWrite(): void {
-    this.#released.shift()?.();
+  /** Lets the oldest held write finish, or the one at `index` among those held (to finish out of order). */
+  releaseWrite(index = 0): void {
+    this.#released.splice(index, 1)[0]?.();
   }
 
   get heldWrites(): number {

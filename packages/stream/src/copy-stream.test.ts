@@ -1,0 +1,227 @@
+import { describe, expect, it } from 'vitest';
+import { type CopyOutcome, type CopyState, copyStream, systemClock } from './copy-stream.js';
+import { FakeReplicationStream, MemorySink } from './testing/index.js';
+import type { ReceiveEvent } from './types.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const SEGMENT = MiB;
+const START = 0x1000000n;
+
+function bytes(length: number, fill: number): Buffer {
+  return Buffer.alloc(length, fill);
+}
+
+/** Lets queued callbacks and I/O run until `condition` holds; fails after many turns instead of hanging. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let turn = 0; turn < 1000; turn++) {
+    if (condition()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`gave up waiting until ${what}`);
+}
+
+/** Runs copyStream in the background, recording its events, outcome or error. */
+function start(stream: FakeReplicationStream, sink: MemorySink, maxBytesInFlight?: number) {
+  const abort = new AbortController();
+  const state: CopyState = {
+    receivedLsn: START,
+    writtenLsn: START,
+    receivedWal: false,
+    pendingDone: undefined,
+    sinkClosed: false,
+  };
+  const events: ReceiveEvent[] = [];
+  const run: { outcome?: CopyOutcome; error?: unknown; finished: boolean } = { finished: false };
+  const generator = copyStream(
+    stream,
+    {
+      sink,
+      segmentSize: SEGMENT,
+      timeline: 1,
+      startLsn: START,
+      endLsn: undefined,
+      statusIntervalMs: 0,
+      reportFlush: false,
+      synchronous: false,
+      receiveTimeoutMs: undefined,
+      signal: abort.signal,
+      clock: systemClock,
+      maxBytesInFlight,
+    },
+    state,
+  );
+  const done = (async () => {
+    try {
+      for (;;) {
+        const next = await generator.next();
+        if (next.done) {
+          run.outcome = next.value;
+          break;
+        }
+        events.push(next.value);
+      }
+    } catch (error) {
+      run.error = error;
+    } finally {
+      run.finished = true;
+    }
+  })();
+  return { abort, state, events, run, done };
+}
+
+function finishedSegments(events: ReceiveEvent[]): bigint[] {
+  return events.flatMap((event) => (event.type === 'segment-finished' ? [event.lsn] : []));
+}
+
+describe('copyStream: pipelined sink writes', () => {
+  it('keeps several writes in flight and accounts for them in the order they were started', async () => {
+    const stream = new FakeReplicationStream().answerCopyDone();
+    const sink = new MemorySink();
+    sink.prepared = { systemId: 1n, segmentSize: SEGMENT };
+    sink.holdWrites = true;
+    const quarter = SEGMENT / 4;
+    // Two segments of four writes each.
+    for (let index = 0; index < 8; index++) {
+      stream.pushWal(START + BigInt(index * quarter), bytes(quarter, index + 1));
+    }
+    const run = start(stream, sink);
+    // The writes of the first segment run; the start of the second waits until they are written.
+    await until(() => sink.running === 4 && stream.unread === 3, 'the first four writes run');
+
+    // The second write finishes first: nothing may be reported before the first one is written.
+    sink.releaseWrite(1);
+    await until(() => sink.running === 3, 'the second write finished');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(run.state.writtenLsn).toBe(START);
+    expect(run.events).toEqual([]);
+
+    sink.releaseWrite(0);
+    await until(() => run.state.writtenLsn === START + 2n * BigInt(quarter), 'two writes are accounted for');
+    sink.releaseWrite();
+    sink.releaseWrite();
+    await until(() => run.state.writtenLsn === START + BigInt(SEGMENT), 'the first segment is written');
+    expect(finishedSegments(run.events)).toEqual([START + BigInt(SEGMENT)]);
+
+    await until(() => sink.running === 4, 'the writes of the second segment run');
+    for (let index = 0; index < 4; index++) sink.releaseWrite();
+    await until(() => run.state.writtenLsn === START + 2n * BigInt(SEGMENT), 'all WAL is written');
+    run.abort.abort();
+    await run.done;
+    expect(run.run.error).toBeUndefined();
+    expect(run.run.outcome).toEqual({
+      kind: 'stopped',
+      reason: 'aborted',
+      lsn: START + 2n * BigInt(SEGMENT),
+    });
+    expect(finishedSegments(run.events)).toEqual([START + BigInt(SEGMENT), START + 2n * BigInt(SEGMENT)]);
+    // Abort waited for the writes, then flushed, then closed.
+    expect(sink.calls).toEqual([...Array(8).fill('write'), 'flush', 'close']);
+    expect(stream.sent.map((message) => message.type)).toEqual(['status', 'copy-done']);
+    // One waitForMessage stayed outstanding while the writes finished, instead of one per wake-up.
+    expect(stream.waits).toBeLessThanOrEqual(3);
+  });
+
+  it('throws a failed write met in order and does not count later writes as written', async () => {
+    const stream = new FakeReplicationStream().answerCopyDone();
+    const sink = new MemorySink();
+    sink.prepared = { systemId: 1n, segmentSize: SEGMENT };
+    sink.holdWrites = true;
+    const quarter = SEGMENT / 4;
+    // The four writes of the first segment, then the start of the second one.
+    for (let index = 0; index < 5; index++) {
+      stream.pushWal(START + BigInt(index * quarter), bytes(quarter, index + 1));
+    }
+    const run = start(stream, sink);
+    await until(() => sink.running === 4, 'the writes of the first segment run');
+    // The start of the next segment waits for them.
+    expect(stream.unread).toBe(0);
+    expect(sink.calls).toEqual(['write', 'write', 'write', 'write']);
+
+    sink.releaseWrite();
+    await until(() => run.state.writtenLsn === START + BigInt(quarter), 'the first write is accounted for');
+    const failure = new Error('disk full');
+    sink.failWrite = failure;
+    sink.releaseWrite();
+    await until(() => run.run.finished, 'copyStream failed');
+    expect(run.run.error).toBe(failure);
+    expect(run.state.writtenLsn).toBe(START + BigInt(quarter));
+    expect(finishedSegments(run.events)).toEqual([]);
+
+    // The last two writes still run: pendingDone covers them, so the caller closes the sink only after.
+    expect(run.state.pendingDone).toBeDefined();
+    let settled = false;
+    void run.state.pendingDone?.then(() => {
+      settled = true;
+    });
+    sink.failWrite = undefined;
+    sink.releaseWrite();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    sink.releaseWrite();
+    await run.state.pendingDone;
+    expect(settled).toBe(true);
+    expect(run.state.writtenLsn).toBe(START + BigInt(quarter));
+    // The next segment was never handed to the sink: no segment behind the failed write.
+    expect(sink.calls).toEqual(['write', 'write', 'write', 'write']);
+  });
+
+  it('stops reading while the bytes in flight reach the bound, and reads on as writes finish', async () => {
+    const stream = new FakeReplicationStream().answerCopyDone();
+    const sink = new MemorySink();
+    sink.holdWrites = true;
+    for (let index = 0; index < 5; index++)
+      stream.pushWal(START + BigInt(index * 0x100), bytes(0x100, index + 1));
+    const run = start(stream, sink, 0x300);
+    await until(() => sink.running === 3, 'three writes run');
+    // Nothing more is read while 0x300 bytes are unwritten, however long the sink takes.
+    for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(sink.running).toBe(3);
+    expect(stream.unread).toBe(2);
+
+    sink.releaseWrite();
+    await until(() => stream.unread === 1, 'one more message is read');
+    expect(sink.running).toBe(3);
+
+    sink.holdWrites = false;
+    for (let index = 0; index < 3; index++) sink.releaseWrite();
+    await until(() => run.state.writtenLsn === START + 0x500n, 'all WAL is written');
+    expect(stream.unread).toBe(0);
+    run.abort.abort();
+    await run.done;
+    expect(run.run.error).toBeUndefined();
+    expect(sink.contiguous()?.data).toEqual(Buffer.concat([1, 2, 3, 4, 5].map((fill) => bytes(0x100, fill))));
+  });
+
+  it('rejects a bound that is not a positive integer', async () => {
+    for (const bound of [0, -1, 1.5, Number.NaN]) {
+      const stream = new FakeReplicationStream();
+      const run = start(stream, new MemorySink(), bound);
+      await run.done;
+      expect(run.run.error).toMatchObject({ code: 'WAL_ERR_STREAM_INVALID_OPTION' });
+    }
+  });
+
+  it('answers a keepalive at once while writes are in flight', async () => {
+    const stream = new FakeReplicationStream().answerCopyDone();
+    const sink = new MemorySink();
+    sink.holdWrites = true;
+    stream.pushWal(START, bytes(0x100, 1)).pushWal(START + 0x100n, bytes(0x100, 2));
+    stream.pushKeepalive(START + 0x200n, true);
+    const run = start(stream, sink);
+    await until(() => stream.statuses.length === 1, 'the keepalive is answered');
+    expect(sink.running).toBe(2);
+    expect(stream.statuses[0]).toMatchObject({
+      writeLsn: START + 0x200n,
+      flushLsn: 0n,
+      replyRequested: false,
+    });
+
+    sink.releaseWrite();
+    sink.releaseWrite();
+    await until(() => run.state.writtenLsn === START + 0x200n, 'all WAL is written');
+    run.abort.abort();
+    await run.done;
+    expect(run.run.error).toBeUndefined();
+  });
+});
