@@ -1,7 +1,7 @@
 import { Logger } from './log.js';
 import { receiveHelpText, receiveVersionText } from './receive-help.js';
 import { parseReceiveCommandLine, wantsJson } from './receive-options.js';
-import { type ReceiveEnvironment, runReceive } from './receive-run.js';
+import type { ReceiveEnvironment } from './receive-run.js';
 import { reportError } from './report-error.js';
 
 export interface ReceiveMainIo {
@@ -34,7 +34,11 @@ export async function receiveMain(argv: readonly string[], io: ReceiveMainIo): P
     case 'version':
       io.stdout.write(receiveVersionText(io.version, io.program));
       return 0;
-    case 'run':
+    case 'run': {
+      // Loaded only to run: --version, -? and refusals of the command line need none of the client
+      // (connection, stream, sink).
+      const { runReceive } = await import('./receive-run.js');
       return runReceive(commandLine.options, { ...io.environment, logger });
+    }
   }
 }

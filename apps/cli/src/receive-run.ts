@@ -18,7 +18,6 @@ import type { CompressionSpecification } from './compression-spec.js';
 import { replicationConnectionParameters } from './connection-parameters.js';
 import { CommandLineError } from './errors.js';
 import type { Logger } from './log.js';
-import { promptPassword as terminalPasswordPrompt } from './password-prompt.js';
 import { ProgressMeter } from './progress.js';
 import type { ReceiveOptions } from './receive-options.js';
 import { reportError } from './report-error.js';
@@ -391,7 +390,10 @@ class ReceiveRun {
   }
 
   private async prompt(): Promise<string> {
-    return (this.environment.promptPassword ?? (() => terminalPasswordPrompt()))();
+    if (this.environment.promptPassword !== undefined) return this.environment.promptPassword();
+    // Loaded on use (node:readline): most runs never prompt.
+    const { promptPassword } = await import('./password-prompt.js');
+    return promptPassword();
   }
 
   private async closeUnused(): Promise<void> {

@@ -1,4 +1,3 @@
-import { compress } from 'lz4-napi';
 import type { OutputSink, StreamEncoder } from './encoder.js';
 import { Xxhash32, xxhash32 } from './xxhash32.js';
 
@@ -10,6 +9,22 @@ import { Xxhash32, xxhash32 } from './xxhash32.js';
  */
 export const LZ4_FRAME_MAGIC = 0x184d2204;
 const SKIPPABLE_MAGIC_MASK = 0xfffffff0;
+
+type BlockCompressor = (block: Buffer) => Promise<Buffer>;
+let loadingCompressor: Promise<BlockCompressor> | undefined;
+let loadedCompressor: BlockCompressor | undefined;
+
+/**
+ * lz4-napi's block compressor, loaded on first use: the native module adds about 9 MiB to the
+ * resident set, and only `-Z lz4` needs it (reading LZ4 files during the scan is our own code).
+ */
+function blockCompressor(): Promise<BlockCompressor> {
+  loadingCompressor ??= import('lz4-napi').then((module) => {
+    loadedCompressor = module.compress as BlockCompressor;
+    return loadedCompressor;
+  });
+  return loadingCompressor;
+}
 const SKIPPABLE_MAGIC = 0x184d2a50;
 /** Block-maximum-size ids of the BD byte: 4 = 64 KiB ... 7 = 4 MiB. */
 const BLOCK_SIZES: Record<number, number> = {
@@ -111,6 +126,7 @@ export class Lz4FrameEncoder implements StreamEncoder {
   private async writeBlock(block: Buffer): Promise<void> {
     // lz4-napi compresses on the libuv thread pool (the event loop keeps answering keepalives) and
     // returns the block with its uncompressed size prepended (lz4_flex `compress_prepend_size`).
+    const compress = loadedCompressor ?? (await blockCompressor());
     const compressed = (await compress(block)).subarray(4);
     const header = Buffer.allocUnsafe(4);
     if (compressed.length < block.length) {

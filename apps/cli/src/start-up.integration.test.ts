@@ -1,0 +1,147 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { receiveHelpText } from './receive-help.js';
+
+/**
+ * `wal receive` starts without oclif (docs/adr/0005-own-getopt.md, "Start-up without oclif"): the
+ * built binary is run with a module hook that records every module it loads, and the heavy ones
+ * must stay out. Other command lines still go through oclif.
+ */
+
+const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url));
+const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+/** Modules `wal receive` must not load: oclif, the test-cluster package and what it pulls in, lz4 without -Z lz4. */
+const HEAVY = ['@oclif', 'pg-cluster', '/node_modules/pg/', '@peculiar', 'reflect-metadata', 'lz4-napi'];
+
+let scratch: string;
+let hook: string;
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'wal-start-up-'));
+  // Registered with --import: the resolve hook appends every resolved URL to the file named by
+  // WAL_TEST_LOADED_MODULES (CommonJS `require`s of ESM-imported packages pass through it too).
+  const hooks = join(scratch, 'hooks.mjs');
+  writeFileSync(
+    hooks,
+    `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const result = await next(specifier, context);
+  appendFileSync(process.env.WAL_TEST_LOADED_MODULES, result.url + '\\n');
+  return result;
+}
+`,
+  );
+  hook = join(scratch, 'register.mjs');
+  writeFileSync(
+    hook,
+    `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
+  );
+});
+
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  loaded: string[];
+}
+
+let runs = 0;
+
+function wal(args: string[]): Promise<Result> {
+  runs += 1;
+  const record = join(scratch, `loaded-${runs}.txt`);
+  writeFileSync(record, '');
+  const child = spawn(process.execPath, ['--import', pathToFileURL(hook).href, BIN, ...args], {
+    env: { ...process.env, WAL_TEST_LOADED_MODULES: record },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return new Promise<Result>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) =>
+      resolve({ code, stdout, stderr, loaded: readFileSync(record, 'utf8').split('\n').filter(Boolean) }),
+    );
+  });
+}
+
+function heavyModules(loaded: readonly string[]): string[] {
+  return loaded.filter((url) => HEAVY.some((name) => url.includes(name)));
+}
+
+/** A port on this machine nothing listens on: one the kernel just handed out and we closed again. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('wal receive start-up', () => {
+  it('answers --version without oclif', async () => {
+    const result = await wal(['receive', '--version']);
+    expect(result).toMatchObject({ code: 0, stdout: `wal receive (wal) ${manifest.version}\n`, stderr: '' });
+    expect(result.loaded.some((url) => url.endsWith('/receive-entry.js'))).toBe(true);
+    expect(heavyModules(result.loaded)).toEqual([]);
+    // --version needs none of the client either.
+    expect(result.loaded.filter((url) => /libpq-lite|sink-fs|\/stream\//.test(url))).toEqual([]);
+  });
+
+  it('runs (and fails to connect) without oclif, the test cluster or lz4', async () => {
+    const port = await closedPort();
+    const result = await wal(['receive', '-D', scratch, '-d', `host=127.0.0.1 port=${port}`, '-w', '-n']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /^wal receive: error: connection to server at "127\.0\.0\.1", port \d+ failed/,
+    );
+    expect(result.loaded.some((url) => url.includes('libpq-lite'))).toBe(true);
+    expect(heavyModules(result.loaded)).toEqual([]);
+  });
+
+  it('refuses a bad command line with the same words and exit code as before', async () => {
+    const result = await wal(['receive', '--bogus']);
+    expect(result).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: `wal receive: unrecognized option '--bogus'\nwal receive: hint: Try "wal receive --help" for more information.\n`,
+    });
+    expect(heavyModules(result.loaded)).toEqual([]);
+  });
+
+  it('leaves `receive --help` to oclif, which prints the same text as -?', async () => {
+    const help = await wal(['receive', '--help']);
+    const question = await wal(['receive', '-?']);
+    expect(help).toMatchObject({ code: 0, stdout: receiveHelpText('wal receive') });
+    expect(question).toMatchObject({ code: 0, stdout: receiveHelpText('wal receive') });
+    expect(help.loaded.some((url) => url.includes('@oclif'))).toBe(true);
+    expect(heavyModules(question.loaded)).toEqual([]);
+  });
+
+  it('leaves other command lines to oclif', async () => {
+    const version = await wal(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(new RegExp(`^@wal/cli/${manifest.version.replaceAll('.', '\\.')} `));
+    expect(version.loaded.some((url) => url.includes('@oclif'))).toBe(true);
+    const unknown = await wal(['no-such-command']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/no-such-command/);
+  });
+});
