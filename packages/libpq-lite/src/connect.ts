@@ -20,6 +20,7 @@ import {
   TlsError,
 } from './errors.js';
 import { readPasswordFile } from './pgpass.js';
+import { SocketReader } from './socket-reader.js';
 import { startTls } from './tls.js';
 import type { TraceSink } from './trace.js';
 import { Wire } from './wire.js';
@@ -286,12 +287,19 @@ function openSocket(
   target: HostTarget,
   description: string,
   settings: ConnectionSettings,
-): Promise<Socket> {
-  return new Promise<Socket>((resolve, reject) => {
+): Promise<{ socket: Socket; reader: SocketReader }> {
+  return new Promise<{ socket: Socket; reader: SocketReader }>((resolve, reject) => {
+    // Reads go into large buffers (SocketReader) instead of a fresh 64 KiB Buffer per read.
+    const reader = new SocketReader();
     const socket =
       address.kind === 'unix'
-        ? netConnect({ path: address.path })
-        : netConnect({ host: address.address, port: target.port, family: address.family });
+        ? netConnect({ path: address.path, onread: reader.options })
+        : netConnect({
+            host: address.address,
+            port: target.port,
+            family: address.family,
+            onread: reader.options,
+          });
     const onError = (error: NodeJS.ErrnoException): void => {
       socket.destroy();
       const refused = error.code === 'ECONNREFUSED' || error.code === 'ENOENT';
@@ -317,16 +325,16 @@ function openSocket(
       if (address.kind === 'tcp' && settings.keepalives.enabled) {
         socket.setKeepAlive(true, settings.keepalives.idleMs);
       }
-      resolve(socket);
+      resolve({ socket, reader });
     });
   });
 }
 
 /** Reads the one-byte answer to SSLRequest, keeping anything that came with it for the CVE check. */
-function readSslResponse(socket: Socket, description: string): Promise<Buffer> {
+function readSslResponse(socket: Socket, reader: SocketReader, description: string): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const cleanup = (): void => {
-      socket.removeListener('data', onData);
+      reader.target = undefined;
       socket.removeListener('error', onError);
       socket.removeListener('close', onClose);
     };
@@ -355,9 +363,9 @@ function readSslResponse(socket: Socket, description: string): Promise<Buffer> {
         ),
       );
     };
-    socket.on('data', onData);
     socket.once('error', onError);
     socket.once('close', onClose);
+    reader.target = onData;
   });
 }
 
@@ -367,7 +375,7 @@ async function establish(
   track: (socket: Socket) => void,
 ): Promise<Connection> {
   const { settings, target, address, method, options } = input;
-  const rawSocket = await openSocket(address, target, description, settings);
+  const { socket: rawSocket, reader } = await openSocket(address, target, description, settings);
   track(rawSocket);
   let stream: Socket = rawSocket;
   let tlsSocket: TLSSocket | undefined;
@@ -379,7 +387,7 @@ async function establish(
       const request = encodeFrontendMessage({ type: 'SSLRequest' });
       options.trace?.(`F\t${request.length}\tSSLRequest`);
       rawSocket.write(request);
-      const response = await readSslResponse(rawSocket, description);
+      const response = await readSslResponse(rawSocket, reader, description);
       const answer = response[0];
       // Never show an 'E' body: the server has not been authenticated (CVE-2024-10977).
       options.trace?.(
@@ -428,7 +436,12 @@ async function establish(
     }
   }
 
-  const wire = new Wire(stream, { trace: options.trace, description });
+  // After a TLS handshake the TLS socket reads the raw socket itself; its plaintext comes as 'data'.
+  const wire = new Wire(stream, {
+    trace: options.trace,
+    description,
+    reader: tlsSocket === undefined ? reader : undefined,
+  });
   let protocolVersion = (3 << 16) | settings.maxProtocolVersion.minor;
   wire.send({ type: 'StartupMessage', protocolVersion, parameters: settings.startupParameters });
 

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { BackendMessage, FrontendMessage } from '@wal/protocol';
 import { decodeBackendMessage, encodeFrontendMessage, MessageFramer, WalError } from '@wal/protocol';
 import { ConnectionError } from './errors.js';
+import type { SocketReader } from './socket-reader.js';
 import { describeBackend, describeFrontend, type TraceSink } from './trace.js';
 
 /** A frame as the framer hands it out (`code` 0 never occurs on a client). */
@@ -10,8 +11,13 @@ export interface Frame {
   payload: Buffer;
 }
 
-/** Above this many unread bytes we stop reading the socket, so TCP flow control reaches the server. */
-export const HIGH_WATER_MARK = 1024 * 1024;
+/**
+ * Above this many unread bytes we stop reading the socket, so TCP flow control reaches the server.
+ * Reading resumes once the consumer drained the queue to `LOW_WATER_MARK`: the gap between the two
+ * is what one pause/resume cycle (a `readStop` and a `readStart`) buys, so it is wide.
+ */
+export const HIGH_WATER_MARK = 2 * 1024 * 1024;
+export const LOW_WATER_MARK = 512 * 1024;
 
 /**
  * The message layer over one socket (plain or TLS): frames are queued as they arrive and handed
@@ -26,25 +32,47 @@ export class Wire {
   private queuedBytes = 0;
   private paused = false;
   private failure: WalError | undefined;
-  private waiter: (() => void) | undefined;
+  /** The pending `wait()`: resolved with true by a frame or a failure, false by its deadline or signal. */
+  private waiter: ((ready: boolean) => void) | undefined;
+  /** When the pending wait times out (a `performance.now()` value), Infinity without a timeout. */
+  private waitDeadline = Number.POSITIVE_INFINITY;
+  /**
+   * One timer shared by consecutive waits: it stays armed while waits come and go and is replaced
+   * only when a wait needs an earlier deadline, so a consumer that waits once per message does not
+   * create and clear a timer per message.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private timerDeadline = Number.POSITIVE_INFINITY;
+  /** The signal our abort listener is on; kept between waits for the same reason as the timer. */
+  private listenedSignal: AbortSignal | undefined;
   /** Set once the session is established: EOF from then on is "lost", before it "closed". */
   established = false;
   readonly trace: TraceSink | undefined;
   readonly description: string;
 
-  constructor(socket: Socket, options: { trace?: TraceSink | undefined; description: string }) {
+  /**
+   * `reader`: the socket was opened with `reader.options` as its `onread` (see SocketReader); the
+   * bytes then come from the reader, not from 'data' events. Without it (TLS sockets, sockets from
+   * elsewhere) the wire listens to 'data'.
+   */
+  constructor(
+    socket: Socket,
+    options: { trace?: TraceSink | undefined; description: string; reader?: SocketReader | undefined },
+  ) {
     this.socket = socket;
     this.trace = options.trace;
     this.description = options.description;
-    socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onEnd);
     socket.on('error', this.onError);
+    if (options.reader === undefined) socket.on('data', this.onData);
+    else options.reader.target = this.onData;
     // A socket handed over after the SSL negotiation may have been paused.
     socket.resume();
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    const queued = this.frames.length;
     try {
       this.framer.push(chunk);
       for (let frame = this.framer.next(); frame !== undefined; frame = this.framer.next()) {
@@ -62,10 +90,13 @@ export class Wire {
       this.paused = true;
       this.socket.pause();
     }
-    this.wake();
+    // A chunk that only continues a frame (a 128 kB XLogData message spans several reads) gives the
+    // consumer nothing to read: waking it would only make it wait again.
+    if (this.frames.length > queued) this.wake(true);
   };
 
   private readonly onEnd = (): void => {
+    this.releaseWaitResources();
     this.fail(
       this.established
         ? new ConnectionError(
@@ -94,13 +125,57 @@ export class Wire {
   /** Records the first failure; later ones are consequences. */
   fail(error: WalError): void {
     if (this.failure === undefined) this.failure = error;
-    this.wake();
+    this.wake(true);
   }
 
-  private wake(): void {
+  private wake(ready: boolean): void {
     const waiter = this.waiter;
+    if (waiter === undefined) return;
     this.waiter = undefined;
-    waiter?.();
+    this.waitDeadline = Number.POSITIVE_INFINITY;
+    waiter(ready);
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.timerDeadline = Number.POSITIVE_INFINITY;
+    if (this.waiter === undefined) return;
+    const deadline = this.waitDeadline;
+    if (deadline === Number.POSITIVE_INFINITY) return;
+    const remaining = deadline - performance.now();
+    // The timer was armed for this deadline or an earlier one; Node may fire a little early
+    // (its loop clock is cached), so anything within a millisecond is the deadline.
+    if (remaining <= 1) this.wake(false);
+    else this.armTimer(deadline, remaining);
+  };
+
+  private readonly onAbort = (): void => {
+    this.wake(false);
+  };
+
+  private armTimer(deadline: number, delayMs: number): void {
+    if (this.timer !== undefined) {
+      if (this.timerDeadline <= deadline) return;
+      clearTimeout(this.timer);
+    }
+    this.timerDeadline = deadline;
+    this.timer = setTimeout(this.onTimer, Math.max(0, delayMs));
+    this.timer.unref?.();
+  }
+
+  private listen(signal: AbortSignal | undefined): void {
+    if (signal === this.listenedSignal) return;
+    this.listenedSignal?.removeEventListener('abort', this.onAbort);
+    this.listenedSignal = signal;
+    signal?.addEventListener('abort', this.onAbort);
+  }
+
+  /** Drops the shared timer and abort listener (they hold this wire alive). */
+  private releaseWaitResources(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerDeadline = Number.POSITIVE_INFINITY;
+    this.listen(undefined);
   }
 
   get failed(): WalError | undefined {
@@ -126,7 +201,7 @@ export class Wire {
       this.head = 0;
     }
     this.queuedBytes -= frame.payload.length + 5;
-    if (this.paused && this.queuedBytes <= HIGH_WATER_MARK / 2) {
+    if (this.paused && this.queuedBytes <= LOW_WATER_MARK) {
       this.paused = false;
       this.socket.resume();
     }
@@ -135,7 +210,8 @@ export class Wire {
 
   /**
    * Resolves true when a frame is available or the wire failed, false after `timeoutMs` or when
-   * `signal` aborts.
+   * `signal` aborts. Cheap to call once per message: the timer and the abort listener are shared
+   * by consecutive waits (see `timer`), only the promise is new.
    */
   wait(timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
     if (this.readable) return Promise.resolve(true);
@@ -146,22 +222,23 @@ export class Wire {
         new ConnectionError('WAL_ERR_CONNECTION_STATE', 'two callers are waiting on one connection'),
       );
     }
+    if (timeoutMs !== undefined && Number.isNaN(timeoutMs)) {
+      return Promise.reject(
+        new ConnectionError(
+          'WAL_ERR_CONNECTION_STATE',
+          'wait timeout must be a number of milliseconds, got NaN',
+        ),
+      );
+    }
     return new Promise<boolean>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (value: boolean): void => {
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        if (this.waiter === onReady) this.waiter = undefined;
-        resolve(value);
-      };
-      const onReady = (): void => finish(true);
-      const onAbort = (): void => finish(false);
-      this.waiter = onReady;
+      this.waiter = resolve;
+      this.listen(signal);
       if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
-        timer = setTimeout(() => finish(false), Math.max(0, timeoutMs));
-        timer.unref?.();
+        const delay = Math.max(0, timeoutMs);
+        const deadline = performance.now() + delay;
+        this.waitDeadline = deadline;
+        this.armTimer(deadline, delay);
       }
-      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -200,6 +277,7 @@ export class Wire {
   }
 
   destroy(): void {
+    this.releaseWaitResources();
     this.socket.destroy();
   }
 }

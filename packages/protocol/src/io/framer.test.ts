@@ -146,6 +146,40 @@ describe('MessageFramer copying and ownership (docs/adr/0001-buffer-ownership.md
     for (const chunk of chunks) expect(assembled.payload.buffer).not.toBe(chunk.buffer);
   });
 
+  it('joins chunks that continue each other in memory, so a frame across them is still a view', () => {
+    // A reader that fills one large buffer piece by piece pushes consecutive views of it.
+    const slab = Buffer.allocUnsafeSlow(stream.length + 16);
+    stream.copy(slab, 8);
+    const framer = new MessageFramer();
+    const received: Frame[] = [];
+    // Cut inside the 300-byte CopyData frame and inside a header.
+    const cuts = [8, 40, 45, 200, 333, 8 + stream.length];
+    for (let index = 1; index < cuts.length; index++) {
+      framer.push(slab.subarray(cuts[index - 1], cuts[index]));
+      received.push(...drain(framer));
+    }
+    expect(summarize(received)).toBe(expectedSummary);
+    for (const frame of received) {
+      if (frame.payload.length > 0) expect(frame.payload.buffer).toBe(slab.buffer);
+    }
+    expect(framer.bufferedLength).toBe(0);
+  });
+
+  it('copies a frame across views of one buffer that do not continue each other', () => {
+    const slab = Buffer.allocUnsafeSlow(stream.length * 2);
+    // The second half of the stream is placed before the first half: same memory, wrong order.
+    const half = 120;
+    stream.copy(slab, 0, half);
+    stream.copy(slab, stream.length, 0, half);
+    const framer = new MessageFramer();
+    framer.push(slab.subarray(stream.length, stream.length + half));
+    framer.push(slab.subarray(0, stream.length - half));
+    const received = drain(framer);
+    expect(summarize(received)).toBe(expectedSummary);
+    const spanning = received[3]!;
+    expect(spanning.payload.buffer).not.toBe(slab.buffer);
+  });
+
   it('never changes a payload already handed out, and never writes into pushed chunks', () => {
     const framer = new MessageFramer();
     const chunks = chunksOf(Buffer.concat([stream, stream, stream]), [7, 8, 300, 301, 500, 777]);

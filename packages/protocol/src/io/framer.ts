@@ -74,11 +74,23 @@ export class MessageFramer {
     this.startupPending = true;
   }
 
-  /** Adds received bytes. The chunk is kept by reference and never modified. */
+  /**
+   * Adds received bytes. The chunk is kept by reference and never modified. A chunk that continues
+   * the previous one in memory (the next bytes of the same ArrayBuffer, as a reader that fills one
+   * large buffer piece by piece produces) is joined to it, so a frame across the two is still a view.
+   */
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
-    this.chunks.push(chunk);
     this.buffered += chunk.length;
+    const last = this.chunks.length - 1;
+    if (last >= this.head) {
+      const previous = this.chunks[last]!;
+      if (previous.buffer === chunk.buffer && previous.byteOffset + previous.length === chunk.byteOffset) {
+        this.chunks[last] = Buffer.from(previous.buffer, previous.byteOffset, previous.length + chunk.length);
+        return;
+      }
+    }
+    this.chunks.push(chunk);
   }
 
   /** The next whole frame, or undefined when more bytes are needed. */

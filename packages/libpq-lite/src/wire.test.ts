@@ -1,0 +1,344 @@
+import { createHash } from 'node:crypto';
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CopyBothStream } from './replication-stream.js';
+import { MIN_READ_SPACE, READ_BUFFER_SIZE, SocketReader } from './socket-reader.js';
+import { HIGH_WATER_MARK, LOW_WATER_MARK, Wire } from './wire.js';
+
+/** A CopyData frame built by hand: 'd', Int32 length (incl. itself), payload. */
+function copyData(payload: Buffer): Buffer {
+  const header = Buffer.alloc(5);
+  header[0] = 0x64;
+  header.writeUInt32BE(payload.length + 4, 1);
+  return Buffer.concat([header, payload]);
+}
+
+const patterns = new Map<number, Buffer>();
+
+/** Payload `index` of a stream: distinct content per message, so a mix-up changes the digest. */
+function payloadFor(index: number, length: number): Buffer {
+  let pattern = patterns.get(length);
+  if (pattern === undefined) {
+    pattern = Buffer.alloc(length);
+    for (let offset = 0; offset < length; offset++) pattern[offset] = (offset * 31 + (offset >> 8)) & 0xff;
+    patterns.set(length, pattern);
+  }
+  const payload = Buffer.from(pattern);
+  // The index at both ends and in the middle.
+  for (const offset of [0, length >> 1, length - 4]) payload.writeUInt32BE(index, offset);
+  return payload;
+}
+
+const servers: Server[] = [];
+const sockets: Socket[] = [];
+
+afterEach(async () => {
+  vi.useRealTimers();
+  for (const socket of sockets.splice(0)) socket.destroy();
+  for (const server of servers.splice(0)) await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+/** A server on a free port that runs `serve` for its one client. */
+async function serverFor(serve: (socket: Socket) => void): Promise<number> {
+  const server = createServer((socket) => {
+    sockets.push(socket);
+    socket.on('error', () => {});
+    serve(socket);
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  return address.port;
+}
+
+type Mode = 'reader' | 'data';
+
+async function open(
+  port: number,
+  mode: Mode,
+): Promise<{ socket: Socket; wire: Wire; reader?: SocketReader }> {
+  const reader = mode === 'reader' ? new SocketReader() : undefined;
+  const socket = netConnect({
+    host: '127.0.0.1',
+    port,
+    ...(reader === undefined ? {} : { onread: reader.options }),
+  });
+  sockets.push(socket);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const wire = new Wire(socket, { description: 'test server', reader });
+  return reader === undefined ? { socket, wire } : { socket, wire, reader };
+}
+
+/** Writes `count` CopyData messages of `length` bytes, honouring the socket's back-pressure. */
+function streamMessages(socket: Socket, count: number, length: number, digest: { value: string }): void {
+  const hash = createHash('sha256');
+  let index = 0;
+  const pump = (): void => {
+    while (index < count) {
+      const payload = payloadFor(index, length);
+      hash.update(payload);
+      index++;
+      if (!socket.write(copyData(payload))) {
+        socket.once('drain', pump);
+        return;
+      }
+    }
+    digest.value = hash.digest('hex');
+    socket.end();
+  };
+  pump();
+}
+
+describe.each<Mode>(['reader', 'data'])('Wire over a socket (%s mode)', (mode) => {
+  it('hands out every message intact and unchanged while later ones arrive, then the loss', async () => {
+    const count = 200;
+    const length = 128 * 1024 + 25; // an XLogData message of walsender's MAX_SEND_SIZE
+    const sent = { value: '' };
+    const port = await serverFor((socket) => streamMessages(socket, count, length, sent));
+    const { wire } = await open(port, mode);
+    wire.established = true;
+    const stream = new CopyBothStream(wire, () => {});
+    const held: { data: Buffer; copy: Buffer }[] = [];
+    const hash = createHash('sha256');
+    let failure: unknown;
+    for (;;) {
+      try {
+        const event = stream.readMessage();
+        if (event === undefined) {
+          await stream.waitForMessage();
+          continue;
+        }
+        if (event.type !== 'copy-data') throw new Error(`unexpected ${event.type}`);
+        hash.update(event.data);
+        // Keep every 10th payload to check later that nothing wrote into it.
+        if (held.length * 10 < count) held.push({ data: event.data, copy: Buffer.from(event.data) });
+      } catch (error) {
+        failure = error;
+        break;
+      }
+    }
+    expect(failure).toMatchObject({ code: 'WAL_ERR_CONNECTION_LOST' });
+    expect(hash.digest('hex')).toBe(sent.value);
+    for (const { data, copy } of held) expect(data.equals(copy)).toBe(true);
+  });
+
+  it('pauses the socket while the consumer does not read, and resumes when it drains', async () => {
+    const count = 400; // 52 MB: far more than the queue plus the kernel's socket buffers
+    const length = 128 * 1024 + 25;
+    const sent = { value: '' };
+    const port = await serverFor((socket) => streamMessages(socket, count, length, sent));
+    const { socket, wire } = await open(port, mode);
+    const pauses: number[] = [];
+    let resumes = 0;
+    const pause = socket.pause.bind(socket);
+    const resume = socket.resume.bind(socket);
+    const paused = new Promise<void>((resolve) => {
+      socket.pause = () => {
+        pauses.push((wire as unknown as { queuedBytes: number }).queuedBytes);
+        resolve();
+        return pause();
+      };
+    });
+    socket.resume = () => {
+      resumes++;
+      return resume();
+    };
+    await paused;
+    // Give the socket every chance to deliver more: a paused wire must not take it.
+    for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+    const queued = (wire as unknown as { queuedBytes: number }).queuedBytes;
+    expect(queued).toBeGreaterThan(HIGH_WATER_MARK);
+    // At most one read beyond the mark (a Node read is 64 KiB, a reader read at most its buffer).
+    expect(queued).toBeLessThanOrEqual(HIGH_WATER_MARK + Math.max(READ_BUFFER_SIZE, 64 * 1024) + length);
+    expect(resumes).toBe(0);
+
+    // Draining down to the low-water mark resumes reading; then everything arrives.
+    const hash = createHash('sha256');
+    let received = 0;
+    while (received < count) {
+      const frame = wire.shift();
+      if (frame === undefined) {
+        if (wire.failed !== undefined) throw wire.failed;
+        await wire.wait();
+        continue;
+      }
+      hash.update(frame.payload);
+      received++;
+      const left = (wire as unknown as { queuedBytes: number }).queuedBytes;
+      if (resumes === 0 && left > LOW_WATER_MARK) expect(pauses).toHaveLength(1);
+    }
+    expect(resumes).toBeGreaterThan(0);
+    expect(hash.digest('hex')).toBe(sent.value);
+    // Hysteresis: one pause per (HIGH - LOW) bytes consumed at most, never one per message.
+    expect(pauses.length).toBeLessThanOrEqual(
+      Math.ceil((count * length) / (HIGH_WATER_MARK - LOW_WATER_MARK)) + 1,
+    );
+  });
+
+  it('does not wake a waiter for a chunk that only continues a frame', async () => {
+    const frame = copyData(payloadFor(1, 1000));
+    let connected!: (socket: Socket) => void;
+    const serverSide = new Promise<Socket>((resolve) => {
+      connected = resolve;
+    });
+    const port = await serverFor((socket) => {
+      socket.setNoDelay(true);
+      connected(socket);
+    });
+    const { wire } = await open(port, mode);
+    const serverSocket = await serverSide;
+    let woken = false;
+    const waiting = wire.wait().then((ready) => {
+      woken = true;
+      return ready;
+    });
+    // The first half: the wire receives it (the framer holds it) but has no frame yet.
+    serverSocket.write(frame.subarray(0, 500));
+    await vi.waitUntil(
+      () => (wire as unknown as { framer: { bufferedLength: number } }).framer.bufferedLength === 500,
+    );
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(woken).toBe(false);
+    serverSocket.write(frame.subarray(500));
+    await expect(waiting).resolves.toBe(true);
+    expect(wire.shift()?.payload.equals(payloadFor(1, 1000))).toBe(true);
+  });
+});
+
+describe('Wire.wait', () => {
+  async function idleWire(): Promise<Wire> {
+    const port = await serverFor(() => {});
+    return (await open(port, 'reader')).wire;
+  }
+
+  it('resolves false at its timeout, with one timer shared by waits with the same deadline', async () => {
+    const wire = await idleWire();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const outcomes: boolean[] = [];
+    void wire.wait(1000).then((ready) => outcomes.push(ready));
+    await vi.advanceTimersByTimeAsync(999);
+    expect(outcomes).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(outcomes).toEqual([false]);
+    // Same absolute deadline as a consumer computing "time until the next status update".
+    const second = wire.wait(500);
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(499);
+    void second.then((ready) => outcomes.push(ready));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(outcomes).toEqual([false]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(outcomes).toEqual([false, false]);
+  });
+
+  it('keeps a wait with a later deadline waiting when an earlier timer fires, and an earlier one re-arms', async () => {
+    const wire = await idleWire();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const controller = new AbortController();
+    const outcomes: string[] = [];
+    // First wait with a short deadline, ended by the signal before its timer fires.
+    const first = wire.wait(100, controller.signal);
+    controller.abort();
+    outcomes.push(`first:${String(await first)}`);
+    // A wait with a later deadline: the armed 100 ms timer fires first and must not end it.
+    const second = wire.wait(1000).then((ready) => outcomes.push(`second:${String(ready)}`));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(outcomes).toEqual(['first:false']);
+    await vi.advanceTimersByTimeAsync(900);
+    await second;
+    expect(outcomes).toEqual(['first:false', 'second:false']);
+    // A long wait arms a timer; ended by its signal, it leaves that timer armed. A following wait
+    // with an earlier deadline must not wait for it.
+    const stop = new AbortController();
+    const longWait = wire.wait(10_000, stop.signal);
+    stop.abort();
+    await expect(longWait).resolves.toBe(false);
+    const short = wire.wait(10).then((ready) => outcomes.push(`short:${String(ready)}`));
+    await vi.advanceTimersByTimeAsync(10);
+    await short;
+    expect(outcomes).toEqual(['first:false', 'second:false', 'short:false']);
+  });
+
+  it('resolves false at once for an aborted signal, and rejects a second waiter and a NaN timeout', async () => {
+    const wire = await idleWire();
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(wire.wait(undefined, aborted.signal)).resolves.toBe(false);
+    await expect(wire.wait(Number.NaN)).rejects.toMatchObject({ code: 'WAL_ERR_CONNECTION_STATE' });
+    const controller = new AbortController();
+    const pending = wire.wait(undefined, controller.signal);
+    await expect(wire.wait()).rejects.toMatchObject({
+      code: 'WAL_ERR_CONNECTION_STATE',
+      message: expect.stringContaining('two callers'),
+    });
+    controller.abort();
+    await expect(pending).resolves.toBe(false);
+  });
+
+  it('wakes a waiter with true when the connection fails', async () => {
+    const wire = await idleWire();
+    const pending = wire.wait(60_000);
+    for (const socket of sockets) if (socket !== wire.socket) socket.destroy();
+    await expect(pending).resolves.toBe(true);
+    expect(wire.failed).toMatchObject({ code: 'WAL_ERR_CONNECTION_CLOSED' });
+  });
+});
+
+describe('SocketReader', () => {
+  it('hands out consecutive views of one buffer and never reuses bytes it handed out', () => {
+    const reader = new SocketReader();
+    const chunks: Buffer[] = [];
+    reader.target = (chunk) => chunks.push(chunk);
+    const { buffer, callback } = reader.options as {
+      buffer: () => Uint8Array;
+      callback: (bytes: number, buffer: Uint8Array) => boolean;
+    };
+    // Node calls buffer() for the first read, then after each callback for the next one.
+    let space = buffer();
+    const snapshots: Buffer[] = [];
+    let total = 0;
+    for (let read = 0; read < 40; read++) {
+      const bytes = 1 + ((read * 104_729) % space.length);
+      space.fill(read & 0xff, 0, bytes);
+      expect(callback(bytes, space)).toBe(true);
+      total += bytes;
+      snapshots.push(Buffer.from(chunks.at(-1)!));
+      // The next read's space never overlaps a chunk handed out.
+      const next = buffer();
+      for (const chunk of chunks) {
+        if (chunk.buffer !== next.buffer) continue;
+        expect(next.byteOffset).toBeGreaterThanOrEqual(chunk.byteOffset + chunk.length);
+      }
+      expect(next.length).toBeGreaterThanOrEqual(MIN_READ_SPACE);
+      // The readable end of a chunk that lies in the same buffer as the next space is the space's start.
+      if (next.buffer === space.buffer) expect(next.byteOffset).toBe(space.byteOffset + bytes);
+      space = next;
+    }
+    // Writing into every later space left each chunk as it was handed out.
+    chunks.forEach((chunk, index) => {
+      expect(chunk.equals(snapshots[index]!)).toBe(true);
+    });
+    expect(chunks.reduce((sum, chunk) => sum + chunk.length, 0)).toBe(total);
+    expect(new Set(chunks.map((chunk) => chunk.buffer)).size).toBeGreaterThan(1);
+  });
+
+  it('keeps chunks that arrive before a target is set and hands them over in order', () => {
+    const reader = new SocketReader();
+    const { buffer, callback } = reader.options as {
+      buffer: () => Uint8Array;
+      callback: (bytes: number, buffer: Uint8Array) => boolean;
+    };
+    for (const value of [1, 2, 3]) {
+      const space = buffer();
+      space[0] = value;
+      callback(1, space);
+    }
+    const received: number[] = [];
+    reader.target = (chunk) => received.push(chunk[0]!);
+    expect(received).toEqual([1, 2, 3]);
+  });
+});
