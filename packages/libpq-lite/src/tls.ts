@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isIP, type Socket } from 'node:net';
-import { type ConnectionOptions, checkServerIdentity, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { ConnectionSettings, HostTarget } from './environment.js';
 import { TlsError } from './errors.js';
 
@@ -121,8 +121,10 @@ export async function startTls(
 ): Promise<TLSSocket> {
   const tlsOptions = buildTlsOptions(settings, target, socket);
   const verification = verificationFor(settings);
+  // Loaded on first use: a receiver on a Unix socket or with sslmode=disable never needs it (~3 MiB).
+  const tls = await import('node:tls');
   return await new Promise<TLSSocket>((resolve, reject) => {
-    const tlsSocket = tlsConnect(tlsOptions);
+    const tlsSocket = tls.connect(tlsOptions);
     const onError = (error: Error): void => {
       tlsSocket.destroy();
       reject(
@@ -140,7 +142,7 @@ export async function startTls(
     tlsSocket.once('secureConnect', () => {
       tlsSocket.removeListener('error', onError);
       try {
-        checkPeer(tlsSocket, settings, target, verification, options);
+        checkPeer(tlsSocket, settings, target, verification, options, tls.checkServerIdentity);
         resolve(tlsSocket);
       } catch (error) {
         tlsSocket.destroy();
@@ -156,6 +158,7 @@ function checkPeer(
   target: HostTarget,
   verification: Verification,
   options: { direct: boolean; description: string },
+  checkServerIdentity: typeof import('node:tls').checkServerIdentity,
 ): void {
   if (options.direct && tlsSocket.alpnProtocol !== POSTGRES_ALPN_PROTOCOL) {
     throw new TlsError(

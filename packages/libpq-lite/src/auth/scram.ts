@@ -1,6 +1,6 @@
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
-import saslprep from '@mongodb-js/saslprep';
 import { AuthenticationError } from '../errors.js';
 
 const pbkdf2Async = promisify(pbkdf2);
@@ -28,10 +28,25 @@ export function normalizeScramPassword(password: Buffer): Buffer {
   const text = password.toString('utf8');
   if (!Buffer.from(text, 'utf8').equals(password)) return password;
   try {
-    return Buffer.from(saslprep(text), 'utf8');
+    return Buffer.from(loadSaslprep()(text), 'utf8');
   } catch {
     return password;
   }
+}
+
+type Saslprep = (text: string) => string;
+let saslprep: Saslprep | undefined;
+
+/**
+ * Loaded on first use, not with the module: its Unicode tables cost ~9 MiB of memory, which a
+ * receiver that authenticates with trust, md5 or a certificate never needs (issue 5's RSS target).
+ */
+function loadSaslprep(): Saslprep {
+  if (saslprep === undefined) {
+    const loaded = createRequire(import.meta.url)('@mongodb-js/saslprep') as Saslprep | { default: Saslprep };
+    saslprep = typeof loaded === 'function' ? loaded : loaded.default;
+  }
+  return saslprep;
 }
 
 function hmac(key: Buffer, data: Buffer | string): Buffer {
