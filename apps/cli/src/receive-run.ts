@@ -259,6 +259,8 @@ class ReceiveRun {
           directory: sinkOptions.directory,
           compression: sinkOptions.compression,
           sync: sinkOptions.sync,
+          // A dedicated process: write as pg_receivewal does, without a thread-pool hop per message.
+          blockingWrites: true,
           // pg_receivewal's scan warnings (`segment file "…" has incorrect size …, skipping`).
           onWarning: (message: string) => logger.warning(message),
         }));

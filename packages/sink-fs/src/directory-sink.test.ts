@@ -72,6 +72,33 @@ describe('DirectorySink: uncompressed segments', () => {
     await sink.close();
   });
 
+  it.each([
+    { blockingWrites: false, padding: 'extend' as const },
+    { blockingWrites: true, padding: 'extend' as const },
+    { blockingWrites: true, padding: 'zeros' as const },
+  ])(
+    'writes the same bytes with blockingWrites $blockingWrites and padding $padding, without staging in between',
+    async (options) => {
+      const sink = await preparedSink(options);
+      // Large and small writes (small ones are staged), crossing a segment boundary.
+      await writeRange(sink, SEGMENT, 2n * SEGMENT + 70_000n, { chunk: 128 * 1024 + 7 });
+      await writeRange(sink, 2n * SEGMENT + 70_000n, 2n * SEGMENT + 100_000n, { chunk: 1000 });
+      await sink.close();
+      expect(await sortedNames(directory)).toEqual([name(1n), `${name(2n)}.partial`]);
+      expect((await readFile(join(directory, name(1n)))).equals(wal(SEGMENT, SEGMENT_SIZE))).toBe(true);
+      const partial = await readFile(join(directory, `${name(2n)}.partial`));
+      expect(partial.length).toBe(SEGMENT_SIZE);
+      expect(partial.subarray(0, 100_000).equals(wal(2n * SEGMENT, 100_000))).toBe(true);
+      expect(partial.subarray(100_000).every((byte) => byte === 0)).toBe(true);
+    },
+  );
+
+  it('rejects an unknown padding', () => {
+    expect(() => new DirectorySink({ directory, padding: 'holes' as never })).toThrow(
+      /invalid padding "holes"/,
+    );
+  });
+
   it('splits one write that crosses segment boundaries', async () => {
     const sink = await preparedSink();
     const data = wal(SEGMENT, SEGMENT_SIZE * 2 + 1000);

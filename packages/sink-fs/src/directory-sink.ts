@@ -45,6 +45,14 @@ export interface DirectorySinkOptions {
    * Either way the file holds the same bytes and is renamed into place only at full size.
    */
   padding?: SegmentPadding;
+  /**
+   * Write uncompressed WAL with blocking pwrite calls on the calling thread instead of through
+   * libuv's thread pool. Default false, so a sink inside an application never stalls its event
+   * loop on a slow disk; a dedicated receiver process (the `wal receive` CLI) sets it, as
+   * pg_receivewal writes: it saves a thread-pool round trip and two context switches per WAL
+   * message (bench/README.md). Segment creation, fsync and rename stay asynchronous.
+   */
+  blockingWrites?: boolean;
 }
 
 /** The server facts `prepare()` stores. */
@@ -74,6 +82,7 @@ export class DirectorySink implements WalSink {
   private readonly onNotice: ((message: string) => void) | undefined;
   private readonly checkAllFilesOnScan: boolean;
   private readonly padding: SegmentPadding;
+  private readonly blockingWrites: boolean;
   private server: ServerFacts | undefined;
   private fileMode = OWNER_ONLY_FILE_MODE;
   private current: SegmentFile | undefined;
@@ -110,6 +119,7 @@ export class DirectorySink implements WalSink {
       );
     }
     this.padding = options.padding ?? 'extend';
+    this.blockingWrites = options.blockingWrites ?? false;
   }
 
   get durableLsn(): bigint {
@@ -249,6 +259,7 @@ export class DirectorySink implements WalSink {
           sync: this.sync,
           fileMode: this.fileMode,
           padding: this.padding,
+          blockingWrites: this.blockingWrites,
         });
         this.current = segment;
       }

@@ -68,24 +68,29 @@ describe.skipIf(!canMount)('DirectorySink on a full or read-only file system (3 
     expect(await sortedNames(mountPoint)).toEqual([name(2n), name(3n, '.partial'), 'filler']);
   });
 
-  it('with extended files (the default): reports ENOSPC in the middle of a segment and keeps completed ones', async () => {
-    await clean();
-    const sink = new DirectorySink({ directory: mountPoint });
-    await sink.prepare({ systemId: SYSTEM_ID, segmentSize: SEGMENT_SIZE });
-    await writeRange(sink, SEGMENT, 2n * SEGMENT);
-    // Room for about half of the next segment: its file opens at full (sparse) size, and the WAL
-    // written into it runs out of space halfway.
-    const free = Number(execFileSync('df', ['-B1', '--output=avail', mountPoint]).toString().split('\n')[1]);
-    await writeFile(join(mountPoint, 'filler'), Buffer.alloc(Math.max(0, free - SEGMENT_SIZE / 2)));
-    const error = await writeRange(sink, 2n * SEGMENT, 3n * SEGMENT).catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(SinkError);
-    expect((error as SinkError).code).toBe('WAL_ERR_SINK_DISK_FULL');
-    expect((error as SinkError).message).toMatch(/no space left on device \(ENOSPC\)/);
-    expect((await readFile(join(mountPoint, name(1n)))).equals(wal(SEGMENT, SEGMENT_SIZE))).toBe(true);
-    expect(sink.durableLsn).toBe(2n * SEGMENT);
-    expect(await sink.resumePoint()).toEqual({ lsn: 2n * SEGMENT, timeline: 1 });
-    await sink.close().catch(() => {});
-  });
+  it.each([false, true])(
+    'with extended files (the default), blockingWrites %s: reports ENOSPC in the middle of a segment and keeps completed ones',
+    async (blockingWrites) => {
+      await clean();
+      const sink = new DirectorySink({ directory: mountPoint, blockingWrites });
+      await sink.prepare({ systemId: SYSTEM_ID, segmentSize: SEGMENT_SIZE });
+      await writeRange(sink, SEGMENT, 2n * SEGMENT);
+      // Room for about half of the next segment: its file opens at full (sparse) size, and the WAL
+      // written into it runs out of space halfway.
+      const free = Number(
+        execFileSync('df', ['-B1', '--output=avail', mountPoint]).toString().split('\n')[1],
+      );
+      await writeFile(join(mountPoint, 'filler'), Buffer.alloc(Math.max(0, free - SEGMENT_SIZE / 2)));
+      const error = await writeRange(sink, 2n * SEGMENT, 3n * SEGMENT).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(SinkError);
+      expect((error as SinkError).code).toBe('WAL_ERR_SINK_DISK_FULL');
+      expect((error as SinkError).message).toMatch(/no space left on device \(ENOSPC\)/);
+      expect((await readFile(join(mountPoint, name(1n)))).equals(wal(SEGMENT, SEGMENT_SIZE))).toBe(true);
+      expect(sink.durableLsn).toBe(2n * SEGMENT);
+      expect(await sink.resumePoint()).toEqual({ lsn: 2n * SEGMENT, timeline: 1 });
+      await sink.close().catch(() => {});
+    },
+  );
 
   it('reports ENOSPC in the middle of a compressed segment and keeps completed ones', async () => {
     await clean();

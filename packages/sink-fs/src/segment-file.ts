@@ -14,6 +14,7 @@ import {
   durableRename,
   syncDirectory,
   writeFully,
+  writeFullyBlocking,
   writevFully,
   writeZeros,
 } from './file-system.js';
@@ -30,6 +31,8 @@ export interface SegmentFileOptions {
   fileMode: number;
   /** How a new uncompressed segment reaches its full size (docs/adr/0004-padding.md). */
   padding: SegmentPadding;
+  /** Uncompressed data is written with a blocking pwrite on the calling thread (see DirectorySinkOptions). */
+  blockingWrites: boolean;
 }
 
 /** 'extend': set the size with one ftruncate; 'zeros': write the zeros, as pg_receivewal does. */
@@ -143,7 +146,8 @@ export class SegmentFile {
   private async handOff(data: Buffer): Promise<void> {
     try {
       if (this.encoder === undefined) {
-        await writeFully(this.handle, data, this.handedOff);
+        if (this.options.blockingWrites) writeFullyBlocking(this.handle.fd, data, this.handedOff);
+        else await writeFully(this.handle, data, this.handedOff);
       } else {
         await this.encoder.write(data);
       }
