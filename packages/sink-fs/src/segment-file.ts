@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
+import { fsyncSync } from 'node:fs';
 import { join } from 'node:path';
 import { walFileName } from '@wal/protocol';
 import {
@@ -166,7 +167,11 @@ export class SegmentFile {
     await this.writeStaged();
     try {
       await this.encoder?.flush();
-      if (this.options.sync) await this.handle.sync();
+      // With blocking writes the fsync blocks too, like pg_receivewal's: in --synchronous mode the
+      // next thing to do is the status update that waits for it anyway.
+      if (this.options.sync && this.options.blockingWrites && this.encoder === undefined) {
+        fsyncSync(this.handle.fd);
+      } else if (this.options.sync) await this.handle.sync();
     } catch (error) {
       throw fileSystemError(error, `could not fsync WAL file "${this.partialName}"`, this.options.directory);
     }
