@@ -1,6 +1,5 @@
-import { constants } from 'node:fs';
+import { constants, fsyncSync } from 'node:fs';
 import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
-import { fsyncSync } from 'node:fs';
 import { join } from 'node:path';
 import { walFileName } from '@wal/protocol';
 import {
