@@ -28,6 +28,11 @@ export function currentCompressionRuntime(): CompressionRuntime {
   };
 }
 
+// The level rules are also in @wal/sink-fs (resolveCompression), which checks what a library
+// caller passes. The CLI keeps its own copy on purpose: `-Z` is refused before the directory check,
+// as pg_receivewal does, and `--version`, `-?` and a refused command line load none of the client
+// (start-up.integration.test.ts). Keep the two tables equal.
+
 /** zstd's own limits (ZSTD_minCLevel() is -ZSTD_TARGETLENGTH_MAX, ZSTD_maxCLevel() 22). */
 const ZSTD_MIN_LEVEL = -131072;
 const ZSTD_MAX_LEVEL = 22;
