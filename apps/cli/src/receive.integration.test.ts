@@ -164,12 +164,32 @@ describe('wal receive against PostgreSQL (TAP 020_pg_receivewal.pl)', () => {
   it('13-21: first stream, gzip, lz4, then uncompressed again; modes 0700/0600', async () => {
     const archive = join(base, 'archive_wal');
     mkdirSync(archive, { mode: 0o700 });
+    /** Switches to a new segment and writes a row there: the returned LSN lies inside that segment. */
+    const switchAndInsert = async (value: number): Promise<string> => {
+      await cluster.sql('SELECT pg_switch_wal()');
+      const lsn = await scalar('SELECT pg_current_wal_insert_lsn()');
+      await cluster.sql(`INSERT INTO test_table VALUES (${value})`);
+      return lsn;
+    };
+    /**
+     * Streams into one more segment with `--compress method`; the files ending in `extension` must
+     * then be one completed segment and one `.partial`, both returned.
+     */
+    const streamCompressed = async (value: number, method: string, extension: string) => {
+      const endpos = await switchAndInsert(value);
+      await expectSuccess([
+        ...['--directory', archive, '--verbose', '--endpos', endpos, '--compress', method, '--no-loop'],
+      ]);
+      const completed = matching(archive, new RegExp(`\\${extension}$`));
+      const partials = matching(archive, new RegExp(`\\${extension}\\.partial$`));
+      expect(completed).toHaveLength(1);
+      expect(partials).toHaveLength(1);
+      return { completed, partials };
+    };
 
     // 13-14: one .partial after a run that ends inside the segment after a switch.
     await cluster.sql('CREATE TABLE test_table (x integer PRIMARY KEY)');
-    await cluster.sql('SELECT pg_switch_wal()');
-    let nextLsn = await scalar('SELECT pg_current_wal_insert_lsn()');
-    await cluster.sql('INSERT INTO test_table VALUES (1)');
+    const nextLsn = await switchAndInsert(1);
     const first = await expectSuccess([
       ...['--directory', archive, '--verbose', '--endpos', nextLsn, '--synchronous', '--no-loop'],
     ]);
@@ -180,44 +200,12 @@ describe('wal receive against PostgreSQL (TAP 020_pg_receivewal.pl)', () => {
     const firstPartial = partials[0]!;
 
     // 15-16: gzip completes the uncompressed partial's segment as .gz and leaves a .gz.partial.
-    await cluster.sql('SELECT pg_switch_wal()');
-    nextLsn = await scalar('SELECT pg_current_wal_insert_lsn()');
-    await cluster.sql('INSERT INTO test_table VALUES (2)');
-    await expectSuccess([
-      '--directory',
-      archive,
-      '--verbose',
-      '--endpos',
-      nextLsn,
-      '--compress',
-      'gzip:1',
-      '--no-loop',
-    ]);
-    const gzipped = matching(archive, /\.gz$/);
-    const gzipPartials = matching(archive, /\.gz\.partial$/);
-    expect(gzipped).toHaveLength(1);
-    expect(gzipPartials).toHaveLength(1);
+    const { completed: gzipped, partials: gzipPartials } = await streamCompressed(2, 'gzip:1', '.gz');
     expect(gzipped[0]).toBe(firstPartial.replace(/\.partial$/, '.gz'));
     expect(gunzipSync(readFileSync(join(archive, gzipped[0]!))).length).toBe(MEGABYTE);
 
     // 17: lz4 completes the .gz.partial's segment as .lz4 and leaves a .lz4.partial.
-    await cluster.sql('SELECT pg_switch_wal()');
-    nextLsn = await scalar('SELECT pg_current_wal_insert_lsn()');
-    await cluster.sql('INSERT INTO test_table VALUES (3)');
-    await expectSuccess([
-      '--directory',
-      archive,
-      '--verbose',
-      '--endpos',
-      nextLsn,
-      '--compress',
-      'lz4',
-      '--no-loop',
-    ]);
-    const lz4Files = matching(archive, /\.lz4$/);
-    const lz4Partials = matching(archive, /\.lz4\.partial$/);
-    expect(lz4Files).toHaveLength(1);
-    expect(lz4Partials).toHaveLength(1);
+    const { completed: lz4Files, partials: lz4Partials } = await streamCompressed(3, 'lz4', '.lz4');
     expect(lz4Files[0]).toBe(gzipPartials[0]!.replace(/(\.gz)?\.partial$/, '.lz4'));
     // An LZ4 frame starts with its magic number 0x184D2204 (little-endian).
     expect(readFileSync(join(archive, lz4Files[0]!)).subarray(0, 4)).toEqual(
@@ -225,10 +213,8 @@ describe('wal receive against PostgreSQL (TAP 020_pg_receivewal.pl)', () => {
     );
 
     // 18-20: without compression the last partial's segment is completed uncompressed.
-    await cluster.sql('SELECT pg_switch_wal()');
-    nextLsn = await scalar('SELECT pg_current_wal_insert_lsn()');
-    await cluster.sql('INSERT INTO test_table VALUES (4)');
-    await expectSuccess(['--directory', archive, '--verbose', '--endpos', nextLsn, '--no-loop']);
+    const lastLsn = await switchAndInsert(4);
+    await expectSuccess(['--directory', archive, '--verbose', '--endpos', lastLsn, '--no-loop']);
     const completed = lz4Partials[0]!.replace(/(\.gz|\.lz4)?\.partial$/, '');
     expect(statSync(join(archive, completed)).size).toBe(MEGABYTE);
 

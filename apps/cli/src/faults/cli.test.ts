@@ -5,12 +5,15 @@ import {
   cleanUp,
   cliIsBuilt,
   cliTarget,
+  expectAllStored,
+  expectOneKeepaliveAnswer,
+  FLUSH_LSN,
+  HAPPY,
   lsnText,
-  MEGABYTE,
   makeTarget,
   runCli,
-  segmentName,
-  shutDownLikeWalSender,
+  SEGMENT,
+  shutDownFirstConnectionAt,
   startCli,
   startServer,
   statusUpdates,
@@ -32,23 +35,6 @@ beforeAll(() => {
     throw new Error('apps/cli/dist is missing: build the CLI first (npx tsc -b apps/cli, or pnpm run build)');
   }
 });
-
-const SEGMENT = BigInt(MEGABYTE);
-const FLUSH_LSN = SEGMENT + 3n * SEGMENT + SEGMENT / 2n;
-const HAPPY = { reportedLsn: '0/100090' };
-
-function expectAllStored(directory: string, server: Awaited<ReturnType<typeof startServer>>): void {
-  const report = checkDirectory(directory, server);
-  expect(report.problems).toEqual([]);
-  expect(report.segments.map((segment) => segment.name)).toEqual([
-    segmentName(1, 1n, MEGABYTE),
-    segmentName(1, 2n, MEGABYTE),
-    segmentName(1, 3n, MEGABYTE),
-    segmentName(1, 4n, MEGABYTE, true),
-  ]);
-  const expected = server.model.timeline(1)!.generator.segmentFile(4n, { endLsn: FLUSH_LSN });
-  expect(expected.subarray(report.segments.at(-1)!.dataLength).every((byte) => byte === 0)).toBe(true);
-}
 
 describe('wal receive against the fake walsender', () => {
   it('happy path: -E -v streams every segment, exit 0, pg_receivewal messages', async () => {
@@ -75,13 +61,7 @@ describe('wal receive against the fake walsender', () => {
     const answered = statusUpdates(server);
     cli.child.kill('SIGINT');
     const result = await cli.result;
-    expect(answered).toHaveLength(1);
-    expect(answered[0]).toMatchObject({
-      writeLsn: FLUSH_LSN,
-      flushLsn: 0n,
-      applyLsn: 0n,
-      replyRequested: false,
-    });
+    expectOneKeepaliveAnswer(answered);
     expect(result.code).toBe(0);
     expectAllStored(directory, server);
   });
@@ -162,17 +142,7 @@ describe('wal receive against the fake walsender', () => {
   it('server shutdown (COPY 0 + close): waits 5 s, reconnects, continues with no gap, exit 0 at endpos', async () => {
     const stopAt = 3n * SEGMENT + 0x28000n;
     const server = await startServer('happy', HAPPY, {
-      script: (session: Session) =>
-        session.serveDefault(
-          session.connectionIndex === 1
-            ? {
-                async onStream(request) {
-                  await session.sendWal(request.startLsn, stopAt, { timeline: request.timeline });
-                  await shutDownLikeWalSender(session, stopAt);
-                },
-              }
-            : {},
-        ),
+      script: shutDownFirstConnectionAt(stopAt),
     });
     const { directory } = makeTarget();
     const result = await runCli([...cliTarget(server, directory), '-E', lsnText(FLUSH_LSN - 1n), '-v']);

@@ -4,33 +4,26 @@ import {
   checkDirectory,
   cleanUp,
   connectTo,
-  directorySink,
+  disconnections,
+  expectAllStored,
+  FLUSH_LSN,
+  HAPPY,
   isCodedWalError,
   MEGABYTE,
   makeTarget,
-  runLibrary,
-  segmentName,
-  shutDownLikeWalSender,
+  onFirstConnection,
+  receiveInto,
+  SEGMENT,
+  shutDownFirstConnectionAt,
+  startReplications,
   startServer,
   statusUpdates,
 } from './harness.js';
 
 afterEach(cleanUp);
 
-const SEGMENT = BigInt(MEGABYTE);
-/** The scenarios' flush position with 1 MB segments: origin (segment 1) + 3.5 segments. */
-const FLUSH_LSN = SEGMENT + 3n * SEGMENT + SEGMENT / 2n;
 /** One full XLogData frame of the fake server: 'd', length, 25-byte header, 128 kB of WAL. */
 const FRAME = 5 + 25 + 128 * 1024;
-const HAPPY = { reportedLsn: '0/100090' };
-
-function startReplications(server: Awaited<ReturnType<typeof startServer>>): string[] {
-  return server.recorded.flatMap((entry) =>
-    entry.message.type === 'Query' && entry.message.sql.startsWith('START_REPLICATION')
-      ? [entry.message.sql]
-      : [],
-  );
-}
 
 /** WAL bytes in the whole or partial XLogData messages of the first `offset` bytes of COPY output. */
 function receivedWalBytes(offset: number): number {
@@ -38,37 +31,18 @@ function receivedWalBytes(offset: number): number {
   return whole * 128 * 1024 + Math.max(0, offset - whole * FRAME - 30);
 }
 
-/** All of the server's WAL is stored: segments 1-3 complete, 4 partial up to the flush position. */
-function expectComplete(directory: string, server: Awaited<ReturnType<typeof startServer>>): void {
-  const report = checkDirectory(directory, server);
-  expect(report.problems).toEqual([]);
-  expect(report.segments.map((segment) => segment.name)).toEqual([
-    segmentName(1, 1n, MEGABYTE),
-    segmentName(1, 2n, MEGABYTE),
-    segmentName(1, 3n, MEGABYTE),
-    segmentName(1, 4n, MEGABYTE, true),
-  ]);
-  const expected = server.model.timeline(1)!.generator.segmentFile(4n, { endLsn: FLUSH_LSN });
-  const stored = report.segments.at(-1)!;
-  expect(expected.subarray(stored.dataLength).every((byte) => byte === 0)).toBe(true);
-}
-
 describe('server shutdown inside COPY (spec §3.8)', () => {
   it('answers the keepalive, reports the terminated stream (coded), and with --no-loop stops there', async () => {
     const server = await startServer('shutdown', HAPPY);
     const { directory } = makeTarget();
-    const run = await runLibrary({
-      connect: connectTo(server),
-      sink: directorySink(directory),
-      noLoop: true,
-    });
+    const run = await receiveInto(server, directory, { noLoop: true });
     expect(isCodedWalError(run.error)).toBe(true);
     expect(run.error).toMatchObject({ code: 'WAL_ERR_STREAM_TERMINATED', retryable: true });
     expect(String((run.error as Error).message)).toMatch(/terminated before stop point.*shutting down/);
     // The shutdown waited for our reply: write = everything sent.
     expect(statusUpdates(server).at(-1)).toMatchObject({ writeLsn: FLUSH_LSN });
     expect(server.errors).toEqual([]);
-    expectComplete(directory, server);
+    expectAllStored(directory, server);
   });
 
   it('with a status interval too (the ready scenario may take a periodic status as the reply and close early)', async () => {
@@ -77,12 +51,7 @@ describe('server shutdown inside COPY (spec §3.8)', () => {
     // be lost with it. Either way the failure is coded and retryable, and everything read is stored.
     const server = await startServer('shutdown', HAPPY);
     const { directory } = makeTarget();
-    const run = await runLibrary({
-      connect: connectTo(server),
-      sink: directorySink(directory),
-      noLoop: true,
-      statusIntervalMs: 10_000,
-    });
+    const run = await receiveInto(server, directory, { noLoop: true, statusIntervalMs: 10_000 });
     expect(isCodedWalError(run.error)).toBe(true);
     expect(['WAL_ERR_STREAM_TERMINATED', 'WAL_ERR_CONNECTION_LOST']).toContain(
       (run.error as { code: string }).code,
@@ -95,26 +64,12 @@ describe('server shutdown inside COPY (spec §3.8)', () => {
     // Connection 1 streams to the middle of segment 3 and shuts down; later ones serve the rest.
     const stopAt = 3n * SEGMENT + 0x28000n;
     const server = await startServer('happy', HAPPY, {
-      script: (session) =>
-        session.serveDefault(
-          session.connectionIndex === 1
-            ? {
-                async onStream(request) {
-                  await session.sendWal(request.startLsn, stopAt, { timeline: request.timeline });
-                  await shutDownLikeWalSender(session, stopAt);
-                },
-              }
-            : {},
-        ),
+      script: shutDownFirstConnectionAt(stopAt),
     });
     const { directory } = makeTarget();
-    const run = await runLibrary({
-      connect: connectTo(server),
-      sink: directorySink(directory),
-      endLsn: FLUSH_LSN - 1n,
-    });
+    const run = await receiveInto(server, directory, { endLsn: FLUSH_LSN - 1n });
     expect(run.error).toBeUndefined();
-    const disconnected = run.events.filter((event) => event.type === 'disconnected');
+    const disconnected = disconnections(run);
     expect(disconnected).toHaveLength(1);
     expect(disconnected[0]).toMatchObject({ error: { code: 'WAL_ERR_STREAM_TERMINATED' } });
     expect(startReplications(server)).toEqual([
@@ -124,7 +79,7 @@ describe('server shutdown inside COPY (spec §3.8)', () => {
     expect(statusUpdates(server, 1).at(-1)).toMatchObject({ writeLsn: stopAt });
     expect(run.events.at(-1)).toMatchObject({ type: 'stopped', reason: 'endpos', lsn: FLUSH_LSN });
     expect(server.errors).toEqual([]);
-    expectComplete(directory, server);
+    expectAllStored(directory, server);
   });
 });
 
@@ -143,28 +98,19 @@ describe('connection cut inside COPY', () => {
   it.each(CUT_POINTS)('$name: reconnects, stores all WAL unchanged', async ({ offset, mode }) => {
     let firstCopyStart = 0;
     const server = await startServer('happy', HAPPY, {
-      script: (session: Session) =>
-        session.serveDefault(
-          session.connectionIndex === 1
-            ? {
-                async onStream(request) {
-                  firstCopyStart = session.connection.bytesSent;
-                  session.cutAtByte(firstCopyStart + offset, mode ?? 'end');
-                  await session.stream(request);
-                },
-              }
-            : {},
-        ),
+      script: onFirstConnection((session) => ({
+        async onStream(request) {
+          firstCopyStart = session.connection.bytesSent;
+          session.cutAtByte(firstCopyStart + offset, mode ?? 'end');
+          await session.stream(request);
+        },
+      })),
     });
     const { directory } = makeTarget();
-    const run = await runLibrary({
-      connect: connectTo(server),
-      sink: directorySink(directory),
-      endLsn: FLUSH_LSN - 1n,
-    });
+    const run = await receiveInto(server, directory, { endLsn: FLUSH_LSN - 1n });
     expect(run.error).toBeUndefined();
     expect(run.timedOut).toBe(false);
-    const disconnected = run.events.filter((event) => event.type === 'disconnected');
+    const disconnected = disconnections(run);
     expect(disconnected.length).toBeGreaterThanOrEqual(1);
     for (const event of disconnected) expect(isCodedWalError(event.error)).toBe(true);
     // The second stream starts at the segment start of what was stored, never later.
@@ -173,7 +119,7 @@ describe('connection cut inside COPY', () => {
     const restartLsn = BigInt(`0x${/ 0\/([0-9A-F]+) /.exec(restart)![1]}`);
     expect(restartLsn).toBeLessThanOrEqual(SEGMENT + BigInt(received));
     expect(run.events.at(-1)).toMatchObject({ type: 'stopped', reason: 'endpos', lsn: FLUSH_LSN });
-    expectComplete(directory, server);
+    expectAllStored(directory, server);
   });
 
   it.each(CUT_POINTS.slice(2, 7))(
@@ -189,11 +135,7 @@ describe('connection cut inside COPY', () => {
           }),
       });
       const { directory } = makeTarget();
-      const run = await runLibrary({
-        connect: connectTo(server),
-        sink: directorySink(directory),
-        noLoop: true,
-      });
+      const run = await receiveInto(server, directory, { noLoop: true });
       expect(isCodedWalError(run.error)).toBe(true);
       expect((run.error as { retryable: boolean }).retryable).toBe(true);
       const report = checkDirectory(directory, server);
@@ -243,18 +185,17 @@ describe('connection cut during startup and authentication', () => {
       },
     });
     const { directory } = makeTarget();
-    const run = await runLibrary({
+    const run = await receiveInto(server, directory, {
       connect: connectTo(server, { password: 'secret' }),
-      sink: directorySink(directory),
       endLsn: FLUSH_LSN - 1n,
     });
     expect(authenticationCut).toBe(byte);
     expect(run.error).toBeUndefined();
-    const disconnected = run.events.filter((event) => event.type === 'disconnected');
+    const disconnected = disconnections(run);
     expect(disconnected).toHaveLength(2);
     for (const event of disconnected) expect(isCodedWalError(event.error)).toBe(true);
     expect(server.connectionCount).toBe(3);
-    expectComplete(directory, server);
+    expectAllStored(directory, server);
   });
 
   it('a cut during authentication of the first connection is a coded error (no retry, like pg_receivewal)', async () => {
@@ -264,10 +205,7 @@ describe('connection cut during startup and authentication', () => {
       { auth: { method: 'scram-sha-256', password: 'secret' } },
     );
     const { directory } = makeTarget();
-    const run = await runLibrary({
-      connect: connectTo(server, { password: 'secret' }),
-      sink: directorySink(directory),
-    });
+    const run = await receiveInto(server, directory, { connect: connectTo(server, { password: 'secret' }) });
     expect(isCodedWalError(run.error)).toBe(true);
     expect(server.connectionCount).toBe(1);
   });
@@ -275,13 +213,9 @@ describe('connection cut during startup and authentication', () => {
   it('ready scenario cut-at (byte 4096 of connection 1): reconnects and completes', async () => {
     const server = await startServer('cut-at', HAPPY);
     const { directory } = makeTarget();
-    const run = await runLibrary({
-      connect: connectTo(server),
-      sink: directorySink(directory),
-      endLsn: FLUSH_LSN - 1n,
-    });
+    const run = await receiveInto(server, directory, { endLsn: FLUSH_LSN - 1n });
     expect(run.error).toBeUndefined();
-    expect(run.events.filter((event) => event.type === 'disconnected').length).toBeGreaterThanOrEqual(1);
-    expectComplete(directory, server);
+    expect(disconnections(run).length).toBeGreaterThanOrEqual(1);
+    expectAllStored(directory, server);
   });
 });

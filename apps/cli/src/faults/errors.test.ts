@@ -5,16 +5,16 @@ import {
   checkDirectory,
   cleanUp,
   connectTo,
-  directorySink,
+  countedConnect,
+  disconnections,
+  HAPPY,
   isCodedWalError,
   makeTarget,
-  runLibrary,
+  receiveInto,
   startServer,
 } from './harness.js';
 
 afterEach(cleanUp);
-
-const HAPPY = { reportedLsn: '0/100090' };
 
 /** Stops the run after `count` reconnect attempts, checking each error with `check`. */
 function stopAfterDisconnects(
@@ -37,7 +37,7 @@ describe('58P01: requested WAL segment already removed, inside COPY (spec §3.9)
   it('stops at once with WAL_ERR_STREAM_WAL_REMOVED and advice to use a slot; no retry', async () => {
     const server = await startServer('error-58P01', HAPPY);
     const { directory } = makeTarget();
-    const run = await runLibrary({ connect: connectTo(server), sink: directorySink(directory) });
+    const run = await receiveInto(server, directory);
     expect(isCodedWalError(run.error)).toBe(true);
     expect(run.error).toMatchObject({ code: 'WAL_ERR_STREAM_WAL_REMOVED' });
     const message = (run.error as Error).message;
@@ -59,8 +59,10 @@ describe('55006: slot active elsewhere', () => {
       expect(event.error).toMatchObject({ code: 'WAL_ERR_SERVER', sqlState: '55006' });
       expect(event.error.message).toMatch(/replication slot "busy" is active for PID 4242/);
     });
-    const run = await runLibrary(
-      { connect: connectTo(server), sink: directorySink(directory), slot: 'busy', reconnectDelayMs: 5 },
+    const run = await receiveInto(
+      server,
+      directory,
+      { slot: 'busy', reconnectDelayMs: 5 },
       { onEvent: stopper.onEvent },
     );
     expect(run.error).toBeUndefined();
@@ -71,12 +73,7 @@ describe('55006: slot active elsewhere', () => {
   it('with --no-loop ends with that error', async () => {
     const server = await startServer('error-55006', HAPPY);
     const { directory } = makeTarget();
-    const run = await runLibrary({
-      connect: connectTo(server),
-      sink: directorySink(directory),
-      slot: 'busy',
-      noLoop: true,
-    });
+    const run = await receiveInto(server, directory, { slot: 'busy', noLoop: true });
     expect(run.error).toMatchObject({ code: 'WAL_ERR_SERVER', sqlState: '55006' });
   });
 });
@@ -88,8 +85,10 @@ describe('42704: slot missing', () => {
     const stopper = stopAfterDisconnects(2, (event) =>
       expect(event.error).toMatchObject({ code: 'WAL_ERR_STREAM_SLOT_MISSING' }),
     );
-    const run = await runLibrary(
-      { connect: connectTo(server), sink: directorySink(directory), slot: 'gone', reconnectDelayMs: 5 },
+    const run = await receiveInto(
+      server,
+      directory,
+      { slot: 'gone', reconnectDelayMs: 5 },
       { onEvent: stopper.onEvent },
     );
     expect(run.error).toBeUndefined();
@@ -101,12 +100,7 @@ describe('42704: slot missing', () => {
   it('PostgreSQL 14: START_REPLICATION refuses with 42704; --no-loop ends with the server error', async () => {
     const server = await startServer('error-42704', { ...HAPPY, version: '14' });
     const { directory } = makeTarget();
-    const run = await runLibrary({
-      connect: connectTo(server),
-      sink: directorySink(directory),
-      slot: 'gone',
-      noLoop: true,
-    });
+    const run = await receiveInto(server, directory, { slot: 'gone', noLoop: true });
     expect(isCodedWalError(run.error)).toBe(true);
     expect(run.error).toMatchObject({ code: 'WAL_ERR_SERVER', sqlState: '42704' });
     expect((run.error as Error).message).toMatch(/replication slot "gone" does not exist/);
@@ -117,21 +111,14 @@ describe('28P01: wrong password', () => {
   it('first connection: a clear fatal error without the password, no retry', async () => {
     const server = await startServer('error-28P01', HAPPY);
     const { directory } = makeTarget();
-    let attempts = 0;
-    const connect = connectTo(server, { password: 'hunter2-secret' });
-    const run = await runLibrary({
-      connect: () => {
-        attempts += 1;
-        return connect();
-      },
-      sink: directorySink(directory),
-    });
+    const counted = countedConnect(server, { password: 'hunter2-secret' });
+    const run = await receiveInto(server, directory, { connect: counted.connect });
     expect(isCodedWalError(run.error)).toBe(true);
     expect(run.error).toMatchObject({ code: 'WAL_ERR_AUTH_FAILED' });
     expect((run.error as Error).message).toMatch(/password authentication failed for user "postgres"/);
     expect((run.error as Error).message).not.toContain('hunter2');
     // One connect() by the receiver (libpq-lite's own sslmode fallback aside: see the next test).
-    expect(attempts).toBe(1);
+    expect(counted.attempts).toBe(1);
   });
 
   /**
@@ -159,18 +146,11 @@ describe('28P01: wrong password', () => {
       },
     });
     const { directory } = makeTarget();
-    let attempts = 0;
-    const connect = connectTo(server, { password: 'secret' });
-    const run = await runLibrary({
-      connect: () => {
-        attempts += 1;
-        return connect();
-      },
-      sink: directorySink(directory),
-    });
+    const counted = countedConnect(server, { password: 'secret' });
+    const run = await receiveInto(server, directory, { connect: counted.connect });
     expect(run.error).toMatchObject({ code: 'WAL_ERR_AUTH_FAILED' });
-    expect(run.events.filter((event) => event.type === 'disconnected')).toHaveLength(1);
-    expect(attempts).toBe(2);
+    expect(disconnections(run)).toHaveLength(1);
+    expect(counted.attempts).toBe(2);
     expect(checkDirectory(directory, server).problems).toEqual([]);
   });
 });

@@ -2,12 +2,19 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFakeWalsender, type FakeWalsender, type Session } from '@wal/fake-walsender';
-import { connect } from '@wal/libpq-lite';
 import { DirectorySink } from '@wal/sink-fs';
 import { type ReceiveEvent, receiveWal } from '@wal/stream';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkDirectory, isCodedWalError, MEGABYTE, segmentName, strayFiles } from './harness.js';
+import {
+  checkDirectory,
+  connectTo,
+  isCodedWalError,
+  MEGABYTE,
+  SEGMENT,
+  segmentName,
+  strayFiles,
+} from './harness.js';
 
 /**
  * Fuzzing the receiver with mutated server conversations. Each run is a happy conversation of the
@@ -33,7 +40,6 @@ const SEED = Number(process.env.WAL_FUZZ_SEED ?? 20_261_122);
 const RECEIVE_TIMEOUT_MS = 300;
 const RUN_LIMIT_MS = 5_000;
 
-const SEGMENT = BigInt(MEGABYTE);
 /** Most runs stay inside segment 1; every few runs cross into segment 2 (rename + new file). */
 const SHORT_FLUSH_LSN = SEGMENT + 0x30000n;
 const LONG_FLUSH_LSN = 2n * SEGMENT + 0x8000n;
@@ -194,23 +200,14 @@ async function runOnce(plan: Plan): Promise<void> {
   const flushLsn = plan.long ? LONG_FLUSH_LSN : SHORT_FLUSH_LSN;
   try {
     for await (const event of receiveWal({
-      connect: () =>
-        connect(
-          {
-            host: server.host,
-            port: String(server.port),
-            user: 'postgres',
-            dbname: 'replication',
-            replication: 'true',
-            sslmode: 'disable',
-            connect_timeout: '2',
-          },
-          {
-            env: { HOME: '/nonexistent' },
-            signal: limit.signal,
-            ...(process.env.WAL_FUZZ_DEBUG ? { trace: (line: string) => console.log(line) } : {}),
-          },
-        ),
+      connect: connectTo(
+        server,
+        { sslmode: 'disable', connect_timeout: '2' },
+        {
+          signal: limit.signal,
+          ...(process.env.WAL_FUZZ_DEBUG ? { trace: (line: string) => console.log(line) } : {}),
+        },
+      ),
       sink: new DirectorySink({ directory, sync: false }),
       endLsn: flushLsn - 1n,
       statusIntervalMs: 0,

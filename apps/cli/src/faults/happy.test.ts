@@ -2,11 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   checkDirectory,
   cleanUp,
-  connectTo,
-  directorySink,
   MEGABYTE,
   makeTarget,
-  runLibrary,
+  receiveInto,
   segmentName,
   startServer,
 } from './harness.js';
@@ -35,10 +33,7 @@ describe.each([
     });
     const { directory } = makeTarget();
     const endLsn = flushLsn - 1n;
-    const run = await runLibrary(
-      { connect: connectTo(server), sink: directorySink(directory), endLsn },
-      { limitMs: 60_000 },
-    );
+    const run = await receiveInto(server, directory, { endLsn }, { limitMs: 60_000 });
 
     expect(run.error).toBeUndefined();
     expect(run.timedOut).toBe(false);

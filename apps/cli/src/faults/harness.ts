@@ -16,14 +16,23 @@ import {
   createFakeWalsender,
   type FakeWalsender,
   type FakeWalsenderOptions,
+  type Script,
+  type ServeHooks,
   type Session,
 } from '@wal/fake-walsender';
-import { connect } from '@wal/libpq-lite';
+import { type ConnectOptions, connect } from '@wal/libpq-lite';
 import { WalError } from '@wal/protocol';
 import { DirectorySink } from '@wal/sink-fs';
 import { type ReceiveEvent, type ReceiveWalOptions, receiveWal, type WalSink } from '@wal/stream';
+import { expect } from 'vitest';
 
 export const MEGABYTE = 1024 * 1024;
+/** One segment of the suite's servers (1 MB unless a test says otherwise), as an LSN distance. */
+export const SEGMENT = BigInt(MEGABYTE);
+/** The ready scenarios' flush position with 1 MB segments: origin (segment 1) + 3.5 segments. */
+export const FLUSH_LSN = SEGMENT + 3n * SEGMENT + SEGMENT / 2n;
+/** Scenario parameters: IDENTIFY_SYSTEM reports a position inside segment 1, the stream starts there. */
+export const HAPPY = { reportedLsn: '0/100090' };
 
 /** The built CLI entry (`npx tsc -b apps/cli` makes dist/). */
 export const CLI_BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
@@ -87,6 +96,7 @@ export async function cleanUp(): Promise<void> {
 export function connectTo(
   server: FakeWalsender,
   extra: Record<string, string> = {},
+  options: Omit<ConnectOptions, 'env'> = {},
 ): () => ReturnType<typeof connect> {
   return () =>
     connect(
@@ -99,8 +109,24 @@ export function connectTo(
         connect_timeout: '5',
         ...extra,
       },
-      { env: { HOME: '/nonexistent' } },
+      { env: { HOME: '/nonexistent' }, ...options },
     );
+}
+
+/** `connectTo` that counts its calls: how many connections the receiver attempted. */
+export function countedConnect(
+  server: FakeWalsender,
+  extra: Record<string, string> = {},
+): { attempts: number; connect: () => ReturnType<typeof connect> } {
+  const connectOnce = connectTo(server, extra);
+  const counter = {
+    attempts: 0,
+    connect: () => {
+      counter.attempts += 1;
+      return connectOnce();
+    },
+  };
+  return counter;
 }
 
 export interface LibraryRun {
@@ -141,6 +167,27 @@ export async function runLibrary(
     clearTimeout(timer);
   }
   return { events, error, timedOut };
+}
+
+/**
+ * `runLibrary` connected to `server` and storing into `directory` with `directorySink`, unless
+ * `options` bring their own `connect` or `sink`.
+ */
+export function receiveInto(
+  server: FakeWalsender,
+  directory: string,
+  options: Partial<ReceiveWalOptions> = {},
+  settings: Parameters<typeof runLibrary>[1] = {},
+): Promise<LibraryRun> {
+  return runLibrary(
+    { connect: connectTo(server), ...options, sink: options.sink ?? directorySink(directory) },
+    settings,
+  );
+}
+
+/** The `disconnected` events of a run: one per failed connection that the receiver retried. */
+export function disconnections(run: LibraryRun): Extract<ReceiveEvent, { type: 'disconnected' }>[] {
+  return run.events.filter((event) => event.type === 'disconnected');
 }
 
 /** A DirectorySink without fsync (the suite checks bytes, not durability), unless told otherwise. */
@@ -267,6 +314,23 @@ function firstDifference(actual: Buffer, expected: Buffer, length: number): numb
   return -1;
 }
 
+/**
+ * All WAL of a ready scenario on timeline 1 is stored, and nothing else: segments 1-3 complete, 4
+ * partial up to `FLUSH_LSN` and zero padded after it.
+ */
+export function expectAllStored(directory: string, server: FakeWalsender): void {
+  const report = checkDirectory(directory, server);
+  expect(report.problems).toEqual([]);
+  expect(report.segments.map((segment) => segment.name)).toEqual([
+    segmentName(1, 1n, MEGABYTE),
+    segmentName(1, 2n, MEGABYTE),
+    segmentName(1, 3n, MEGABYTE),
+    segmentName(1, 4n, MEGABYTE, true),
+  ]);
+  const expected = server.model.timeline(1)!.generator.segmentFile(4n, { endLsn: FLUSH_LSN });
+  expect(expected.subarray(report.segments.at(-1)!.dataLength).every((byte) => byte === 0)).toBe(true);
+}
+
 /** Names in `root` besides the target directory `wal`: anything there was written outside it. */
 export function strayFiles(root: string): string[] {
   return readdirSync(root).filter((name) => name !== 'wal');
@@ -379,6 +443,29 @@ export function statusUpdates(server: FakeWalsender, connection?: number) {
   );
 }
 
+/** The START_REPLICATION commands the server received, in arrival order. */
+export function startReplications(server: FakeWalsender): string[] {
+  return server.recorded.flatMap((entry) =>
+    entry.message.type === 'Query' && entry.message.sql.startsWith('START_REPLICATION')
+      ? [entry.message.sql]
+      : [],
+  );
+}
+
+/**
+ * The answers of keepalive-reply's keepalive under `-s 0` without a slot: exactly one status update,
+ * write = all WAL received, flush and apply 0.
+ */
+export function expectOneKeepaliveAnswer(answered: ReturnType<typeof statusUpdates>): void {
+  expect(answered).toHaveLength(1);
+  expect(answered[0]).toMatchObject({
+    writeLsn: FLUSH_LSN,
+    flushLsn: 0n,
+    applyLsn: 0n,
+    replyRequested: false,
+  });
+}
+
 /** `X/X` text of an LSN, for scenario parameters. */
 export function lsnText(lsn: bigint): string {
   return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
@@ -397,4 +484,22 @@ export async function shutDownLikeWalSender(session: Session, sentLsn: bigint): 
   );
   await session.send({ type: 'CommandComplete', tag: 'COPY 0' });
   session.close();
+}
+
+/** A script: connection 1 is served with `hooks(session)`, every later one as the scenario would. */
+export function onFirstConnection(hooks: (session: Session) => ServeHooks): Script {
+  return (session) => session.serveDefault(session.connectionIndex === 1 ? hooks(session) : {});
+}
+
+/**
+ * A script: connection 1 streams up to `stopAt` and the server then shuts down like a walsender
+ * (COPY 0 + close, spec §3.8); later connections are served normally.
+ */
+export function shutDownFirstConnectionAt(stopAt: bigint): Script {
+  return onFirstConnection((session) => ({
+    async onStream(request) {
+      await session.sendWal(request.startLsn, stopAt, { timeline: request.timeline });
+      await shutDownLikeWalSender(session, stopAt);
+    },
+  }));
 }

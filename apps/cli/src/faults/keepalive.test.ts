@@ -3,22 +3,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   checkDirectory,
   cleanUp,
-  connectTo,
   directorySink,
-  MEGABYTE,
+  expectOneKeepaliveAnswer,
+  FLUSH_LSN,
+  HAPPY,
   makeTarget,
-  runLibrary,
+  receiveInto,
+  SEGMENT,
   startServer,
   statusUpdates,
   waitUntil,
 } from './harness.js';
 
 afterEach(cleanUp);
-
-const SEGMENT = BigInt(MEGABYTE);
-/** keepalive-reply streams from segment 1 (reportedLsn) to origin + 3.5 segments. */
-const FLUSH_LSN = SEGMENT + 3n * SEGMENT + SEGMENT / 2n;
-const PARAMETERS = { reportedLsn: '0/100090' };
 
 /**
  * keepalive-reply (spec §3.4 "Keepalive handling", §5.6 scenario 2): after the WAL the server sends
@@ -27,16 +24,11 @@ const PARAMETERS = { reportedLsn: '0/100090' };
  */
 describe('keepalive asking for a reply', () => {
   it('is answered with -s 0: one r, write = everything received, flush = 0 without a slot, apply = 0', async () => {
-    const server = await startServer('keepalive-reply', PARAMETERS);
+    const server = await startServer('keepalive-reply', HAPPY);
     const { directory } = makeTarget();
     const stop = new AbortController();
     let answered: ReturnType<typeof statusUpdates> = [];
-    const running = runLibrary({
-      connect: connectTo(server),
-      sink: directorySink(directory),
-      statusIntervalMs: 0,
-      signal: stop.signal,
-    });
+    const running = receiveInto(server, directory, { statusIntervalMs: 0, signal: stop.signal });
     await waitUntil(() => statusUpdates(server).length > 0, "the client's status update");
     answered = statusUpdates(server);
     stop.abort();
@@ -44,20 +36,14 @@ describe('keepalive asking for a reply', () => {
 
     expect(run.error).toBeUndefined();
     expect(run.timedOut).toBe(false);
-    expect(answered).toHaveLength(1);
-    expect(answered[0]).toMatchObject({
-      writeLsn: FLUSH_LSN,
-      flushLsn: 0n,
-      applyLsn: 0n,
-      replyRequested: false,
-    });
+    expectOneKeepaliveAnswer(answered);
     expect(run.events.at(-1)).toMatchObject({ type: 'stopped', reason: 'aborted' });
     expect(checkDirectory(directory, server).problems).toEqual([]);
     expect(server.errors).toEqual([]);
   });
 
   it('is answered at once while the sink is still writing the WAL before it', async () => {
-    const server = await startServer('keepalive-reply', PARAMETERS);
+    const server = await startServer('keepalive-reply', HAPPY);
     const { directory } = makeTarget();
     const inner = directorySink(directory);
     let lastWriteStartedBeforeReply: boolean | undefined;
@@ -85,12 +71,7 @@ describe('keepalive asking for a reply', () => {
       },
     };
     const stop = new AbortController();
-    const running = runLibrary({
-      connect: connectTo(server),
-      sink: gated,
-      statusIntervalMs: 0,
-      signal: stop.signal,
-    });
+    const running = receiveInto(server, directory, { sink: gated, statusIntervalMs: 0, signal: stop.signal });
     await waitUntil(() => statusUpdates(server).length > 0, "the client's status update");
     const answered = statusUpdates(server);
     stop.abort();
@@ -106,13 +87,12 @@ describe('keepalive asking for a reply', () => {
   });
 
   it('with a slot: replies at once, then reports the flush position once the sink made it durable', async () => {
-    const server = await startServer('keepalive-reply', PARAMETERS, {
+    const server = await startServer('keepalive-reply', HAPPY, {
       server: { slots: { archive: { restartLsn: SEGMENT } } },
     });
     const { directory } = makeTarget();
     const stop = new AbortController();
-    const running = runLibrary({
-      connect: connectTo(server),
+    const running = receiveInto(server, directory, {
       sink: directorySink(directory, true),
       slot: 'archive',
       statusIntervalMs: 0,
@@ -142,15 +122,10 @@ describe('keepalive asking for a reply', () => {
   });
 
   it('with a status interval, the first status goes out right after CopyBothResponse', async () => {
-    const server = await startServer('keepalive-reply', PARAMETERS);
+    const server = await startServer('keepalive-reply', HAPPY);
     const { directory } = makeTarget();
     const stop = new AbortController();
-    const running = runLibrary({
-      connect: connectTo(server),
-      sink: directorySink(directory),
-      statusIntervalMs: 60_000,
-      signal: stop.signal,
-    });
+    const running = receiveInto(server, directory, { statusIntervalMs: 60_000, signal: stop.signal });
     // The periodic one (sent at the start, write = start of segment 1) and the keepalive's reply.
     await waitUntil(() => statusUpdates(server).some((status) => status.writeLsn === FLUSH_LSN), 'the reply');
     const updates = statusUpdates(server);

@@ -5,20 +5,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   checkDirectory,
   cleanUp,
-  connectTo,
-  directorySink,
+  countedConnect,
+  disconnections,
+  HAPPY,
   isCodedWalError,
   MEGABYTE,
   makeTarget,
-  runLibrary,
+  receiveInto,
   segmentName,
   startServer,
   strayFiles,
 } from './harness.js';
 
 afterEach(cleanUp);
-
-const HAPPY = { reportedLsn: '0/100090' };
 
 /**
  * Every malformed scenario of the fake walsender, the code the receiver must fail with, whether a
@@ -95,11 +94,7 @@ describe('malformed server output', () => {
     async (entry) => {
       const server = await startServer(`malformed-${entry.variant}`, HAPPY);
       const { root, directory } = makeTarget();
-      const run = await runLibrary({
-        connect: connectTo(server),
-        sink: directorySink(directory),
-        noLoop: true,
-      });
+      const run = await receiveInto(server, directory, { noLoop: true });
       expect(run.timedOut).toBe(false);
       expect(isCodedWalError(run.error)).toBe(true);
       expect(run.error).toMatchObject({ code: entry.code });
@@ -113,8 +108,10 @@ describe('malformed server output', () => {
     const server = await startServer(`malformed-${entry.variant}`, HAPPY);
     const { root, directory } = makeTarget();
     const disconnects: ReceiveEvent[] = [];
-    const run = await runLibrary(
-      { connect: connectTo(server), sink: directorySink(directory), reconnectDelayMs: 1 },
+    const run = await receiveInto(
+      server,
+      directory,
+      { reconnectDelayMs: 1 },
       {
         onEvent(event) {
           if (event.type !== 'disconnected') return undefined;
@@ -139,7 +136,7 @@ describe('malformed server output', () => {
   it('history file name with ../: nothing is written, inside or outside the directory', async () => {
     const server = await startServer('malformed-history-path-traversal', HAPPY);
     const { root, directory } = makeTarget();
-    await runLibrary({ connect: connectTo(server), sink: directorySink(directory), noLoop: true });
+    await receiveInto(server, directory, { noLoop: true });
     expect(strayFiles(root)).toEqual([]);
     expect(checkDirectory(directory, server).histories).toEqual([]);
   });
@@ -147,22 +144,15 @@ describe('malformed server output', () => {
   it('system identifier changing between connections: fatal WAL_ERR_STREAM_SYSTEM_ID_CHANGED, first WAL kept', async () => {
     const server = await startServer('malformed-system-id-changes', HAPPY);
     const { directory } = makeTarget();
-    let attempts = 0;
-    const connect = connectTo(server);
-    const run = await runLibrary({
-      connect: () => {
-        attempts += 1;
-        return connect();
-      },
-      sink: directorySink(directory),
-    });
+    const counted = countedConnect(server);
+    const run = await receiveInto(server, directory, { connect: counted.connect });
     expect(isCodedWalError(run.error)).toBe(true);
     expect(run.error).toMatchObject({ code: 'WAL_ERR_STREAM_SYSTEM_ID_CHANGED' });
     expect((run.error as Error).message).toMatch(
       /system identifier changed from 7710807530998405100 to 7710807530998405101/,
     );
-    expect(run.events.filter((event) => event.type === 'disconnected')).toHaveLength(1);
-    expect(attempts).toBe(2);
+    expect(disconnections(run)).toHaveLength(1);
+    expect(counted.attempts).toBe(2);
     // Connection 1's page is stored and was not overwritten by the other system's WAL.
     expect(checkDirectory(directory, server).problems).toEqual([]);
     expectStoredPrefix(directory, server, 8192);
