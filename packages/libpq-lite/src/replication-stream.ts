@@ -22,6 +22,14 @@ export type CopyEvent =
 export interface ReplicationStream {
   kind: 'copy';
   readMessage(): CopyEvent | undefined;
+  /** How far `readMessage()` has read: every message returned so far lies before this position. */
+  readonly position: number;
+  /**
+   * The caller holds no view of the data of messages read before `position` (a value of
+   * `this.position`) any more: their memory may be read into again. A caller that never calls it
+   * may keep every `data` for as long as it likes.
+   */
+  release(position: number): void;
   waitForMessage(timeoutMs?: number, signal?: AbortSignal): Promise<boolean>;
   sendCopyData(payload: Buffer): void;
   sendFrame(frame: Buffer): void;
@@ -36,7 +44,7 @@ const CODE_PARAMETER_STATUS = 0x53; // 'S'
 
 /**
  * COPY BOTH as a queue the caller pulls from. CopyData payloads are handed out as the framer
- * produced them (views or one copy per frame), never reused. Anything other than CopyData ends the
+ * produced them (views or one copy per frame), unchanged until the caller releases them. Anything other than CopyData ends the
  * COPY, as in libpq (`fe-protocol3.c` getCopyDataMessage): a server that shuts down sends
  * CommandComplete "COPY 0" without CopyDone, then closes.
  */
@@ -132,6 +140,14 @@ export class CopyBothStream implements ReplicationStream {
           throw this.protocolFailure(`unexpected ${message.type} at the end of COPY`);
       }
     }
+  }
+
+  get position(): number {
+    return this.wire.position;
+  }
+
+  release(position: number): void {
+    this.wire.release(position);
   }
 
   private protocolFailure(text: string): ProtocolError {

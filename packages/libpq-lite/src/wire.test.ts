@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CopyBothStream } from './replication-stream.js';
-import { MIN_READ_SPACE, READ_BUFFER_SIZE, SocketReader } from './socket-reader.js';
+import { MAX_RETIRED_BUFFERS, MIN_READ_SPACE, READ_BUFFER_SIZE, SocketReader } from './socket-reader.js';
 import { HIGH_WATER_MARK, LOW_WATER_MARK, Wire } from './wire.js';
 
 /** A CopyData frame built by hand: 'd', Int32 length (incl. itself), payload. */
@@ -288,7 +288,128 @@ describe('Wire.wait', () => {
   });
 });
 
+describe('Wire over a socket: released memory is read into again', () => {
+  it('reuses read buffers behind the position the consumer released, never bytes it still holds', async () => {
+    const count = 200; // 25 MB through buffers of 1 MiB
+    const length = 128 * 1024 + 25;
+    const sent = { value: '' };
+    const port = await serverFor((socket) => {
+      // One byte first, taken by another receiver (as the SSL negotiation takes 'N'), so the wire's
+      // positions start behind the reader's.
+      socket.write(Buffer.from('N'));
+      socket.once('data', () => streamMessages(socket, count, length, sent));
+    });
+    const reader = new SocketReader();
+    const socket = netConnect({ host: '127.0.0.1', port, onread: reader.options });
+    sockets.push(socket);
+    const first = await new Promise<Buffer>((resolve) => {
+      reader.target = (chunk) => resolve(chunk);
+    });
+    expect(first.toString()).toBe('N');
+    reader.target = undefined;
+    const wire = new Wire(socket, { description: 'test server', reader });
+    wire.established = true;
+    socket.write('go');
+    const stream = new CopyBothStream(wire, () => {});
+    // Like a sink with writes in flight: the last few payloads are held, then checked and released.
+    const held: { data: Buffer; copy: Buffer; from: number }[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    const hash = createHash('sha256');
+    let failure: unknown;
+    for (;;) {
+      try {
+        const from = stream.position;
+        const event = stream.readMessage();
+        if (event === undefined) {
+          await stream.waitForMessage();
+          continue;
+        }
+        if (event.type !== 'copy-data') throw new Error(`unexpected ${event.type}`);
+        hash.update(event.data);
+        buffers.add(event.data.buffer);
+        held.push({ data: event.data, copy: Buffer.from(event.data), from });
+        if (held.length > 4) {
+          const done = held.shift()!;
+          expect(done.data.equals(done.copy)).toBe(true);
+          stream.release(held[0]!.from);
+        }
+      } catch (error) {
+        failure = error;
+        break;
+      }
+    }
+    expect(failure).toMatchObject({ code: 'WAL_ERR_CONNECTION_LOST' });
+    expect(hash.digest('hex')).toBe(sent.value);
+    for (const { data, copy } of held) expect(data.equals(copy)).toBe(true);
+    // Without reuse 25 MB would need at least 25 buffers; the payloads copied across two buffers
+    // (about one per MiB) are buffers of their own.
+    const readBuffers = [...buffers].filter((buffer) => buffer.byteLength === READ_BUFFER_SIZE);
+    expect(readBuffers.length).toBeLessThanOrEqual(8);
+  });
+});
+
 describe('SocketReader', () => {
+  it('reads into a buffer again only once all its bytes are released, and never into one in use', () => {
+    const reader = new SocketReader();
+    const { buffer, callback } = reader.options as {
+      buffer: () => Uint8Array;
+      callback: (bytes: number, buffer: Uint8Array) => boolean;
+    };
+    const chunks: { chunk: Buffer; start: number }[] = [];
+    let offset = 0;
+    reader.target = (chunk) => {
+      chunks.push({ chunk, start: offset });
+      offset += chunk.length;
+    };
+    let released = 0;
+    const buffers = new Set<ArrayBufferLike>();
+    for (let read = 0; read < 300; read++) {
+      const space = buffer();
+      buffers.add(space.buffer);
+      // The space overlaps no chunk with a byte at or past the released offset.
+      for (const { chunk, start } of chunks) {
+        if (chunk.buffer !== space.buffer || start + chunk.length <= released) continue;
+        const overlaps =
+          space.byteOffset < chunk.byteOffset + chunk.length &&
+          chunk.byteOffset < space.byteOffset + space.length;
+        expect(overlaps).toBe(false);
+      }
+      const bytes = Math.min(space.length, 100_000 + ((read * 7919) % 60_000));
+      callback(bytes, space);
+      // The consumer lags behind by a varying amount, sometimes releasing nothing new.
+      if (read % 3 !== 0) {
+        released = Math.max(released, offset - 1_500_000 - ((read * 104_729) % 1_000_000));
+        if (released > 0) reader.release(released);
+      }
+    }
+    // About 37 MB read through a handful of buffers.
+    expect(offset).toBeGreaterThan(30 * READ_BUFFER_SIZE);
+    expect(buffers.size).toBeLessThanOrEqual(6);
+  });
+
+  it('reuses nothing without release, and forgets filled buffers past a bound', () => {
+    const reader = new SocketReader();
+    const { buffer, callback } = reader.options as {
+      buffer: () => Uint8Array;
+      callback: (bytes: number, buffer: Uint8Array) => boolean;
+    };
+    reader.target = () => {};
+    const buffers = new Set<ArrayBufferLike>();
+    for (let read = 0; read < 100; read++) {
+      const space = buffer();
+      buffers.add(space.buffer);
+      callback(Math.min(space.length, 500_000), space);
+    }
+    expect(buffers.size).toBeGreaterThanOrEqual(49);
+    // A consumer that released once then stopped: the reader keeps at most MAX_RETIRED_BUFFERS.
+    reader.release(1);
+    for (let read = 0; read < 100; read++) {
+      const space = buffer();
+      callback(Math.min(space.length, 500_000), space);
+    }
+    expect((reader as unknown as { retired: unknown[] }).retired.length).toBe(MAX_RETIRED_BUFFERS);
+  });
+
   it('hands out consecutive views of one buffer and never reuses bytes it handed out', () => {
     const reader = new SocketReader();
     const chunks: Buffer[] = [];

@@ -21,8 +21,9 @@ export const LOW_WATER_MARK = 512 * 1024;
 
 /**
  * The message layer over one socket (plain or TLS): frames are queued as they arrive and handed
- * out in order. Payloads come from the framer, which never reuses a buffer it handed out, so a
- * caller may keep a payload for as long as it likes. Reading pauses while too much is unread.
+ * out in order. A payload stays unchanged for as long as the caller holds it, until the caller
+ * says it no longer does (`release`): only then may its memory be read into again. Reading pauses
+ * while too much is unread.
  */
 export class Wire {
   readonly socket: Socket;
@@ -30,6 +31,11 @@ export class Wire {
   private frames: Frame[] = [];
   private head = 0;
   private queuedBytes = 0;
+  /** Bytes of the frames handed out by `shift()` so far (see `position`). */
+  private shiftedBytes = 0;
+  private readonly reader: SocketReader | undefined;
+  /** The reader's stream offset of this wire's first byte. */
+  private readerBase = 0;
   private paused = false;
   private failure: WalError | undefined;
   /** The pending `wait()`: resolved with true by a frame or a failure, false by its deadline or signal. */
@@ -65,8 +71,17 @@ export class Wire {
     socket.on('end', this.onEnd);
     socket.on('close', this.onEnd);
     socket.on('error', this.onError);
-    if (options.reader === undefined) socket.on('data', this.onData);
-    else options.reader.target = this.onData;
+    this.reader = options.reader;
+    if (options.reader === undefined) {
+      socket.on('data', this.onData);
+    } else {
+      this.readerBase = options.reader.deliveredBytes;
+      options.reader.unfinished = {
+        length: () => this.framer.bufferedLength,
+        moved: (chunk) => this.framer.relocateBuffered(chunk),
+      };
+      options.reader.target = this.onData;
+    }
     // A socket handed over after the SSL negotiation may have been paused.
     socket.resume();
   }
@@ -201,11 +216,30 @@ export class Wire {
       this.head = 0;
     }
     this.queuedBytes -= frame.payload.length + 5;
+    this.shiftedBytes += frame.payload.length + 5;
     if (this.paused && this.queuedBytes <= LOW_WATER_MARK) {
       this.paused = false;
       this.socket.resume();
     }
     return frame;
+  }
+
+  /**
+   * How far `shift()` has read: every frame handed out so far lies before this position. Pass it
+   * to `release()` once no view of those frames is held any more.
+   */
+  get position(): number {
+    return this.shiftedBytes;
+  }
+
+  /**
+   * The caller holds no view of any frame before `position` (a value of `this.position`) any more,
+   * nor of anything taken from them: the memory they were read into may be read into again.
+   * Without calls to it nothing handed out is ever overwritten (docs/adr/0001-buffer-ownership.md,
+   * rule 3). Wires that read through Node's 'data' events (TLS) ignore it.
+   */
+  release(position: number): void {
+    this.reader?.release(this.readerBase + position);
   }
 
   /**

@@ -22,7 +22,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 }
 
 /** Runs copyStream in the background, recording its events, outcome or error. */
-function start(stream: FakeReplicationStream, sink: MemorySink, maxBytesInFlight?: number) {
+function start(stream: FakeReplicationStream, sink: MemorySink, maxBytesInFlight?: number, endLsn?: bigint) {
   const abort = new AbortController();
   const state: CopyState = {
     receivedLsn: START,
@@ -40,7 +40,7 @@ function start(stream: FakeReplicationStream, sink: MemorySink, maxBytesInFlight
       segmentSize: SEGMENT,
       timeline: 1,
       startLsn: START,
-      endLsn: undefined,
+      endLsn,
       statusIntervalMs: 0,
       reportFlush: false,
       synchronous: false,
@@ -191,6 +191,62 @@ describe('copyStream: pipelined sink writes', () => {
     await run.done;
     expect(run.run.error).toBeUndefined();
     expect(sink.contiguous()?.data).toEqual(Buffer.concat([1, 2, 3, 4, 5].map((fill) => bytes(0x100, fill))));
+  });
+
+  it('gives read memory back to the connection only up to the oldest write still running', async () => {
+    const stream = new FakeReplicationStream().answerCopyDone();
+    const sink = new MemorySink();
+    sink.holdWrites = true;
+    // On the wire each message is 'd', length, then 'w' with its 24-byte header and the WAL.
+    const frame = 5 + 25 + 0x100;
+    stream.pushWal(START, bytes(0x100, 1)).pushKeepalive(START + 0x100n, false);
+    stream.pushWal(START + 0x100n, bytes(0x100, 2)).pushWal(START + 0x200n, bytes(0x100, 3));
+    const keepalive = 5 + 18;
+    const run = start(stream, sink);
+    await until(() => sink.running === 3, 'three writes run');
+    expect(stream.releasedPosition).toBe(0);
+
+    sink.releaseWrite(2); // the last one first: the two before still hold their data
+    await until(() => sink.running === 2, 'the third write ends');
+    for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(stream.releasedPosition).toBe(0);
+
+    sink.releaseWrite(0);
+    await until(() => stream.releasedPosition === frame + keepalive, 'the first message is released');
+    sink.releaseWrite(0);
+    await until(() => stream.releasedPosition === 3 * frame + keepalive, 'everything read is released');
+    expect(stream.position).toBe(3 * frame + keepalive);
+    run.abort.abort();
+    await run.done;
+    expect(run.run.error).toBeUndefined();
+    // Written as sent, not the 0xEE the fake stream leaves in released memory.
+    const written = [...sink.writes].sort((a, b) => Number(a.startLsn - b.startLsn));
+    expect(written.map((write) => write.data)).toEqual([1, 2, 3].map((fill) => bytes(0x100, fill)));
+  });
+
+  it('reads nothing more once past endpos until the writes before it are done, then drops the rest', async () => {
+    const stream = new FakeReplicationStream().answerCopyDone();
+    const sink = new MemorySink();
+    sink.holdWrites = true;
+    for (let index = 0; index < 6; index++)
+      stream.pushWal(START + BigInt(index * 0x100), bytes(0x100, index + 1));
+    // Past endpos after the second message: pg_receivewal would read on and ignore the rest.
+    const run = start(stream, sink, undefined, START + 0x180n);
+    await until(() => sink.running === 2, 'two writes run');
+    for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(stream.unread).toBe(4);
+    expect(stream.sent.filter((message) => message.type === 'copy-done')).toHaveLength(0);
+
+    sink.holdWrites = false;
+    sink.releaseWrite();
+    sink.releaseWrite();
+    await run.done;
+    expect(run.run.error).toBeUndefined();
+    expect(run.run.outcome).toMatchObject({ kind: 'stopped', reason: 'endpos', lsn: START + 0x200n });
+    // After our CopyDone the rest was read to the end of COPY, and its memory released.
+    expect(stream.unread).toBe(0);
+    expect(stream.releasedPosition).toBe(stream.position);
+    expect(sink.contiguous()?.data).toEqual(Buffer.concat([1, 2].map((fill) => bytes(0x100, fill))));
   });
 
   it('rejects a bound that is not a positive integer', async () => {

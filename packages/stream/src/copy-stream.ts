@@ -84,6 +84,12 @@ interface SinkOperation {
   endLsn: bigint;
   /** Bytes of WAL this operation holds (0 for a flush). */
   length: number;
+  /**
+   * The stream position (ReplicationStream.position) before the message whose data this operation
+   * holds; for a flush, the position when it was started. Memory before it is released to the
+   * connection once every operation before this one has settled.
+   */
+  holdsFrom: number;
   /** Never rejects: the outcome is recorded in the fields below. */
   done: Promise<void>;
   settled: boolean;
@@ -97,6 +103,7 @@ function track(
   startLsn: bigint,
   endLsn: bigint,
   length: number,
+  holdsFrom: number,
   work: Promise<unknown>,
   onSettled: () => void,
 ): SinkOperation {
@@ -105,6 +112,7 @@ function track(
     startLsn,
     endLsn,
     length,
+    holdsFrom,
     done: Promise.resolve(),
     settled: false,
     failed: false,
@@ -181,7 +189,12 @@ export async function* copyStream(
   let bytesInFlight = 0;
   let flushInFlight = false;
   /** A WAL message starting a segment, waiting until every operation before it has succeeded. */
-  let held: { startLsn: bigint; data: Buffer } | undefined;
+  let held: { startLsn: bigint; data: Buffer; holdsFrom: number } | undefined;
+  /** What was last passed to stream.release(). */
+  let releasedPosition = stream.position;
+  // From the first call on, the connection keeps what it read for reuse (SocketReader): make it
+  // the first thing, or the megabytes read while the first segment is opened are never reused.
+  stream.release(releasedPosition);
   let stopReason: 'endpos' | 'aborted' | undefined;
   let flushWanted = false;
   let serverCopyDone = false;
@@ -202,6 +215,17 @@ export async function* copyStream(
     schedule.markSent(now);
   };
 
+  /**
+   * Whether to read the connection: not while a segment start waits, nor while the sink is
+   * `maxBytesInFlight` behind, nor once we stop. pg_receivewal reads on after endpos and ignores
+   * the WAL; we read nothing more until the writes before the stop are done (then stopStreaming
+   * reads to the end of COPY): the WAL would be dropped anyway, and memory read into while those
+   * writes hold the buffers before it could not be reused, so a walsender still sending at full
+   * speed would have us read tens of MiB into new memory.
+   */
+  const reading = (): boolean =>
+    held === undefined && bytesInFlight < maxBytesInFlight && stopReason === undefined;
+
   // The one promise of an idle period, and what resolves it.
   let wakeUp: (() => void) | undefined;
   const wake = (): void => {
@@ -210,11 +234,31 @@ export async function* copyStream(
     wakeUp = undefined;
     resolve();
   };
-  const startWrite = (lsn: bigint, data: Buffer): void => {
+  const startWrite = (lsn: bigint, data: Buffer, holdsFrom: number): void => {
     operations.push(
-      track('write', lsn, lsn + BigInt(data.length), data.length, sink.write(timeline, lsn, data), wake),
+      track(
+        'write',
+        lsn,
+        lsn + BigInt(data.length),
+        data.length,
+        holdsFrom,
+        sink.write(timeline, lsn, data),
+        wake,
+      ),
     );
     bytesInFlight += data.length;
+  };
+  // The sink keeps no view of `data` once its write settled (WalSink.write), and nothing else here
+  // keeps one past its message: give the connection back the memory before the oldest data still
+  // in use, so it reads into the same buffers again instead of new ones.
+  const releaseRead = (): void => {
+    const position =
+      firstOperation < operations.length
+        ? (operations[firstOperation] as SinkOperation).holdsFrom
+        : (held?.holdsFrom ?? stream.position);
+    if (position === releasedPosition) return;
+    releasedPosition = position;
+    stream.release(position);
   };
   // The outstanding waitForMessage, if any; `waitCancel` ends it when COPY ends or on an error, so
   // that the connection has no waiter left (it allows one at a time).
@@ -305,14 +349,15 @@ export async function* copyStream(
       // 2. A held message (the start of a segment) once everything before it is written, then a
       // flush when one is wanted (one at a time; the sink runs it after the writes before it).
       if (held !== undefined && firstOperation === operations.length) {
-        startWrite(held.startLsn, held.data);
+        startWrite(held.startLsn, held.data, held.holdsFrom);
         held = undefined;
       }
       if (flushWanted && !flushInFlight && stopReason === undefined) {
         flushWanted = false;
         flushInFlight = true;
-        operations.push(track('flush', writtenLsn, writtenLsn, 0, sink.flush(), wake));
+        operations.push(track('flush', writtenLsn, writtenLsn, 0, stream.position, sink.flush(), wake));
       }
+      releaseRead();
 
       // 3. The end: the server ended COPY, or we stop (endpos or abort) once all WAL is written.
       if (stopReason === undefined && signal?.aborted) stopReason = 'aborted';
@@ -330,8 +375,8 @@ export async function* copyStream(
       const now = clock.monotonic();
       if (!serverEnded) {
         if (schedule.isDue(now)) sendStatus(now);
-        // Not reading because the sink is behind is not silence of the server.
-        if (held !== undefined || bytesInFlight >= maxBytesInFlight) deadline.received(now);
+        // Not reading because the sink is behind (or we stop) is not silence of the server.
+        if (!reading()) deadline.received(now);
         const verdict = deadline.check(now);
         if (verdict === 'timeout') {
           throw new StreamError(
@@ -348,12 +393,8 @@ export async function* copyStream(
 
       // 5. Everything already buffered, synchronously: no promise per message.
       let received = false;
-      while (
-        held === undefined &&
-        bytesInFlight < maxBytesInFlight &&
-        !serverCopyDone &&
-        endResult === undefined
-      ) {
+      while (reading() && !serverCopyDone && endResult === undefined) {
+        const holdsFrom = stream.position;
         const event = stream.readMessage();
         if (event === undefined) break;
         received = true;
@@ -374,8 +415,6 @@ export async function* copyStream(
               );
             }
             serverWalEnd = message.walEnd;
-            // pg_receivewal ignores WAL once it is stopping.
-            if (stopReason !== undefined) continue;
             if (message.dataStart !== receivedLsn) {
               // Stricter than pg_receivewal, which compares only the offset in the segment (spec §10 item 4).
               throw new StreamError(
@@ -395,9 +434,9 @@ export async function* copyStream(
             // the sink could still open and fill the next segment behind a hole (DirectorySink
             // refuses a write that does not continue the open segment, except at a segment start).
             if (firstOperation < operations.length && segmentOffsetOf(message.dataStart, segmentSize) === 0) {
-              held = { startLsn: message.dataStart, data };
+              held = { startLsn: message.dataStart, data, holdsFrom };
             } else {
-              startWrite(message.dataStart, data);
+              startWrite(message.dataStart, data, holdsFrom);
             }
           } else if (message.type === 'PrimaryKeepalive') {
             if (message.walEnd > serverWalEnd) serverWalEnd = message.walEnd;
@@ -437,7 +476,7 @@ export async function* copyStream(
         timeoutMs = untilDeadline;
       }
       const dueAt = timeoutMs === undefined ? Number.POSITIVE_INFINITY : now + timeoutMs;
-      if (!serverEnded && held === undefined && bytesInFlight < maxBytesInFlight && !streamWaiting) {
+      if (!serverEnded && reading() && !streamWaiting) {
         streamWaiting = true;
         streamWaitDueAt = dueAt;
         stream.waitForMessage(timeoutMs, waitCancel.signal).then(onStreamWait, onStreamWaitError);
@@ -465,6 +504,7 @@ export async function* copyStream(
     }
     while (endResult === undefined) {
       const event = stream.readMessage();
+      stream.release(stream.position);
       if (event === undefined) {
         if (!(await stream.waitForMessage())) {
           throw new StreamError(
@@ -525,6 +565,9 @@ export async function* copyStream(
     try {
       while (endResult === undefined) {
         const event = stream.readMessage();
+        // Nothing read now is kept: the WAL the server still sends is dropped (a walsender that
+        // has not seen our CopyDone yet may send megabytes), so its memory is read into again.
+        stream.release(stream.position);
         if (event === undefined) {
           const remaining = giveUpAt - clock.monotonic();
           if (remaining <= 0 || !(await stream.waitForMessage(remaining))) break;

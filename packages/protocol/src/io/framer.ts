@@ -67,6 +67,23 @@ export class MessageFramer {
   }
 
   /**
+   * The bytes received and not yet handed out (`bufferedLength` of them) now also lie, unchanged,
+   * in `chunk`, which replaces them: a reader that moves the start of an unfinished frame next to
+   * the space its remaining bytes will be read into, so the frame stays one view (SocketReader).
+   */
+  relocateBuffered(chunk: Buffer): void {
+    if (chunk.length !== this.buffered) {
+      throw new ProtocolError(
+        'WAL_ERR_PROTOCOL_INTERNAL',
+        `MessageFramer.relocateBuffered got ${chunk.length} bytes for ${this.buffered} buffered bytes`,
+      );
+    }
+    this.chunks = chunk.length === 0 ? [] : [chunk];
+    this.head = 0;
+    this.headOffset = 0;
+  }
+
+  /**
    * The next frame is a startup packet. A server calls this after answering an SSLRequest or
    * GSSENCRequest, because the client then sends another startup packet.
    */

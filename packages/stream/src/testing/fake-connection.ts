@@ -47,6 +47,11 @@ export class FakeReplicationStream implements ReplicationStream {
   waits = 0;
   readonly #queue: QueueItem[] = [];
   #wake: (() => void) | undefined;
+  #position = 0;
+  /** CopyData read and not released yet, with the position just past each. */
+  readonly #unreleased: { end: number; data: Buffer }[] = [];
+  /** The highest position the client released (see `release`). */
+  releasedPosition = 0;
 
   push(...events: CopyEvent[]): this {
     this.#queue.push(...events);
@@ -102,7 +107,29 @@ export class FakeReplicationStream implements ReplicationStream {
     const item = this.#queue.shift();
     if (item === undefined) return undefined;
     if (item.type === 'throw') throw item.error;
+    // Positions as on the wire: type byte, length, payload.
+    this.#position += item.type === 'copy-data' ? 5 + item.data.length : 5;
+    if (item.type === 'copy-data') this.#unreleased.push({ end: this.#position, data: item.data });
     return item;
+  }
+
+  get position(): number {
+    return this.#position;
+  }
+
+  /**
+   * Like the real connection, which reads into the released memory again: the data of every
+   * CopyData released is overwritten with 0xEE, so a client releasing what a sink still writes
+   * writes that instead of the WAL and the test sees it.
+   */
+  release(position: number): void {
+    if (position > this.#position) {
+      throw new Error(`FakeReplicationStream: release(${position}) past the read position ${this.#position}`);
+    }
+    if (position > this.releasedPosition) this.releasedPosition = position;
+    while (this.#unreleased.length > 0 && this.#unreleased[0]!.end <= this.releasedPosition) {
+      this.#unreleased.shift()!.data.fill(0xee);
+    }
   }
 
   waitForMessage(timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
