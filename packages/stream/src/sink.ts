@@ -23,8 +23,10 @@ export interface WalSink {
   /** Always uncompressed, atomic (tmp + rename). */
   writeHistoryFile(timeline: number, content: Buffer): Promise<void>;
   /**
-   * WAL bytes starting at `startLsn` on `timeline`. May span segment boundaries. The caller never reuses `data`;
-   * the sink may keep it until the promise resolves. The first write after open/position change starts at a segment start.
+   * WAL bytes starting at `startLsn` on `timeline`. May span segment boundaries. `data` is the sink's to read until
+   * the promise settles, and no longer: the stream loop then gives its memory back to the connection, which reads
+   * the next WAL into it, so a sink that needs the bytes later copies them. The first write after open/position
+   * change starts at a segment start.
    */
   write(timeline: number, startLsn: bigint, data: Buffer): Promise<void>;
   /** Make all written bytes durable (fsync unless the sink is no-sync); resolves with the durable end LSN. */
