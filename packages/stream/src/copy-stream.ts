@@ -135,6 +135,12 @@ function track(
   return operation;
 }
 
+/** The sooner of two optional delays. */
+function earliest(first: number | undefined, second: number | undefined): number | undefined {
+  if (first === undefined) return second;
+  return second === undefined || first <= second ? first : second;
+}
+
 /**
  * One COPY BOTH session on one timeline: pg_receivewal's HandleCopyStream, ProcessWALDataMsg,
  * ProcessKeepaliveMsg and HandleEndOfCopyStream (src/bin/pg_basebackup/receivelog.c) as an async
@@ -462,19 +468,24 @@ export async function* copyStream(
         continue;
       }
 
-      // 6. Caught up and idle: report the position the throttle held back, then wait until a message
-      // arrives, a sink operation settles, a timer fires or we are aborted.
+      // 6. Caught up and idle: report the position the throttle held back (once the throttle allows:
+      // a synchronous standby is idle after every commit, and an event per commit going up through
+      // every generator costs more CPU than the commit's write and fsync), then wait until a
+      // message arrives, a sink operation settles, a timer fires or we are aborted.
       const sinkIdle = firstOperation === operations.length;
+      let progressDueInMs: number | undefined;
       if (sinkIdle && !serverEnded && reportedLsn !== receivedLsn && writtenLsn === receivedLsn) {
-        lastProgressAt = now;
-        yield progress();
-        continue;
+        progressDueInMs = lastProgressAt + PROGRESS_INTERVAL_MS - now;
+        if (progressDueInMs <= 0) {
+          lastProgressAt = now;
+          yield progress();
+          continue;
+        }
       }
-      let timeoutMs = serverEnded ? undefined : schedule.sleepMs(now);
-      const untilDeadline = serverEnded ? undefined : deadline.sleepMs(now);
-      if (untilDeadline !== undefined && (timeoutMs === undefined || untilDeadline < timeoutMs)) {
-        timeoutMs = untilDeadline;
-      }
+      const timeoutMs = earliest(
+        serverEnded ? undefined : earliest(schedule.sleepMs(now), deadline.sleepMs(now)),
+        progressDueInMs,
+      );
       const dueAt = timeoutMs === undefined ? Number.POSITIVE_INFINITY : now + timeoutMs;
       if (!serverEnded && reading() && !streamWaiting) {
         streamWaiting = true;

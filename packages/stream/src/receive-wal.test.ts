@@ -788,6 +788,32 @@ describe('receiveWal: stopping', () => {
     expect(progress).toEqual([0x3000040n, 0x3000080n, 0x3000080n]);
   });
 
+  it('holds the idle report back until the progress throttle allows it (simulated clock)', async () => {
+    const clock = new ManualClock();
+    const start = clock.now;
+    const controller = new AbortController();
+    const connection = serverWith((stream) => {
+      stream.simulatedClock = clock;
+      stream.pushWal(0x3000000n, bytes(0x40, 1));
+    });
+    const progress: [number, bigint][] = [];
+    for await (const event of receiveWalWithClock(
+      options(connection, new MemorySink(), { signal: controller.signal, statusIntervalMs: 0 }),
+      clock,
+    )) {
+      if (event.type !== 'progress') continue;
+      progress.push([clock.now - start, event.receivedLsn]);
+      if (progress.length === 1) connection.streams[0]!.pushWal(0x3000040n, bytes(0x40, 2));
+      if (event.receivedLsn === 0x3000080n) controller.abort();
+    }
+    // The second write is done at once, but idle is reported only when the 500 ms throttle opens.
+    expect(progress).toEqual([
+      [0, 0x3000040n],
+      [500, 0x3000080n],
+      [500, 0x3000080n],
+    ]);
+  });
+
   it('closes the sink and the connection when the consumer breaks out of the loop', async () => {
     const sink = new MemorySink();
     sink.holdWrites = true;
