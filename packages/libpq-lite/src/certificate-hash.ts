@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { TlsError } from './errors.js';
+import { nodeCrypto } from './lazy-crypto.js';
 
 /**
  * tls-server-end-point channel binding data (RFC 5929 §4.1): the hash of the DER server
@@ -8,7 +8,7 @@ import { TlsError } from './errors.js';
  * Node 20 does not expose the signature algorithm, so we read it from the DER ourselves.
  */
 export function tlsServerEndPointHash(certificateDer: Buffer): Buffer {
-  return createHash(certificateHashAlgorithm(certificateDer)).update(certificateDer).digest();
+  return nodeCrypto().createHash(certificateHashAlgorithm(certificateDer)).update(certificateDer).digest();
 }
 
 const SIGNATURE_HASHES: Record<string, string> = {

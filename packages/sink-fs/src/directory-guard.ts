@@ -1,9 +1,9 @@
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as zlib from 'node:zlib';
 import { readLz4Prefix } from './compression/lz4-frame.js';
 import { zstdDecompressFactory } from './compression/options.js';
 import { errnoCode, fileSystemError, SinkError } from './errors.js';
+import { nodeZlib } from './lazy-zlib.js';
 import { readerOf } from './scan.js';
 
 /** Size of `XLogLongPageHeaderData` (spec §7.2). */
@@ -140,6 +140,7 @@ async function decompressPrefix(prefix: Buffer, suffix: '.gz' | '.zst'): Promise
   if (suffix === '.gz') {
     try {
       // Z_SYNC_FLUSH as the final flush: return what decodes instead of failing on the cut end.
+      const zlib = nodeZlib();
       const output = zlib.gunzipSync(prefix, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
       return output.subarray(0, LONG_PAGE_HEADER_SIZE);
     } catch {

@@ -1,9 +1,7 @@
-import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { AuthenticationError } from '../errors.js';
-
-const pbkdf2Async = promisify(pbkdf2);
+import { nodeCrypto } from '../lazy-crypto.js';
 
 /**
  * The largest iteration count we accept from a server. PostgreSQL defaults to 4096 and
@@ -50,7 +48,7 @@ function loadSaslprep(): Saslprep {
 }
 
 function hmac(key: Buffer, data: Buffer | string): Buffer {
-  return createHmac('sha256', key).update(data).digest();
+  return nodeCrypto().createHmac('sha256', key).update(data).digest();
 }
 
 function scramError(message: string): AuthenticationError {
@@ -102,7 +100,7 @@ export class ScramClient {
     this.channelBinding = options.channelBinding;
     this.mechanism =
       options.channelBinding.kind === 'tls-server-end-point' ? 'SCRAM-SHA-256-PLUS' : 'SCRAM-SHA-256';
-    this.nonce = options.nonce ?? randomBytes(RAW_NONCE_LENGTH).toString('base64');
+    this.nonce = options.nonce ?? nodeCrypto().randomBytes(RAW_NONCE_LENGTH).toString('base64');
     this.gs2Header =
       options.channelBinding.kind === 'tls-server-end-point'
         ? 'p=tls-server-end-point,,'
@@ -152,10 +150,10 @@ export class ScramClient {
     }
     const withoutProof = `c=${bindingInput.toString('base64')},r=${combinedNonce}`;
     // PBKDF2 runs on the libuv thread pool so a large iteration count does not block the event loop.
-    this.saltedPassword = await pbkdf2Async(this.password, salt, iterations, 32, 'sha256');
+    this.saltedPassword = await promisify(nodeCrypto().pbkdf2)(this.password, salt, iterations, 32, 'sha256');
     this.authMessage = `${this.clientFirstBare},${text},${withoutProof}`;
     const clientKey = hmac(this.saltedPassword, 'Client Key');
-    const storedKey = createHash('sha256').update(clientKey).digest();
+    const storedKey = nodeCrypto().createHash('sha256').update(clientKey).digest();
     const clientSignature = hmac(storedKey, this.authMessage);
     const proof = Buffer.alloc(clientKey.length);
     for (let index = 0; index < proof.length; index++)
@@ -183,7 +181,7 @@ export class ScramClient {
     }
     const serverKey = hmac(this.saltedPassword, 'Server Key');
     const expected = hmac(serverKey, this.authMessage);
-    if (!timingSafeEqual(expected, signature)) {
+    if (!nodeCrypto().timingSafeEqual(expected, signature)) {
       throw new AuthenticationError(
         'WAL_ERR_AUTH_SERVER_SIGNATURE',
         'incorrect server signature: the server could not prove it knows the password; it may be an impostor',

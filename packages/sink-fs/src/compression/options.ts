@@ -1,5 +1,6 @@
-import * as zlib from 'node:zlib';
+import type * as Zlib from 'node:zlib';
 import { SinkError } from '../errors.js';
+import { nodeZlib } from '../lazy-zlib.js';
 
 export type CompressionMethod = 'none' | 'gzip' | 'lz4' | 'zstd';
 
@@ -30,16 +31,16 @@ export function compressionSuffix(method: CompressionMethod): string {
   }
 }
 
-type ZstdFactory = (options?: { params?: Record<number, number>; chunkSize?: number }) => zlib.Gzip;
+type ZstdFactory = (options?: { params?: Record<number, number>; chunkSize?: number }) => Zlib.Gzip;
 
 /** node:zlib grew zstd in Node 22.15/23.8; Node 20 has none. Looked up at run time. */
 export function zstdCompressFactory(): ZstdFactory | undefined {
-  const candidate = (zlib as unknown as Record<string, unknown>).createZstdCompress;
+  const candidate = (nodeZlib() as unknown as Record<string, unknown>).createZstdCompress;
   return typeof candidate === 'function' ? (candidate as ZstdFactory) : undefined;
 }
 
 export function zstdDecompressFactory(): (() => NodeJS.ReadWriteStream) | undefined {
-  const candidate = (zlib as unknown as Record<string, unknown>).createZstdDecompress;
+  const candidate = (nodeZlib() as unknown as Record<string, unknown>).createZstdDecompress;
   return typeof candidate === 'function' ? (candidate as () => NodeJS.ReadWriteStream) : undefined;
 }
 

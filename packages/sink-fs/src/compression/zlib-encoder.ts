@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { setImmediate as nextIteration } from 'node:timers/promises';
-import * as zlib from 'node:zlib';
+import type * as Zlib from 'node:zlib';
+import { nodeZlib } from '../lazy-zlib.js';
 import type { OutputSink, StreamEncoder } from './encoder.js';
 import { zstdCompressFactory } from './options.js';
 
-type ZlibTransform = zlib.Gzip;
+type ZlibTransform = Zlib.Gzip;
 
 /**
  * gzip (and zstd where node:zlib has it) through a node:zlib transform, which compresses on the
@@ -34,6 +35,7 @@ export class ZlibStreamEncoder implements StreamEncoder {
   }
 
   static gzip(sink: OutputSink, level: number): ZlibStreamEncoder {
+    const zlib = nodeZlib();
     const transform = zlib.createGzip({ level, chunkSize: 64 * 1024 });
     return new ZlibStreamEncoder(transform, zlib.constants.Z_SYNC_FLUSH, sink);
   }
@@ -41,7 +43,7 @@ export class ZlibStreamEncoder implements StreamEncoder {
   static zstd(sink: OutputSink, level: number): ZlibStreamEncoder {
     const factory = zstdCompressFactory();
     if (factory === undefined) throw new Error('node:zlib has no zstd support');
-    const constants = zlib.constants as unknown as Record<string, number>;
+    const constants = nodeZlib().constants as unknown as Record<string, number>;
     const levelParameter = constants.ZSTD_c_compressionLevel ?? 100;
     const transform = factory({ params: { [levelParameter]: level }, chunkSize: 64 * 1024 });
     return new ZlibStreamEncoder(transform, constants.ZSTD_e_flush ?? 1, sink);
