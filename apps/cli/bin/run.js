@@ -13,6 +13,6 @@ if (receiveArguments === undefined) {
   // generation up to 16 MiB (of resident memory) for no gain: keep it at its initial size. A flag
   // read when the young generation would grow, so setting it now works (bench/README.md, "Memory").
   setFlagsFromString('--semi-space-growth-factor=1');
-  const { main } = await import('../dist/receive-entry.js');
+  const { main } = await import('../dist/receive-entry.bundle.js');
   await main(receiveArguments);
 }

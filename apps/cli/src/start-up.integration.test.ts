@@ -113,10 +113,10 @@ describe('wal receive start-up', () => {
   it('answers --version without oclif', async () => {
     const result = await wal(['receive', '--version']);
     expect(result).toMatchObject({ code: 0, stdout: `wal receive (wal) ${manifest.version}\n`, stderr: '' });
-    expect(result.loaded.some((url) => url.endsWith('/receive-entry.js'))).toBe(true);
+    expect(result.loaded.some((url) => url.endsWith('/dist/receive-entry.bundle.js'))).toBe(true);
     expect(heavyModules(result.loaded)).toEqual([]);
-    // --version needs none of the client either.
-    expect(result.loaded.filter((url) => /libpq-lite|sink-fs|\/stream\//.test(url))).toEqual([]);
+    // --version needs none of the client either: not its bundled chunk, not a package of its own.
+    expect(result.loaded.filter((url) => /receive-run|libpq-lite|sink-fs|\/stream\//.test(url))).toEqual([]);
   });
 
   it('runs (and fails to connect) without oclif, the test cluster or lz4', async () => {
@@ -126,7 +126,9 @@ describe('wal receive start-up', () => {
     expect(result.stderr).toMatch(
       /^wal receive: error: connection to server at "127\.0\.0\.1", port \d+ failed/,
     );
-    expect(result.loaded.some((url) => url.includes('libpq-lite'))).toBe(true);
+    // The client comes bundled (apps/cli/scripts/bundle-receive.mjs), not from the packages' dist.
+    expect(result.loaded.some((url) => /\/dist\/receive-chunks\/receive-run-\w+\.js$/.test(url))).toBe(true);
+    expect(result.loaded.filter((url) => /\/packages\/[^/]+\/dist\//.test(url))).toEqual([]);
     expect(heavyModules(result.loaded)).toEqual([]);
   });
 
