@@ -3,7 +3,7 @@
 // instead of about 100 modules: module resolution, file reads and parsing were a tenth of a second
 // of CPU and about 3 MiB of resident memory per run (docs/adr/0005-own-getopt.md, "One file").
 // Runs after `tsc -b`, from the built JavaScript, so the bundle is exactly what the tests ran.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const cli = new URL('..', import.meta.url);
@@ -12,6 +12,9 @@ const manifest = JSON.parse(readFileSync(new URL('package.json', cli), 'utf8'));
 // import, loaded (lazily, where the code says so) from node_modules as before.
 const bundled = new Set(['@wal/protocol', '@wal/libpq-lite', '@wal/stream', '@wal/sink-fs']);
 const external = Object.keys(manifest.dependencies).filter((name) => !bundled.has(name));
+
+// Chunk names carry a content hash: drop the previous build's, or they pile up in dist/.
+rmSync(new URL('dist/receive-chunks', cli), { recursive: true, force: true });
 
 await build({
   absWorkingDir: new URL('.', cli).pathname,

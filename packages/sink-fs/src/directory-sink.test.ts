@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants, gunzipSync, gzipSync } from 'node:zlib';
@@ -92,6 +93,33 @@ describe('DirectorySink: uncompressed segments', () => {
       expect(partial.subarray(100_000).every((byte) => byte === 0)).toBe(true);
     },
   );
+
+  it('with blockingWrites, writes and flushes inside the open segment at once, and waits behind a queued call', async () => {
+    const sink = await preparedSink({ blockingWrites: true });
+    await sink.write(1, SEGMENT, wal(SEGMENT, 100_000)); // opens the segment (queued: it awaits the open)
+    const partial = join(directory, `${name(1n)}.partial`);
+    // Read synchronously: no await between the call and the read, so no queued work can run.
+    const onDisk = (from: number, length: number) => readFileSync(partial).subarray(from, from + length);
+
+    // Nothing queued: the pwrite and the fsync are done when the calls return, before any await.
+    const written = sink.write(1, SEGMENT + 100_000n, wal(SEGMENT + 100_000n, 50_000));
+    expect(onDisk(100_000, 50_000).equals(wal(SEGMENT + 100_000n, 50_000))).toBe(true);
+    const flushed = sink.flush();
+    expect(sink.durableLsn).toBe(SEGMENT + 150_000n);
+    await written;
+    expect(await flushed).toBe(SEGMENT + 150_000n);
+
+    // A queued call is running (a directory scan): the next write waits for it, in order.
+    const scan = sink.resumePoint();
+    const queued = sink.write(1, SEGMENT + 150_000n, wal(SEGMENT + 150_000n, 50_000));
+    const flushedLater = sink.flush();
+    expect(onDisk(150_000, 50_000).equals(wal(SEGMENT + 150_000n, 50_000))).toBe(false);
+    expect(sink.durableLsn).toBe(SEGMENT + 150_000n);
+    await Promise.all([scan, queued]);
+    expect(await flushedLater).toBe(SEGMENT + 200_000n);
+    expect((await readFile(partial)).subarray(0, 200_000).equals(wal(SEGMENT, 200_000))).toBe(true);
+    await sink.close();
+  });
 
   it('rejects an unknown padding', () => {
     expect(() => new DirectorySink({ directory, padding: 'holes' as never })).toThrow(

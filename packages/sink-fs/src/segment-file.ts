@@ -117,18 +117,31 @@ export class SegmentFile {
 
   /** Writes `data` at the current position; it must fit in the rest of the segment. */
   async write(data: Buffer): Promise<void> {
-    if (data.length > this.remaining) {
-      throw new RangeError(`write of ${data.length} bytes past the end of segment ${this.fileName}`);
+    if (this.blocking) {
+      this.writeBlocking(data);
+      return;
     }
+    this.checkFits(data);
     if (data.length < COALESCE_BELOW) {
       if (this.stagedLength + data.length > STAGING_SIZE) await this.writeStaged();
-      this.staging ??= Buffer.allocUnsafe(STAGING_SIZE);
-      data.copy(this.staging, this.stagedLength);
-      this.position += data.length;
+      this.stage(data);
       return;
     }
     await this.writeStaged();
     await this.handOff(data);
+    this.position += data.length;
+  }
+
+  private checkFits(data: Buffer): void {
+    if (data.length > this.remaining) {
+      throw new RangeError(`write of ${data.length} bytes past the end of segment ${this.fileName}`);
+    }
+  }
+
+  /** Copies a small write into the staging buffer, which has room for it. */
+  private stage(data: Buffer): void {
+    this.staging ??= Buffer.allocUnsafe(STAGING_SIZE);
+    data.copy(this.staging, this.stagedLength);
     this.position += data.length;
   }
 
@@ -137,8 +150,62 @@ export class SegmentFile {
     return this.position - this.handedOff;
   }
 
+  /**
+   * Whether `writeBlocking` and `syncBlocking` may be used: uncompressed data with blocking writes
+   * is written and fsynced on the calling thread anyway, so it needs no promise at all.
+   */
+  get blocking(): boolean {
+    return this.encoder === undefined && this.options.blockingWrites && !this.closed;
+  }
+
+  /** `write` for a `blocking` segment, done when it returns; `data` must fit in the rest of the segment. */
+  writeBlocking(data: Buffer): void {
+    this.checkFits(data);
+    if (data.length < COALESCE_BELOW) {
+      if (this.stagedLength + data.length > STAGING_SIZE) this.writeStagedBlocking();
+      this.stage(data);
+      return;
+    }
+    this.writeStagedBlocking();
+    this.handOffBlocking(data);
+    this.position += data.length;
+  }
+
+  /** `sync` for a `blocking` segment. */
+  syncBlocking(): void {
+    this.writeStagedBlocking();
+    if (!this.options.sync) return;
+    try {
+      fsyncSync(this.handle.fd);
+    } catch (error) {
+      throw fileSystemError(error, `could not fsync WAL file "${this.partialName}"`, this.options.directory);
+    }
+  }
+
+  private writeStagedBlocking(): void {
+    if (this.stagedLength === 0 || this.staging === undefined) return;
+    this.handOffBlocking(this.staging.subarray(0, this.stagedLength));
+  }
+
+  private handOffBlocking(data: Buffer): void {
+    try {
+      writeFullyBlocking(this.handle.fd, data, this.handedOff);
+    } catch (error) {
+      throw fileSystemError(
+        error,
+        `could not write ${data.length} bytes to WAL file "${this.partialName}"`,
+        this.options.directory,
+      );
+    }
+    this.handedOff += data.length;
+  }
+
   /** Writes the staged bytes out (to the page cache; not fsynced). */
   async writeStaged(): Promise<void> {
+    if (this.blocking) {
+      this.writeStagedBlocking();
+      return;
+    }
     if (this.stagedLength === 0 || this.staging === undefined) return;
     await this.handOff(this.staging.subarray(0, this.stagedLength));
   }
@@ -146,8 +213,7 @@ export class SegmentFile {
   private async handOff(data: Buffer): Promise<void> {
     try {
       if (this.encoder === undefined) {
-        if (this.options.blockingWrites) writeFullyBlocking(this.handle.fd, data, this.handedOff);
-        else await writeFully(this.handle, data, this.handedOff);
+        await writeFully(this.handle, data, this.handedOff);
       } else {
         await this.encoder.write(data);
       }
@@ -163,14 +229,16 @@ export class SegmentFile {
 
   /** Makes every byte written so far durable (`dir_sync`): compressed streams are sync-flushed first. */
   async sync(): Promise<void> {
+    // With blocking writes the fsync blocks too, like pg_receivewal's: in --synchronous mode the
+    // next thing to do is the status update that waits for it anyway.
+    if (this.blocking) {
+      this.syncBlocking();
+      return;
+    }
     await this.writeStaged();
     try {
       await this.encoder?.flush();
-      // With blocking writes the fsync blocks too, like pg_receivewal's: in --synchronous mode the
-      // next thing to do is the status update that waits for it anyway.
-      if (this.options.sync && this.options.blockingWrites && this.encoder === undefined) {
-        fsyncSync(this.handle.fd);
-      } else if (this.options.sync) await this.handle.sync();
+      if (this.options.sync) await this.handle.sync();
     } catch (error) {
       throw fileSystemError(error, `could not fsync WAL file "${this.partialName}"`, this.options.directory);
     }
