@@ -41,8 +41,11 @@ export function receivers(options = {}) {
     };
   }
   const cli = cliPath();
-  if (!existsSync(join(dirname(cli), '../dist/commands/receive.js'))) {
-    throw new Error(`${cli}: the CLI is not built: run \`npx tsc -b apps/cli\` in the repository root first`);
+  // bin/run.js runs `wal receive` from the bundle the CLI's build ends with (apps/cli/scripts).
+  if (!existsSync(join(dirname(cli), '../dist/receive-entry.bundle.js'))) {
+    throw new Error(
+      `${cli}: the CLI is not built: run \`npx --yes pnpm@10.34.8 run build\` in the repository root first`,
+    );
   }
   const profile =
     options.cpuProfileDirectory === undefined
