@@ -8,7 +8,7 @@ import {
   createEncoder,
   type StreamEncoder,
 } from './compression/index.js';
-import { errnoCode, fileSystemError } from './errors.js';
+import { errnoCode, fileSystemError, type SinkError } from './errors.js';
 import {
   createFile,
   durableRename,
@@ -191,13 +191,17 @@ export class SegmentFile {
     try {
       writeFullyBlocking(this.handle.fd, data, this.handedOff);
     } catch (error) {
-      throw fileSystemError(
-        error,
-        `could not write ${data.length} bytes to WAL file "${this.partialName}"`,
-        this.options.directory,
-      );
+      throw this.writeFailure(error, data.length);
     }
     this.handedOff += data.length;
+  }
+
+  private writeFailure(error: unknown, length: number): SinkError {
+    return fileSystemError(
+      error,
+      `could not write ${length} bytes to WAL file "${this.partialName}"`,
+      this.options.directory,
+    );
   }
 
   /** Writes the staged bytes out (to the page cache; not fsynced). */
@@ -218,11 +222,7 @@ export class SegmentFile {
         await this.encoder.write(data);
       }
     } catch (error) {
-      throw fileSystemError(
-        error,
-        `could not write ${data.length} bytes to WAL file "${this.partialName}"`,
-        this.options.directory,
-      );
+      throw this.writeFailure(error, data.length);
     }
     this.handedOff += data.length;
   }
