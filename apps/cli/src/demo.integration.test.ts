@@ -1,24 +1,14 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-
-const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url));
+import { CLI_BIN, RunningProcess } from './e2e/harness.js';
 
 it('wal demo streams WAL from its own server, lists the files and removes everything', async () => {
-  const child = spawn(process.execPath, [BIN, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
+  const { code, stdout, stderr } = await new RunningProcess(
+    process.execPath,
+    [CLI_BIN, 'demo'],
+    process.env,
+    'wal demo',
+  ).result;
   expect(code, `${stdout}\n${stderr}`).toBe(0);
   expect(stdout).toMatch(/system identifier\s+\d+/);
   expect(stdout).toMatch(/wal receive: starting log streaming at \S+ \(timeline 1\)/);

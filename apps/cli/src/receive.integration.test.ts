@@ -1,11 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { type Cluster, startCluster, startStandby } from '@wal/pg-cluster';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_BIN, RunningProcess, type RunResult } from './e2e/harness.js';
 
 /**
  * PostgreSQL's TAP test src/bin/pg_basebackup/t/020_pg_receivewal.pl (spec §8), run against the
@@ -13,15 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * with 1 MB segments. Assertions are the TAP test's: exit codes, stderr patterns, file names.
  */
 
-const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url));
 const MEGABYTE = 1024 * 1024;
-
-interface Result {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
 
 let cluster: Cluster;
 let base: string;
@@ -33,31 +24,20 @@ function environment(target: Cluster): NodeJS.ProcessEnv {
   return { ...env, PGHOST: target.host, PGPORT: String(target.port), PGUSER: target.superuser };
 }
 
-function start(args: string[], target: Cluster = cluster): { child: ChildProcess; result: Promise<Result> } {
-  const child = spawn(process.execPath, [BIN, 'receive', ...args], {
-    env: environment(target),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const result = new Promise<Result>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  return { child, result };
+function start(args: string[], target: Cluster = cluster): RunningProcess {
+  return new RunningProcess(
+    process.execPath,
+    [CLI_BIN, 'receive', ...args],
+    environment(target),
+    `wal receive ${args.join(' ')}`,
+  );
 }
 
-function wal(args: string[], target: Cluster = cluster): Promise<Result> {
+function wal(args: string[], target: Cluster = cluster): Promise<RunResult> {
   return start(args, target).result;
 }
 
-async function expectSuccess(args: string[], target: Cluster = cluster): Promise<Result> {
+async function expectSuccess(args: string[], target: Cluster = cluster): Promise<RunResult> {
   const result = await wal(args, target);
   expect(result.code, `wal receive ${args.join(' ')}\n${result.stderr}`).toBe(0);
   return result;
@@ -253,16 +233,14 @@ describe('wal receive against PostgreSQL (TAP 020_pg_receivewal.pl)', () => {
     async (signal) => {
       const directory = join(base, `signal_${signal}`);
       mkdirSync(directory, { mode: 0o700 });
-      const { child, result } = start(['--directory', directory, '--verbose', '--no-sync']);
-      let stderr = '';
-      child.stderr?.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
+      const receiver = start(['--directory', directory, '--verbose', '--no-sync']);
       await until(
-        () => stderr.includes('starting log streaming') && matching(directory, /\.partial$/).length === 1,
+        () =>
+          receiver.stderr.includes('starting log streaming') &&
+          matching(directory, /\.partial$/).length === 1,
       );
-      child.kill(signal);
-      const outcome = await result;
+      receiver.signal(signal);
+      const outcome = await receiver.result;
       expect(outcome.code, outcome.stderr).toBe(0);
       expect(outcome.stderr).toMatch(/wal receive: received interrupt signal, exiting/);
       expect(matching(directory, /\.partial$/)).toHaveLength(1);
@@ -328,24 +306,14 @@ describe('wal receive with password authentication', () => {
     await secured?.stop();
   });
 
-  function withPassword(args: string[], input: string | undefined): Promise<Result> {
-    const child = spawn(process.execPath, [BIN, 'receive', ...args], {
-      env: { ...environment(secured), PGUSER: 'replicator' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.stdin.end(input ?? '');
-    return new Promise((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    });
+  function withPassword(args: string[], input: string | undefined): Promise<RunResult> {
+    return new RunningProcess(
+      process.execPath,
+      [CLI_BIN, 'receive', ...args],
+      { ...environment(secured), PGUSER: 'replicator' },
+      `wal receive ${args.join(' ')}`,
+      input ?? '',
+    ).result;
   }
 
   it('-W asks for the password (read from stdin when it is not a terminal)', async () => {

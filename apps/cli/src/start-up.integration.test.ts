@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_BIN, RunningProcess } from './e2e/harness.js';
 import { receiveHelpText } from './receive-help.js';
 
 /**
@@ -13,7 +13,6 @@ import { receiveHelpText } from './receive-help.js';
  * must stay out. Other command lines still go through oclif.
  */
 
-const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url));
 const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
@@ -72,28 +71,17 @@ interface Result {
 
 let runs = 0;
 
-function wal(args: string[]): Promise<Result> {
+async function wal(args: string[]): Promise<Result> {
   runs += 1;
   const record = join(scratch, `loaded-${runs}.txt`);
   writeFileSync(record, '');
-  const child = spawn(process.execPath, ['--import', pathToFileURL(hook).href, BIN, ...args], {
-    env: { ...process.env, WAL_TEST_LOADED_MODULES: record },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return new Promise<Result>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) =>
-      resolve({ code, stdout, stderr, loaded: readFileSync(record, 'utf8').split('\n').filter(Boolean) }),
-    );
-  });
+  const { code, stdout, stderr } = await new RunningProcess(
+    process.execPath,
+    ['--import', pathToFileURL(hook).href, CLI_BIN, ...args],
+    { ...process.env, WAL_TEST_LOADED_MODULES: record },
+    `wal ${args.join(' ')}`,
+  ).result;
+  return { code, stdout, stderr, loaded: readFileSync(record, 'utf8').split('\n').filter(Boolean) };
 }
 
 function heavyModules(loaded: readonly string[]): string[] {

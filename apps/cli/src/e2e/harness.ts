@@ -56,9 +56,20 @@ export class RunningProcess {
   #stderr = '';
   #exited = false;
 
-  constructor(command: string, args: readonly string[], env: NodeJS.ProcessEnv, description: string) {
+  /** `input`: what the process reads on stdin (a typed password), then end of file; none: no stdin. */
+  constructor(
+    command: string,
+    args: readonly string[],
+    env: NodeJS.ProcessEnv,
+    description: string,
+    input?: string,
+  ) {
     this.description = description;
-    this.child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(command, args, {
+      env,
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    if (input !== undefined) this.child.stdin?.end(input);
     this.child.stdout?.on('data', (chunk: Buffer) => {
       this.#stdout += chunk.toString();
     });
