@@ -216,16 +216,14 @@ export class DirectorySink implements WalSink {
 
   flush(): Promise<bigint> {
     const segment = this.current;
-    if (this.idle() && (segment === undefined || segment.blocking)) {
+    if (this.idle() && segment?.blocking === true) {
       // As in write(): the fsync blocks this thread either way.
-      if (segment !== undefined) {
-        try {
-          segment.syncBlocking();
-        } catch (error) {
-          return this.failed(error);
-        }
-        this.advanceDurable(this.positionOf(segment));
+      try {
+        segment.syncBlocking();
+      } catch (error) {
+        return this.failed(error);
       }
+      this.advanceDurable(this.positionOf(segment));
       return Promise.resolve(this.durable);
     }
     return this.serialise(async () => {
