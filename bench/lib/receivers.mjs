@@ -51,13 +51,15 @@ export function receivers(options = {}) {
     options.cpuProfileDirectory === undefined
       ? []
       : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDirectory}`];
+  // Extra Node.js flags for experiments, e.g. WAL_BENCH_NODE_FLAGS='--v8-pool-size=1'.
+  const nodeFlags = (process.env.WAL_BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
   return {
     reference,
     ours: {
       key: 'ours',
       label: 'wal receive',
       command: process.execPath,
-      prefix: [...profile, cli, 'receive'],
+      prefix: [...nodeFlags, ...profile, cli, 'receive'],
     },
   };
 }
