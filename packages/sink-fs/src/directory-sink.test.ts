@@ -121,6 +121,58 @@ describe('DirectorySink: uncompressed segments', () => {
     await sink.close();
   });
 
+  it('without blockingWrites, declines writeAtOnce, and flushAtOnce while a segment is open', async () => {
+    const sink = await preparedSink();
+    expect(sink.flushAtOnce()).toBe(0n);
+    expect(sink.writeAtOnce(1, SEGMENT, wal(SEGMENT, 100))).toBe(false);
+    await sink.write(1, SEGMENT, wal(SEGMENT, 100_000));
+    expect(sink.writeAtOnce(1, SEGMENT + 100_000n, wal(SEGMENT + 100_000n, 100))).toBe(false);
+    expect(sink.flushAtOnce()).toBeUndefined();
+    expect(await sink.flush()).toBe(SEGMENT + 100_000n);
+    await sink.close();
+  });
+
+  it('writeAtOnce and flushAtOnce: done before they return inside an open blocking segment, declined otherwise', async () => {
+    const partial = join(directory, `${name(1n)}.partial`);
+    const onDisk = (from: number, length: number) => readFileSync(partial).subarray(from, from + length);
+    const sink = await preparedSink({ blockingWrites: true });
+    // No segment open: a segment start needs the queued path (the file is created asynchronously).
+    expect(sink.writeAtOnce(1, SEGMENT, wal(SEGMENT, 100_000))).toBe(false);
+    expect(sink.flushAtOnce()).toBe(0n);
+    await sink.write(1, SEGMENT, wal(SEGMENT, 100_000));
+
+    // Inside the open segment: the bytes are in the file when the call returns (a large write
+    // directly, a small one once flushAtOnce writes out what was staged), and durable after the flush.
+    expect(sink.writeAtOnce(1, SEGMENT + 100_000n, wal(SEGMENT + 100_000n, 50_000))).toBe(true);
+    expect(onDisk(100_000, 50_000).equals(wal(SEGMENT + 100_000n, 50_000))).toBe(true);
+    expect(sink.writeAtOnce(1, SEGMENT + 150_000n, wal(SEGMENT + 150_000n, 300))).toBe(true);
+    expect(sink.durableLsn).toBe(0n);
+    expect(sink.flushAtOnce()).toBe(SEGMENT + 150_300n);
+    expect(sink.durableLsn).toBe(SEGMENT + 150_300n);
+    expect(onDisk(0, 150_300).equals(wal(SEGMENT, 150_300))).toBe(true);
+
+    // Declined, with nothing written: another position, another timeline, a write that would end
+    // the segment (completion renames the file: queued path), and anything while a call is queued.
+    const end = SEGMENT + 150_300n;
+    expect(sink.writeAtOnce(1, end + 1n, wal(end + 1n, 10))).toBe(false);
+    expect(sink.writeAtOnce(2, end, wal(end, 10))).toBe(false);
+    expect(sink.writeAtOnce(1, end, wal(end, SEGMENT_SIZE - 150_300))).toBe(false);
+    const scan = sink.resumePoint();
+    expect(sink.writeAtOnce(1, end, wal(end, 10))).toBe(false);
+    expect(sink.flushAtOnce()).toBeUndefined();
+    await scan;
+    expect(
+      readFileSync(partial)
+        .subarray(150_300)
+        .every((byte) => byte === 0),
+    ).toBe(true);
+
+    await sink.write(1, end, wal(end, SEGMENT_SIZE - 150_300));
+    expect(await sortedNames(directory)).toEqual([name(1n)]);
+    expect((await readFile(join(directory, name(1n)))).equals(wal(SEGMENT, SEGMENT_SIZE))).toBe(true);
+    await sink.close();
+  });
+
   it('rejects an unknown padding', () => {
     expect(() => new DirectorySink({ directory, padding: 'holes' as never })).toThrow(
       /invalid padding "holes"/,

@@ -189,24 +189,10 @@ export class DirectorySink implements WalSink {
   }
 
   write(timeline: number, startLsn: bigint, data: Buffer): Promise<void> {
-    const segment = this.current;
-    if (
-      this.idle() &&
-      segment?.blocking === true &&
-      segment.timeline === timeline &&
-      data.length < segment.remaining &&
-      this.positionOf(segment) === startLsn
-    ) {
-      // Nothing queued and the write stays inside the open segment: do it now, as the queued path
-      // would on this thread anyway, without its promises (a synchronous standby writes and
-      // flushes once per commit, and those promises cost more CPU than the pwrite and the fsync).
-      try {
-        segment.writeBlocking(data);
-      } catch (error) {
-        return this.failed(error);
-      }
-      if (segment.stagedLength > 0) this.scheduleStagedWrite();
-      return RESOLVED;
+    try {
+      if (this.writeAtOnce(timeline, startLsn, data)) return RESOLVED;
+    } catch (error) {
+      return Promise.reject(error);
     }
     return this.serialise(async () => {
       await this.writeNow(timeline, startLsn, data);
@@ -214,17 +200,39 @@ export class DirectorySink implements WalSink {
     });
   }
 
-  flush(): Promise<bigint> {
+  /**
+   * `write` done on this thread before it returns (true), when nothing is queued and the write
+   * stays inside an open segment with blocking writes (it would block this thread on the queued
+   * path anyway); false, having done nothing, otherwise. A failure abandons the segment as a
+   * queued write's does and is thrown. See WalSink.writeAtOnce.
+   */
+  writeAtOnce(timeline: number, startLsn: bigint, data: Buffer): boolean {
     const segment = this.current;
-    if (this.idle() && segment?.blocking === true) {
-      // As in write(): the fsync blocks this thread either way.
-      try {
-        segment.syncBlocking();
-      } catch (error) {
-        return this.failed(error);
-      }
-      this.advanceDurable(this.positionOf(segment));
-      return Promise.resolve(this.durable);
+    if (
+      !this.idle() ||
+      segment?.blocking !== true ||
+      segment.timeline !== timeline ||
+      data.length >= segment.remaining ||
+      this.positionOf(segment) !== startLsn
+    ) {
+      return false;
+    }
+    try {
+      segment.writeBlocking(data);
+    } catch (error) {
+      this.abandonAfterFailure();
+      throw error;
+    }
+    if (segment.stagedLength > 0) this.scheduleStagedWrite();
+    return true;
+  }
+
+  flush(): Promise<bigint> {
+    try {
+      const durable = this.flushAtOnce();
+      if (durable !== undefined) return Promise.resolve(durable);
+    } catch (error) {
+      return Promise.reject(error);
     }
     return this.serialise(async () => {
       const segment = this.current;
@@ -238,6 +246,26 @@ export class DirectorySink implements WalSink {
       this.advanceDurable(this.positionOf(segment));
       return this.durable;
     });
+  }
+
+  /**
+   * `flush` done on this thread before it returns, with the durable end LSN, when nothing is queued
+   * and the open segment has blocking writes (its fsync blocks either way) or none is open;
+   * undefined, having done nothing, otherwise. See WalSink.flushAtOnce.
+   */
+  flushAtOnce(): bigint | undefined {
+    if (!this.idle()) return undefined;
+    const segment = this.current;
+    if (segment === undefined) return this.durable;
+    if (!segment.blocking) return undefined;
+    try {
+      segment.syncBlocking();
+    } catch (error) {
+      this.abandonAfterFailure();
+      throw error;
+    }
+    this.advanceDurable(this.positionOf(segment));
+    return this.durable;
   }
 
   close(): Promise<void> {
@@ -414,11 +442,13 @@ export class DirectorySink implements WalSink {
     return this.running === 0 && this.deferredError === undefined;
   }
 
-  /** A write or flush done at once failed: abandon the segment as the queued path does, then reject. */
-  private failed(error: unknown): Promise<never> {
-    return this.serialise(async () => {
-      await this.abandonCurrent();
-      throw error;
+  /**
+   * A write or flush done at once failed: abandon the segment as the queued path does (later calls
+   * wait for that), while the caller reports the error.
+   */
+  private abandonAfterFailure(): void {
+    this.serialise(() => this.abandonCurrent()).catch(() => {
+      // abandonCurrent reports nothing: the first failure is the one the caller has.
     });
   }
 

@@ -92,6 +92,36 @@ describe.skipIf(!canMount)('DirectorySink on a full or read-only file system (3 
     },
   );
 
+  it('writeAtOnce: throws ENOSPC as WAL_ERR_SINK_DISK_FULL, abandons the segment and keeps completed ones', async () => {
+    await clean();
+    const sink = new DirectorySink({ directory: mountPoint, blockingWrites: true });
+    await sink.prepare({ systemId: SYSTEM_ID, segmentSize: SEGMENT_SIZE });
+    await writeRange(sink, SEGMENT, 2n * SEGMENT + 1000n);
+    const free = Number(execFileSync('df', ['-B1', '--output=avail', mountPoint]).toString().split('\n')[1]);
+    await writeFile(join(mountPoint, 'filler'), Buffer.alloc(Math.max(0, free - SEGMENT_SIZE / 2)));
+    let lsn = 2n * SEGMENT + 1000n;
+    let thrown: unknown;
+    while (thrown === undefined && lsn < 3n * SEGMENT - 65_536n) {
+      try {
+        expect(sink.writeAtOnce(1, lsn, wal(lsn, 65_536))).toBe(true);
+        lsn += 65_536n;
+      } catch (error) {
+        thrown = error;
+      }
+    }
+    expect(thrown).toBeInstanceOf(SinkError);
+    expect((thrown as SinkError).code).toBe('WAL_ERR_SINK_DISK_FULL');
+    expect((thrown as SinkError).message).toContain(name(2n, '.partial'));
+    // The segment is abandoned: nothing more goes into it, at once or queued.
+    expect(sink.writeAtOnce(1, lsn, wal(lsn, 100))).toBe(false);
+    const next = await sink.write(1, lsn, wal(lsn, 100)).catch((caught: unknown) => caught);
+    expect((next as SinkError).code).toBe('WAL_ERR_SINK_OUT_OF_ORDER');
+    expect(sink.durableLsn).toBe(2n * SEGMENT);
+    expect((await readFile(join(mountPoint, name(1n)))).equals(wal(SEGMENT, SEGMENT_SIZE))).toBe(true);
+    expect(await sink.resumePoint()).toEqual({ lsn: 2n * SEGMENT, timeline: 1 });
+    await sink.close();
+  });
+
   it('reports ENOSPC in the middle of a compressed segment and keeps completed ones', async () => {
     await clean();
     const sink = new DirectorySink({ directory: mountPoint, compression: { method: 'gzip', level: 1 } });

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { type CopyOutcome, type CopyState, copyStream, systemClock } from './copy-stream.js';
-import { FakeReplicationStream, MemorySink } from './testing/index.js';
+import {
+  type CopyOutcome,
+  type CopyState,
+  type CopyStreamOptions,
+  copyStream,
+  systemClock,
+} from './copy-stream.js';
+import { AtOnceMemorySink, FakeReplicationStream, MemorySink } from './testing/index.js';
 import type { ReceiveEvent } from './types.js';
 
 const KiB = 1024;
@@ -22,7 +28,13 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 }
 
 /** Runs copyStream in the background, recording its events, outcome or error. */
-function start(stream: FakeReplicationStream, sink: MemorySink, maxBytesInFlight?: number, endLsn?: bigint) {
+function start(
+  stream: FakeReplicationStream,
+  sink: MemorySink,
+  maxBytesInFlight?: number,
+  endLsn?: bigint,
+  overrides: Partial<CopyStreamOptions> = {},
+) {
   const abort = new AbortController();
   const state: CopyState = {
     receivedLsn: START,
@@ -48,6 +60,7 @@ function start(stream: FakeReplicationStream, sink: MemorySink, maxBytesInFlight
       signal: abort.signal,
       clock: systemClock,
       maxBytesInFlight,
+      ...overrides,
     },
     state,
   );
@@ -279,5 +292,81 @@ describe('copyStream: pipelined sink writes', () => {
     run.abort.abort();
     await run.done;
     expect(run.run.error).toBeUndefined();
+  });
+});
+
+describe('copyStream: a sink that writes at once (WalSink.writeAtOnce, flushAtOnce)', () => {
+  const statuses = (stream: FakeReplicationStream) =>
+    stream.sent.filter((message) => message.type === 'status');
+
+  it('writes at once only when none of its calls runs; synchronous: everything buffered, then one flush and one status', async () => {
+    const stream = new FakeReplicationStream().answerCopyDone();
+    const sink = new AtOnceMemorySink();
+    sink.prepared = { systemId: 1n, segmentSize: SEGMENT };
+    // The sink declines the segment start (write() then), and the message after it waits behind it:
+    // the sink throws if it is asked to write at once while a call runs.
+    stream.pushWal(START, bytes(1000, 1)).pushWal(START + 1000n, bytes(1000, 2));
+    const run = start(stream, sink, undefined, undefined, { synchronous: true, reportFlush: true });
+    await until(
+      () => statuses(stream).some((status) => status.flushLsn === START + 2000n),
+      'the first WAL is flushed and reported',
+    );
+    expect(sink.calls).toEqual(['write', 'write', 'flush-at-once']);
+
+    // Idle again: two messages arrive together (as commits do); both are written at once, then one
+    // fsync and one status covering both, as pg_receivewal's loop does.
+    const before = statuses(stream).length;
+    stream.pushWal(START + 2000n, bytes(500, 3)).pushWal(START + 2500n, bytes(500, 4));
+    await until(() => statuses(stream).length > before, 'a status after the new WAL');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sink.calls.slice(3)).toEqual(['write-at-once', 'write-at-once', 'flush-at-once']);
+    expect(statuses(stream).slice(before)).toEqual([
+      expect.objectContaining({ writeLsn: START + 3000n, flushLsn: START + 3000n }),
+    ]);
+    expect(run.state.writtenLsn).toBe(START + 3000n);
+
+    run.abort.abort();
+    await run.done;
+    expect(run.run.error).toBeUndefined();
+    expect(sink.contiguous()).toEqual({
+      startLsn: START,
+      data: Buffer.concat([bytes(1000, 1), bytes(1000, 2), bytes(500, 3), bytes(500, 4)]),
+    });
+  });
+
+  it('reports a segment finished by a write done at once, and progress', async () => {
+    const stream = new FakeReplicationStream().answerCopyDone();
+    const sink = new AtOnceMemorySink();
+    sink.prepared = { systemId: 1n, segmentSize: SEGMENT };
+    stream.pushWal(START, bytes(1000, 1));
+    const run = start(stream, sink);
+    await until(() => run.state.writtenLsn === START + 1000n, 'the segment start is written');
+    stream.pushWal(START + 1000n, bytes(SEGMENT - 1000, 2));
+    await until(() => finishedSegments(run.events).length === 1, 'the segment is reported finished');
+    expect(sink.calls).toEqual(['write', 'write-at-once']);
+    expect(finishedSegments(run.events)).toEqual([START + BigInt(SEGMENT)]);
+    expect(run.events.at(-1)).toEqual(
+      expect.objectContaining({ type: 'progress', receivedLsn: START + BigInt(SEGMENT) }),
+    );
+    run.abort.abort();
+    await run.done;
+    expect(run.run.error).toBeUndefined();
+  });
+
+  it('throws a write that failed at once, with nothing after it written, flushed or reported', async () => {
+    const stream = new FakeReplicationStream().answerCopyDone();
+    const sink = new AtOnceMemorySink();
+    sink.prepared = { systemId: 1n, segmentSize: SEGMENT };
+    stream.pushWal(START, bytes(1000, 1));
+    const run = start(stream, sink, undefined, undefined, { synchronous: true, reportFlush: true });
+    await until(() => sink.calls.includes('flush-at-once'), 'the segment start is written and flushed');
+    const sentBefore = stream.sent.length;
+    sink.failWrite = new Error('disk on fire');
+    stream.pushWal(START + 1000n, bytes(1000, 2)).pushWal(START + 2000n, bytes(1000, 3));
+    await run.done;
+    expect(run.run.error).toBe(sink.failWrite);
+    expect(run.state.writtenLsn).toBe(START + 1000n);
+    expect(sink.calls).toEqual(['write', 'flush-at-once', 'write-at-once']);
+    expect(stream.sent.length).toBe(sentBefore);
   });
 });

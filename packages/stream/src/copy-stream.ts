@@ -160,6 +160,10 @@ function earliest(first: number | undefined, second: number | undefined): number
  * from timing us out while the disk is slow. At most one flush runs at a time; it is queued behind
  * the writes started before it. A message that starts a segment is written only once every
  * operation before it has succeeded, so a failed write never leaves a later segment behind a hole.
+ * A sink that can write on this thread (WalSink.writeAtOnce and flushAtOnce: DirectorySink with
+ * blocking writes) is called that way whenever none of its calls is running: the write is
+ * accounted for in the same turn, without a promise, and in synchronous mode everything already
+ * buffered is written, then one flush and one status update follow, as in pg_receivewal's loop.
  *
  * Waiting: messages already buffered are read synchronously (no promise per message). Only when
  * there is nothing to do does the loop wait, on one promise that the first of these resolves: the
@@ -240,7 +244,51 @@ export async function* copyStream(
     wakeUp = undefined;
     resolve();
   };
-  const startWrite = (lsn: bigint, data: Buffer, holdsFrom: number): void => {
+  let reportedLsn = startLsn;
+  const progress = (): ReceiveEvent => {
+    reportedLsn = receivedLsn;
+    return { type: 'progress', receivedLsn, durableLsn: durableLsn(), serverWalEnd };
+  };
+  /**
+   * Accounts for a write that completed, in the order writes were started; returns the events it
+   * calls for, or undefined (most writes: no allocation).
+   */
+  const wrote = (writeStartLsn: bigint, writeEndLsn: bigint, now: number): ReceiveEvent[] | undefined => {
+    writtenLsn = writeEndLsn;
+    state.writtenLsn = writtenLsn;
+    state.receivedWal = true;
+    if (synchronous) flushWanted = true;
+    let events: ReceiveEvent[] | undefined;
+    for (
+      let boundary = nextSegmentBoundary(writeStartLsn, segmentSize);
+      boundary <= writeEndLsn;
+      boundary += segmentBytes
+    ) {
+      events ??= [];
+      events.push({ type: 'segment-finished', lsn: boundary, timeline });
+    }
+    if (events !== undefined || now - lastProgressAt >= PROGRESS_INTERVAL_MS) {
+      lastProgressAt = now;
+      events ??= [];
+      events.push(progress());
+    }
+    return events;
+  };
+  const flushed = (lsn: bigint, now: number): void => {
+    if (lsn > flushedLsn) flushedLsn = lsn;
+    // Synchronous mode, or a keepalive asked for a reply while flush positions are reported
+    // (the walsender's shutdown waits until flush == sent): report the new flush position now.
+    if (!serverCopyDone && endResult === undefined) sendStatus(now);
+  };
+  /**
+   * Hands WAL to the sink. When nothing else of the sink's is running and it can write at once
+   * (WalSink.writeAtOnce), the write is accounted for here and its events returned; otherwise it
+   * joins the operations in flight (and undefined is returned).
+   */
+  const startWrite = (lsn: bigint, data: Buffer, holdsFrom: number): ReceiveEvent[] | undefined => {
+    if (firstOperation === operations.length && sink.writeAtOnce?.(timeline, lsn, data) === true) {
+      return wrote(lsn, lsn + BigInt(data.length), clock.monotonic());
+    }
     operations.push(
       track(
         'write',
@@ -253,6 +301,7 @@ export async function* copyStream(
       ),
     );
     bytesInFlight += data.length;
+    return undefined;
   };
   // The sink keeps no view of `data` once its write settled (WalSink.write), and nothing else here
   // keeps one past its message: give the connection back the memory before the oldest data still
@@ -300,11 +349,6 @@ export async function* copyStream(
     wake();
   };
   signal?.addEventListener('abort', wake);
-  let reportedLsn = startLsn;
-  const progress = (): ReceiveEvent => {
-    reportedLsn = receivedLsn;
-    return { type: 'progress', receivedLsn, durableLsn: durableLsn(), serverWalEnd };
-  };
 
   try {
     for (;;) {
@@ -326,42 +370,32 @@ export async function* copyStream(
         if (operation.failed) throw operation.error;
         const now = clock.monotonic();
         if (operation.kind === 'write') {
-          writtenLsn = operation.endLsn;
-          state.writtenLsn = writtenLsn;
-          state.receivedWal = true;
-          if (synchronous) flushWanted = true;
-          let segmentFinished = false;
-          for (
-            let boundary = nextSegmentBoundary(operation.startLsn, segmentSize);
-            boundary <= operation.endLsn;
-            boundary += segmentBytes
-          ) {
-            segmentFinished = true;
-            yield { type: 'segment-finished', lsn: boundary, timeline };
-          }
-          if (segmentFinished || now - lastProgressAt >= PROGRESS_INTERVAL_MS) {
-            lastProgressAt = now;
-            yield progress();
-          }
+          const events = wrote(operation.startLsn, operation.endLsn, now);
+          if (events !== undefined) for (const event of events) yield event;
         } else {
           flushInFlight = false;
-          if (operation.flushedLsn > flushedLsn) flushedLsn = operation.flushedLsn;
-          // Synchronous mode, or a keepalive asked for a reply while flush positions are reported
-          // (the walsender's shutdown waits until flush == sent): report the new flush position now.
-          if (!serverCopyDone && endResult === undefined) sendStatus(now);
+          flushed(operation.flushedLsn, now);
         }
       }
 
       // 2. A held message (the start of a segment) once everything before it is written, then a
       // flush when one is wanted (one at a time; the sink runs it after the writes before it).
       if (held !== undefined && firstOperation === operations.length) {
-        startWrite(held.startLsn, held.data, held.holdsFrom);
+        const { startLsn: heldStartLsn, data, holdsFrom } = held;
         held = undefined;
+        const events = startWrite(heldStartLsn, data, holdsFrom);
+        if (events !== undefined) for (const event of events) yield event;
       }
       if (flushWanted && !flushInFlight && stopReason === undefined) {
         flushWanted = false;
-        flushInFlight = true;
-        operations.push(track('flush', writtenLsn, writtenLsn, 0, stream.position, sink.flush(), wake));
+        // Like pg_receivewal: everything already received is written, then one fsync and status.
+        const durableAtOnce = firstOperation === operations.length ? sink.flushAtOnce?.() : undefined;
+        if (durableAtOnce !== undefined) {
+          flushed(durableAtOnce, clock.monotonic());
+        } else {
+          flushInFlight = true;
+          operations.push(track('flush', writtenLsn, writtenLsn, 0, stream.position, sink.flush(), wake));
+        }
       }
       releaseRead();
 
@@ -442,7 +476,8 @@ export async function* copyStream(
             if (firstOperation < operations.length && segmentOffsetOf(message.dataStart, segmentSize) === 0) {
               held = { startLsn: message.dataStart, data, holdsFrom };
             } else {
-              startWrite(message.dataStart, data, holdsFrom);
+              const events = startWrite(message.dataStart, data, holdsFrom);
+              if (events !== undefined) for (const event of events) yield event;
             }
           } else if (message.type === 'PrimaryKeepalive') {
             if (message.walEnd > serverWalEnd) serverWalEnd = message.walEnd;

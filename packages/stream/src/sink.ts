@@ -29,8 +29,23 @@ export interface WalSink {
    * change starts at a segment start.
    */
   write(timeline: number, startLsn: bigint, data: Buffer): Promise<void>;
+  /**
+   * Optional: `write` done before this returns, for a sink that writes on the calling thread anyway
+   * (DirectorySink with blockingWrites). Returns true when the bytes are written as if `write` had
+   * resolved, false when it did nothing and `write` must be used. Throws what `write` would reject
+   * with. Called only when none of the sink's calls is still running; `data` is the sink's only
+   * during the call. The stream loop uses it to account for a write in the same turn: no promise
+   * per message, and a synchronous standby's commit is written, fsynced and acknowledged at once.
+   */
+  writeAtOnce?(timeline: number, startLsn: bigint, data: Buffer): boolean;
   /** Make all written bytes durable (fsync unless the sink is no-sync); resolves with the durable end LSN. */
   flush(): Promise<bigint>;
+  /**
+   * Optional: `flush` done before this returns, with the durable end LSN, or undefined when it did
+   * nothing and `flush` must be used. Throws what `flush` would reject with. Called only when
+   * none of the sink's calls is still running.
+   */
+  flushAtOnce?(): bigint | undefined;
   /** End of stream on this timeline / on stop / on error: close the open segment (rename when complete, keep .partial otherwise), durably. */
   close(): Promise<void>;
   /** Highest LSN known durable (advances when a segment completes: fsync+rename, and on flush()). */

@@ -6,4 +6,4 @@ export {
   type StartReplicationAnswer,
   type StartReplicationRequest,
 } from './fake-connection.js';
-export { MemorySink, type RecordedWrite } from './memory-sink.js';
+export { AtOnceMemorySink, MemorySink, type RecordedWrite } from './memory-sink.js';

@@ -60,14 +60,21 @@ export class MemorySink implements WalSink {
         await released;
       }
       if (this.failWrite !== undefined) throw this.failWrite;
-      this.writes.push({ timeline, startLsn, data: Buffer.from(data) });
-      this.writtenLsn = startLsn + BigInt(data.length);
-      const segmentSize = BigInt(this.prepared?.segmentSize ?? 16 * 1024 * 1024);
-      const completed = this.writtenLsn - (this.writtenLsn % segmentSize);
-      if (completed > this.durableLsn) this.durableLsn = completed;
+      this.record(timeline, startLsn, data);
     } finally {
       this.running--;
     }
+  }
+
+  protected get segmentSize(): bigint {
+    return BigInt(this.prepared?.segmentSize ?? 16 * 1024 * 1024);
+  }
+
+  protected record(timeline: number, startLsn: bigint, data: Buffer): void {
+    this.writes.push({ timeline, startLsn, data: Buffer.from(data) });
+    this.writtenLsn = startLsn + BigInt(data.length);
+    const completed = this.writtenLsn - (this.writtenLsn % this.segmentSize);
+    if (completed > this.durableLsn) this.durableLsn = completed;
   }
 
   /** Resolves when the next held write has started. */
@@ -88,6 +95,10 @@ export class MemorySink implements WalSink {
 
   async flush(): Promise<bigint> {
     this.calls.push('flush');
+    return this.makeDurable();
+  }
+
+  protected makeDurable(): bigint {
     if (this.writtenLsn > this.durableLsn) this.durableLsn = this.writtenLsn;
     return this.durableLsn;
   }
@@ -102,5 +113,52 @@ export class MemorySink implements WalSink {
     const first = this.writes[0];
     if (first === undefined) return undefined;
     return { startLsn: first.startLsn, data: Buffer.concat(this.writes.map((write) => write.data)) };
+  }
+}
+
+/**
+ * A MemorySink that can also write and flush at once (WalSink.writeAtOnce, flushAtOnce), the way
+ * DirectorySink with blocking writes does: at once except at a segment start (there the file is
+ * opened asynchronously) and while `holdWrites` is set. Calling either while one of its calls is
+ * still running breaks the WalSink contract, and throws.
+ */
+export class AtOnceMemorySink extends MemorySink {
+  #pending = 0;
+
+  override async write(timeline: number, startLsn: bigint, data: Buffer): Promise<void> {
+    this.#pending++;
+    try {
+      await super.write(timeline, startLsn, data);
+    } finally {
+      this.#pending--;
+    }
+  }
+
+  override async flush(): Promise<bigint> {
+    this.#pending++;
+    try {
+      return await super.flush();
+    } finally {
+      this.#pending--;
+    }
+  }
+
+  writeAtOnce(timeline: number, startLsn: bigint, data: Buffer): boolean {
+    this.#requireIdle('writeAtOnce');
+    if (this.holdWrites || startLsn % this.segmentSize === 0n) return false;
+    this.calls.push('write-at-once');
+    if (this.failWrite !== undefined) throw this.failWrite;
+    this.record(timeline, startLsn, data);
+    return true;
+  }
+
+  flushAtOnce(): bigint | undefined {
+    this.#requireIdle('flushAtOnce');
+    this.calls.push('flush-at-once');
+    return this.makeDurable();
+  }
+
+  #requireIdle(method: string): void {
+    if (this.#pending > 0) throw new Error(`${method} called while ${this.#pending} sink call(s) still run`);
   }
 }
