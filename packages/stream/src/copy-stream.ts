@@ -285,9 +285,14 @@ export async function* copyStream(
    * (WalSink.writeAtOnce), the write is accounted for here and its events returned; otherwise it
    * joins the operations in flight (and undefined is returned).
    */
-  const startWrite = (lsn: bigint, data: Buffer, holdsFrom: number): ReceiveEvent[] | undefined => {
+  const startWrite = (
+    lsn: bigint,
+    data: Buffer,
+    holdsFrom: number,
+    now: number,
+  ): ReceiveEvent[] | undefined => {
     if (firstOperation === operations.length && sink.writeAtOnce?.(timeline, lsn, data) === true) {
-      return wrote(lsn, lsn + BigInt(data.length), clock.monotonic());
+      return wrote(lsn, lsn + BigInt(data.length), now);
     }
     operations.push(
       track(
@@ -383,7 +388,7 @@ export async function* copyStream(
       if (held !== undefined && firstOperation === operations.length) {
         const { startLsn: heldStartLsn, data, holdsFrom } = held;
         held = undefined;
-        const events = startWrite(heldStartLsn, data, holdsFrom);
+        const events = startWrite(heldStartLsn, data, holdsFrom, clock.monotonic());
         if (events !== undefined) for (const event of events) yield event;
       }
       if (flushWanted && !flushInFlight && stopReason === undefined) {
@@ -476,7 +481,7 @@ export async function* copyStream(
             if (firstOperation < operations.length && segmentOffsetOf(message.dataStart, segmentSize) === 0) {
               held = { startLsn: message.dataStart, data, holdsFrom };
             } else {
-              const events = startWrite(message.dataStart, data, holdsFrom);
+              const events = startWrite(message.dataStart, data, holdsFrom, now);
               if (events !== undefined) for (const event of events) yield event;
             }
           } else if (message.type === 'PrimaryKeepalive') {
