@@ -2,7 +2,10 @@ import { defineConfig } from 'vitest/config';
 
 // Tests resolve workspace packages to their TypeScript sources through the `@wal/source`
 // export condition, so a test run needs no prior build and always sees the current code.
-const resolve = { conditions: ['@wal/source', 'import', 'module', 'node', 'default'] };
+const conditions = ['@wal/source', 'import', 'module', 'node', 'default'];
+// Tests run in Node (Vite's server side), which takes its conditions from `ssr.resolve`.
+const resolve = { conditions };
+const ssr = { resolve: { conditions, externalConditions: conditions } };
 
 // Two cores: integration suites each start real servers, so keep them to one worker at a time
 // beside the unit tests.
@@ -11,6 +14,7 @@ export default defineConfig({
     projects: [
       {
         resolve,
+        ssr,
         test: {
           name: 'unit',
           include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts'],
@@ -21,6 +25,7 @@ export default defineConfig({
       },
       {
         resolve,
+        ssr,
         test: {
           name: 'integration',
           include: ['packages/*/src/**/*.integration.test.ts', 'apps/*/src/**/*.integration.test.ts'],
