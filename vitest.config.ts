@@ -2,10 +2,10 @@ import { defineConfig } from 'vitest/config';
 
 // Tests resolve workspace packages to their TypeScript sources through the `@wal/source`
 // export condition, so a test run needs no prior build and always sees the current code.
-const conditions = ['@wal/source', 'import', 'module', 'node', 'default'];
-// Tests run in Node (Vite's server side), which takes its conditions from `ssr.resolve`.
-const resolve = { conditions };
-const ssr = { resolve: { conditions, externalConditions: conditions } };
+const resolve = { conditions: ['@wal/source', 'import', 'module', 'node', 'default'] };
+// Tests run in Node, on Vite's server side, which takes its conditions from `ssr.resolve`: Vite's
+// defaults there, plus ours (with 'import' too, CommonJS packages such as pg would get ESM files).
+const ssr = { resolve: { conditions: ['@wal/source', 'module', 'node', 'development|production'] } };
 
 // Two cores: integration suites each start real servers, so keep them to one worker at a time
 // beside the unit tests.
