@@ -49,3 +49,4 @@ export type { CopyEvent, EndOfStreamResult, ReplicationStream } from './replicat
 export type { FieldDescription, QueryResult } from './simple-query.js';
 export { isRetryableSqlState, SqlState } from './sqlstate.js';
 export type { TraceSink } from './trace.js';
+export type { ReadLease } from './wire.js';

@@ -2,7 +2,7 @@ import { ProtocolError } from '@wal/protocol';
 import { ConnectionError, ServerError } from './errors.js';
 import { parseNextTimeline } from './replication-commands.js';
 import type { QueryResult } from './simple-query.js';
-import type { Wire } from './wire.js';
+import type { ReadLease, Wire } from './wire.js';
 
 /** What the server sends after COPY BOTH ended (§3.6, §3.8). */
 export interface EndOfStreamResult {
@@ -22,14 +22,17 @@ export type CopyEvent =
 export interface ReplicationStream {
   kind: 'copy';
   readMessage(): CopyEvent | undefined;
-  /** How far `readMessage()` has read: every message returned so far lies before this position. */
-  readonly position: number;
   /**
-   * The caller holds no view of the data of messages read before `position` (a value of
-   * `this.position`) any more: their memory may be read into again. A caller that never calls it
-   * may keep every `data` for as long as it likes.
+   * Keeps the `data` of the CopyData last returned by `readMessage()` unchanged until the lease is
+   * given back to `release`: for a consumer that hands it to work that ends later (a sink write).
    */
-  release(position: number): void;
+  retain(): ReadLease;
+  /**
+   * The caller holds no view of the data of any message read so far, except those it retained
+   * and has not released; with `lease`, not of that one either. Their memory may be read into
+   * again. A caller that never calls it may keep every `data` for as long as it likes.
+   */
+  release(lease?: ReadLease): void;
   waitForMessage(timeoutMs?: number, signal?: AbortSignal): Promise<boolean>;
   sendCopyData(payload: Buffer): void;
   sendFrame(frame: Buffer): void;
@@ -142,12 +145,12 @@ export class CopyBothStream implements ReplicationStream {
     }
   }
 
-  get position(): number {
-    return this.wire.position;
+  retain(): ReadLease {
+    return this.wire.retain();
   }
 
-  release(position: number): void {
-    this.wire.release(position);
+  release(lease?: ReadLease): void {
+    this.wire.release(lease);
   }
 
   private protocolFailure(text: string): ProtocolError {

@@ -22,15 +22,12 @@ export const MAX_RETIRED_BUFFERS = 16;
 export const MAX_SPARE_BUFFERS = 8;
 
 /**
- * The receiver's unfinished message at the end of what it was given: how long it is, and where to
- * find it after the reader moved it (`SocketReader.unfinished`).
+ * Receives each chunk read. `carried` > 0 when the reader started a new buffer: the chunk then
+ * begins with the last `carried` bytes handed out before (the receiver's unfinished message, see
+ * `SocketReader.unfinishedLength`), copied unchanged in front of the bytes just read, so that the
+ * message lies in one piece of memory. Those bytes replace the receiver's earlier copy of them.
  */
-export interface UnfinishedTail {
-  /** How many of the last bytes handed to the receiver it has not used yet (an unfinished frame). */
-  length(): number;
-  /** Those bytes, unchanged, now at the start of the next read buffer: use this instead. */
-  moved(chunk: Buffer): void;
-}
+export type ChunkReceiver = (chunk: Buffer, carried: number) => void;
 
 interface RetiredBuffer {
   buffer: Buffer;
@@ -49,8 +46,9 @@ interface RetiredBuffer {
  * - consecutive chunks continue each other in memory, which `MessageFramer.push` joins, so a
  *   128 kB XLogData message spanning several reads is still a view and is not copied;
  * - a message that would cross from one buffer into the next is not copied into a buffer of its
- *   own: when the reader starts a new buffer, it copies the start of the unfinished message (which
- *   the receiver says through `unfinished`) to the front of it, and reads the rest behind it;
+ *   own: when the reader starts a new buffer, it copies the start of the unfinished message (whose
+ *   length the receiver keeps in `unfinishedLength`) to the front of it, reads the rest behind it,
+ *   and hands out the two together (`ChunkReceiver`'s `carried`);
  * - one allocation per `READ_BUFFER_SIZE` bytes instead of one per 64 KiB read, and none at all
  *   once the consumer releases what it read: `release(offset)` says every byte before that stream
  *   offset is no longer referenced, and a buffer whose bytes all are is read into again. Without
@@ -64,9 +62,16 @@ interface RetiredBuffer {
  */
 export class SocketReader {
   /** Receives each chunk; set by the SSL negotiation, then by the Wire. */
-  private receiver: ((chunk: Buffer) => void) | undefined;
-  /** Set by a receiver that frames messages (the Wire), so that they need not be copied. */
-  unfinished: UnfinishedTail | undefined;
+  private receiver: ChunkReceiver | undefined;
+  /**
+   * How many of the last bytes handed out the receiver has not used yet (the start of a message
+   * still incomplete). A receiver that frames messages (the Wire) keeps it up to date after each
+   * chunk, so that the reader can move those bytes in front of the next read instead of the
+   * receiver copying the message out when it crosses into a new buffer.
+   */
+  unfinishedLength = 0;
+  /** Bytes copied to the front of `current` that the next chunk handed out starts with. */
+  private carried = 0;
   private pending: Buffer[] = [];
   private current: Buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
   /** Bytes of `current` already filled by reads. */
@@ -91,7 +96,7 @@ export class SocketReader {
     },
   };
 
-  set target(receiver: ((chunk: Buffer) => void) | undefined) {
+  set target(receiver: ChunkReceiver | undefined) {
     this.receiver = receiver;
     if (receiver === undefined || this.pending.length === 0) return;
     const pending = this.pending;
@@ -103,7 +108,7 @@ export class SocketReader {
         continue;
       }
       this.handedOut += chunk.length;
-      receiver(chunk);
+      receiver(chunk, 0);
     }
   }
 
@@ -139,17 +144,11 @@ export class SocketReader {
       this.used = 0;
       // The unfinished bytes are the last ones handed out, so they end where `previous` is filled;
       // they are copied only when they all lie in it and leave enough room for reads behind them.
-      const tail = this.receiver === undefined ? undefined : this.unfinished;
-      const carry = tail?.length() ?? 0;
-      if (
-        tail !== undefined &&
-        carry > 0 &&
-        carry <= previousUsed &&
-        carry <= READ_BUFFER_SIZE - MIN_READ_SPACE
-      ) {
+      const carry = this.receiver === undefined ? 0 : this.unfinishedLength;
+      if (carry > 0 && carry <= previousUsed && carry <= READ_BUFFER_SIZE - MIN_READ_SPACE) {
         previous.copy(this.current, 0, previousUsed - carry, previousUsed);
         this.used = carry;
-        tail.moved(this.current.subarray(0, carry));
+        this.carried = carry;
       }
     }
     return this.current.subarray(this.used);
@@ -157,15 +156,17 @@ export class SocketReader {
 
   private received(bytes: number, buffer: Uint8Array): void {
     // `buffer` is the space handed out by nextSpace() for this read, so its start is `used`.
-    const chunk = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
+    const carried = buffer.buffer === this.current.buffer ? this.carried : 0;
+    this.carried = 0;
+    const chunk = Buffer.from(buffer.buffer, buffer.byteOffset - carried, carried + bytes);
     if (buffer.buffer === this.current.buffer)
       this.used = buffer.byteOffset - this.current.byteOffset + bytes;
     this.readBytes += bytes;
     if (this.receiver === undefined) {
-      this.pending.push(chunk);
+      this.pending.push(chunk.subarray(carried));
     } else {
       this.handedOut += bytes;
-      this.receiver(chunk);
+      this.receiver(chunk, carried);
     }
   }
 }

@@ -3,7 +3,7 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CopyBothStream } from './replication-stream.js';
 import { MAX_RETIRED_BUFFERS, MIN_READ_SPACE, READ_BUFFER_SIZE, SocketReader } from './socket-reader.js';
-import { HIGH_WATER_MARK, LOW_WATER_MARK, Wire } from './wire.js';
+import { HIGH_WATER_MARK, LOW_WATER_MARK, type ReadLease, Wire } from './wire.js';
 
 /** A CopyData frame built by hand: 'd', Int32 length (incl. itself), payload. */
 function copyData(payload: Buffer): Buffer {
@@ -93,21 +93,20 @@ function streamMessages(socket: Socket, count: number, length: number, digest: {
   pump();
 }
 
-/** Reads CopyData (and where it started) until the connection fails; returns that failure. */
+/** Reads CopyData (each with a lease on it) until the connection fails; returns that failure. */
 async function readUntilFailure(
   stream: CopyBothStream,
-  onData: (data: Buffer, from: number) => void,
+  onData: (data: Buffer, lease: ReadLease) => void,
 ): Promise<unknown> {
   for (;;) {
     try {
-      const from = stream.position;
       const event = stream.readMessage();
       if (event === undefined) {
         await stream.waitForMessage();
         continue;
       }
       if (event.type !== 'copy-data') throw new Error(`unexpected ${event.type}`);
-      onData(event.data, from);
+      onData(event.data, stream.retain());
     } catch (error) {
       return error;
     }
@@ -321,9 +320,9 @@ describe('Wire over a socket: released memory is read into again', () => {
     socket.write('go');
     const stream = new CopyBothStream(wire, () => {});
     // Like a sink with writes in flight: the last few payloads are held, then checked and released.
-    const held: { data: Buffer; copy: Buffer; from: number }[] = [];
+    const held: { data: Buffer; copy: Buffer; from: ReadLease }[] = [];
     const buffers = new Set<ArrayBufferLike>();
-    const changed: number[] = [];
+    const changed: ReadLease[] = [];
     const hash = createHash('sha256');
     const failure = await readUntilFailure(stream, (data, from) => {
       hash.update(data);
@@ -332,7 +331,7 @@ describe('Wire over a socket: released memory is read into again', () => {
       if (held.length > 4) {
         const done = held.shift()!;
         if (!done.data.equals(done.copy)) changed.push(done.from);
-        stream.release(held[0]!.from);
+        stream.release(done.from);
       }
     });
     expect(failure).toMatchObject({ code: 'WAL_ERR_CONNECTION_LOST' });

@@ -5,6 +5,12 @@ import { ConnectionError } from './errors.js';
 import type { SocketReader } from './socket-reader.js';
 import { describeBackend, describeFrontend, type TraceSink } from './trace.js';
 
+/**
+ * What `retain()` returns: it keeps one message's memory from being read into again until it is
+ * given back to `release()`. Opaque to callers.
+ */
+export type ReadLease = number & { readonly __readLease: unique symbol };
+
 /** A frame as the framer hands it out (`code` 0 never occurs on a client). */
 export interface Frame {
   code: number;
@@ -33,8 +39,12 @@ export class Wire {
   private frames: Frame[] = [];
   private head = 0;
   private queuedBytes = 0;
-  /** Bytes of the frames handed out by `shift()` so far (see `position`). */
+  /** Bytes of the frames handed out by `shift()` so far: where the next one starts. */
   private shiftedBytes = 0;
+  /** Where the frame last handed out starts (see `retain`). */
+  private lastFrameStart = 0;
+  /** Starts of the frames retained and not released yet, oldest first. */
+  private readonly retained: number[] = [];
   private readonly reader: SocketReader | undefined;
   /** The reader's stream offset of this wire's first byte. */
   private readerBase = 0;
@@ -78,24 +88,22 @@ export class Wire {
       socket.on('data', this.onData);
     } else {
       this.readerBase = options.reader.deliveredBytes;
-      options.reader.unfinished = {
-        length: () => this.framer.bufferedLength,
-        moved: (chunk) => this.framer.relocateBuffered(chunk),
-      };
       options.reader.target = this.onData;
     }
     // A socket handed over after the SSL negotiation may have been paused.
     socket.resume();
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  private readonly onData = (chunk: Buffer, carried = 0): void => {
     const queued = this.frames.length;
     try {
-      this.framer.push(chunk);
+      if (carried > 0) this.framer.relocateBuffered(chunk.subarray(0, carried));
+      this.framer.push(carried > 0 ? chunk.subarray(carried) : chunk);
       for (let frame = this.framer.next(); frame !== undefined; frame = this.framer.next()) {
         this.frames.push(frame);
         this.queuedBytes += frame.payload.length + 5;
       }
+      if (this.reader !== undefined) this.reader.unfinishedLength = this.framer.bufferedLength;
     } catch (error) {
       this.fail(
         error instanceof WalError ? error : new ConnectionError('WAL_ERR_CONNECTION_LOST', String(error)),
@@ -218,6 +226,7 @@ export class Wire {
       this.head = 0;
     }
     this.queuedBytes -= frame.payload.length + 5;
+    this.lastFrameStart = this.shiftedBytes;
     this.shiftedBytes += frame.payload.length + 5;
     if (this.paused && this.queuedBytes <= LOW_WATER_MARK) {
       this.paused = false;
@@ -227,21 +236,29 @@ export class Wire {
   }
 
   /**
-   * How far `shift()` has read: every frame handed out so far lies before this position. Pass it
-   * to `release()` once no view of those frames is held any more.
+   * Keeps the payload of the frame last handed out by `shift()` (and every view taken of it)
+   * unchanged until `release(lease)` is called with the lease returned. See `release`.
    */
-  get position(): number {
-    return this.shiftedBytes;
+  retain(): ReadLease {
+    this.retained.push(this.lastFrameStart);
+    return this.lastFrameStart as ReadLease;
   }
 
   /**
-   * The caller holds no view of any frame before `position` (a value of `this.position`) any more,
-   * nor of anything taken from them: the memory they were read into may be read into again.
-   * Without calls to it nothing handed out is ever overwritten (docs/adr/0001-buffer-ownership.md,
-   * rule 3). Wires that read through Node's 'data' events (TLS) ignore it.
+   * The caller holds no view of any frame handed out so far, except those it retained and has not
+   * released; with `lease`, not of that one either. The memory of frames nobody holds may then be
+   * read into again (docs/adr/0001-buffer-ownership.md). Until the first call nothing handed out
+   * is ever overwritten, so a caller that never calls it may keep every payload as long as it
+   * likes. Wires that read through Node's 'data' events (TLS) never reuse memory.
    */
-  release(position: number): void {
-    this.reader?.release(this.readerBase + position);
+  release(lease?: ReadLease): void {
+    if (lease !== undefined) {
+      const index = this.retained[0] === lease ? 0 : this.retained.indexOf(lease);
+      if (index === 0) this.retained.shift();
+      else if (index > 0) this.retained.splice(index, 1);
+    }
+    const boundary = this.retained.length > 0 ? (this.retained[0] as number) : this.shiftedBytes;
+    this.reader?.release(this.readerBase + boundary);
   }
 
   /**

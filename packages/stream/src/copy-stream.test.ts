@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  type CopyOutcome,
-  type CopyState,
-  type CopyStreamOptions,
-  copyStream,
-  systemClock,
-} from './copy-stream.js';
+import { type CopyOutcome, CopyStream, type CopyStreamOptions, systemClock } from './copy-stream.js';
 import { AtOnceMemorySink, FakeReplicationStream, MemorySink } from './testing/index.js';
 import type { ReceiveEvent } from './types.js';
 
@@ -36,36 +30,34 @@ function start(
   overrides: Partial<CopyStreamOptions> = {},
 ) {
   const abort = new AbortController();
-  const state: CopyState = {
-    receivedLsn: START,
-    writtenLsn: START,
-    receivedWal: false,
+  let copy: CopyStream | undefined;
+  // What the loop has written, and (once it ended) the sink calls still running.
+  const state: { readonly writtenLsn: bigint; pendingDone: Promise<void> | undefined } = {
+    get writtenLsn() {
+      return copy?.writtenLsn ?? START;
+    },
     pendingDone: undefined,
-    sinkClosed: false,
   };
   const events: ReceiveEvent[] = [];
   const run: { outcome?: CopyOutcome; error?: unknown; finished: boolean } = { finished: false };
-  const generator = copyStream(
-    stream,
-    {
-      sink,
-      segmentSize: SEGMENT,
-      timeline: 1,
-      startLsn: START,
-      endLsn,
-      statusIntervalMs: 0,
-      reportFlush: false,
-      synchronous: false,
-      receiveTimeoutMs: undefined,
-      signal: abort.signal,
-      clock: systemClock,
-      maxBytesInFlight,
-      ...overrides,
-    },
-    state,
-  );
   const done = (async () => {
     try {
+      copy = new CopyStream(stream, {
+        sink,
+        segmentSize: SEGMENT,
+        timeline: 1,
+        startLsn: START,
+        endLsn,
+        statusIntervalMs: 0,
+        reportFlush: false,
+        synchronous: false,
+        receiveTimeoutMs: undefined,
+        signal: abort.signal,
+        clock: systemClock,
+        maxBytesInFlight,
+        ...overrides,
+      });
+      const generator = copy.run();
       for (;;) {
         const next = await generator.next();
         if (next.done) {
@@ -77,6 +69,7 @@ function start(
     } catch (error) {
       run.error = error;
     } finally {
+      state.pendingDone = copy?.running();
       run.finished = true;
     }
   })();

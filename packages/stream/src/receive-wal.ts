@@ -2,7 +2,7 @@ import type { ReplicationStream } from '@wal/libpq-lite';
 import { formatLsn, isValidWalSegmentSize, parseWalSegmentSizeSetting, type WalError } from '@wal/protocol';
 import { guardCommands } from './command-guard.js';
 import type { ReplicationConnection } from './connection.js';
-import { type Clock, type CopyState, copyStream, isValidBytesInFlight, systemClock } from './copy-stream.js';
+import { type Clock, CopyStream, isValidBytesInFlight, systemClock } from './copy-stream.js';
 import { StreamError } from './errors.js';
 import { segmentStartOf } from './positions.js';
 import { classifyError, ReconnectBackoff } from './reconnect.js';
@@ -142,7 +142,7 @@ async function* run(settings: Settings): AsyncGenerator<ReceiveEvent, void, unde
         failure = error;
         fatal = session.inStartupChecks;
       } finally {
-        streamedWal = session.copyState.receivedWal;
+        streamedWal = session.receivedWal;
         await session.cleanup();
       }
     }
@@ -215,14 +215,9 @@ class Session {
   inStartupChecks = false;
   #timeline = 0;
   #segmentSize = 0;
-  #inCopy = false;
-  readonly copyState: CopyState = {
-    receivedLsn: 0n,
-    writtenLsn: 0n,
-    receivedWal: false,
-    pendingDone: undefined,
-    sinkClosed: false,
-  };
+  /** The COPY running, until it ended normally. */
+  #copy: CopyStream | undefined;
+  #receivedWal = false;
 
   constructor(
     settings: Settings,
@@ -311,34 +306,34 @@ class Session {
     }
   }
 
+  /** WAL was written during this session (then the reconnect backoff starts over). */
+  get receivedWal(): boolean {
+    return this.#receivedWal || this.#copy?.receivedWal === true;
+  }
+
   async *#stream(stream: ReplicationStream, lsn: bigint, timeline: number) {
     const settings = this.#settings;
-    this.#inCopy = true;
-    this.copyState.receivedLsn = lsn;
-    this.copyState.writtenLsn = lsn;
-    this.copyState.pendingDone = undefined;
-    this.copyState.sinkClosed = false;
+    const copy = new CopyStream(stream, {
+      sink: settings.sink,
+      segmentSize: this.#segmentSize,
+      timeline,
+      startLsn: lsn,
+      endLsn: settings.endLsn,
+      statusIntervalMs: settings.statusIntervalMs,
+      reportFlush: settings.slot !== undefined || settings.synchronous,
+      synchronous: settings.synchronous,
+      receiveTimeoutMs: settings.receiveTimeoutMs,
+      signal: settings.signal,
+      clock: settings.clock,
+      maxBytesInFlight: settings.maxBytesInFlight,
+    });
+    // From here on the sink is closed whatever happens, even if the consumer stops iterating now.
+    this.#copy = copy;
     yield { type: 'streaming-started', lsn, timeline } satisfies ReceiveEvent;
-    const outcome = yield* copyStream(
-      stream,
-      {
-        sink: settings.sink,
-        segmentSize: this.#segmentSize,
-        timeline,
-        startLsn: lsn,
-        endLsn: settings.endLsn,
-        statusIntervalMs: settings.statusIntervalMs,
-        reportFlush: settings.slot !== undefined || settings.synchronous,
-        synchronous: settings.synchronous,
-        receiveTimeoutMs: settings.receiveTimeoutMs,
-        signal: settings.signal,
-        clock: settings.clock,
-        maxBytesInFlight: settings.maxBytesInFlight,
-      },
-      this.copyState,
-    );
-    this.#inCopy = false;
-    this.#remember(segmentStartOf(this.copyState.writtenLsn, this.#segmentSize), timeline);
+    const outcome = yield* copy.run();
+    this.#copy = undefined;
+    this.#receivedWal ||= copy.receivedWal;
+    this.#remember(segmentStartOf(copy.writtenLsn, this.#segmentSize), timeline);
     return outcome;
   }
 
@@ -409,15 +404,15 @@ class Session {
    * close the connection (Terminate), or destroy it when closing fails.
    */
   async cleanup(): Promise<void> {
-    if (this.#inCopy) {
-      this.#inCopy = false;
-      if (this.copyState.receivedWal) {
-        this.#remember(segmentStartOf(this.copyState.writtenLsn, this.#segmentSize), this.#timeline);
+    const copy = this.#copy;
+    if (copy !== undefined) {
+      this.#copy = undefined;
+      this.#receivedWal ||= copy.receivedWal;
+      if (copy.receivedWal) {
+        this.#remember(segmentStartOf(copy.writtenLsn, this.#segmentSize), this.#timeline);
       }
       try {
-        // Never close the sink under a running write.
-        await this.copyState.pendingDone;
-        if (!this.copyState.sinkClosed) await this.#settings.sink.close();
+        await copy.close();
       } catch {
         // The streaming error is what gets reported; a close failure after it adds nothing the
         // next attempt's sink.prepare/resumePoint would not report again.

@@ -1,4 +1,4 @@
-import type { CopyEvent, EndOfStreamResult, ReplicationStream } from '@wal/libpq-lite';
+import type { CopyEvent, EndOfStreamResult, ReadLease, ReplicationStream } from '@wal/libpq-lite';
 import {
   decodeStandbyStatusUpdate,
   encodePrimaryKeepalive,
@@ -47,10 +47,15 @@ export class FakeReplicationStream implements ReplicationStream {
   waits = 0;
   readonly #queue: QueueItem[] = [];
   #wake: (() => void) | undefined;
+  /** Bytes read so far, counted as on the wire: type byte, length, payload. */
   #position = 0;
+  /** Where the message last read starts (what `retain` leases). */
+  #lastStart = 0;
   /** CopyData read and not released yet, with the position just past each. */
   readonly #unreleased: { end: number; data: Buffer }[] = [];
-  /** The highest position the client released (see `release`). */
+  /** Starts of the messages retained and not released yet, oldest first. */
+  readonly #retained: number[] = [];
+  /** The highest position before which the client holds nothing (see `release`). */
   releasedPosition = 0;
 
   push(...events: CopyEvent[]): this {
@@ -107,7 +112,7 @@ export class FakeReplicationStream implements ReplicationStream {
     const item = this.#queue.shift();
     if (item === undefined) return undefined;
     if (item.type === 'throw') throw item.error;
-    // Positions as on the wire: type byte, length, payload.
+    this.#lastStart = this.#position;
     this.#position += item.type === 'copy-data' ? 5 + item.data.length : 5;
     if (item.type === 'copy-data') this.#unreleased.push({ end: this.#position, data: item.data });
     return item;
@@ -117,15 +122,23 @@ export class FakeReplicationStream implements ReplicationStream {
     return this.#position;
   }
 
+  retain(): ReadLease {
+    this.#retained.push(this.#lastStart);
+    return this.#lastStart as ReadLease;
+  }
+
   /**
    * Like the real connection, which reads into the released memory again: the data of every
    * CopyData released is overwritten with 0xEE, so a client releasing what a sink still writes
    * writes that instead of the WAL and the test sees it.
    */
-  release(position: number): void {
-    if (position > this.#position) {
-      throw new Error(`FakeReplicationStream: release(${position}) past the read position ${this.#position}`);
+  release(lease?: ReadLease): void {
+    if (lease !== undefined) {
+      const index = this.#retained.indexOf(lease);
+      if (index < 0) throw new Error(`FakeReplicationStream: release of a lease not held (${lease})`);
+      this.#retained.splice(index, 1);
     }
+    const position = this.#retained.length > 0 ? (this.#retained[0] as number) : this.#position;
     if (position > this.releasedPosition) this.releasedPosition = position;
     while (this.#unreleased.length > 0 && this.#unreleased[0]!.end <= this.releasedPosition) {
       this.#unreleased.shift()!.data.fill(0xee);
