@@ -114,11 +114,7 @@ export class SegmentFile {
     return new SegmentFile(options, handle, chooseSegmentWriter(handle, options), fileName);
   }
 
-  /**
-   * Writes `data` at the current position; it must fit in the rest of the segment. A small write
-   * is staged, after writing out the staged bytes if it does not fit beside them; a large one is
-   * written from the caller's buffer after the staged bytes.
-   */
+  /** Writes `data` at the current position; it must fit in the rest of the segment. */
   write(data: Buffer): Pending {
     if (data.length > this.remaining) {
       throw new RangeError(`write of ${data.length} bytes past the end of segment ${this.fileName}`);
