@@ -132,6 +132,24 @@ describe('DirectorySink: uncompressed segments', () => {
     await sink.close();
   });
 
+  it.each(['gzip', 'lz4'] as const)(
+    'with blockingWrites and %s, declines writeAtOnce, and flushAtOnce while a segment is open',
+    async (method) => {
+      const sink = await preparedSink({ blockingWrites: true, compression: { method } });
+      await sink.write(1, SEGMENT, wal(SEGMENT, 100_000));
+      expect(sink.writeAtOnce(1, SEGMENT + 100_000n, wal(SEGMENT + 100_000n, 100))).toBe(false);
+      expect(sink.flushAtOnce()).toBeUndefined();
+      expect(sink.durableLsn).toBe(0n);
+      expect(await sink.flush()).toBe(SEGMENT + 100_000n);
+      await sink.close();
+      const partial = await readFile(
+        join(directory, `${name(1n)}.${method === 'gzip' ? 'gz' : 'lz4'}.partial`),
+      );
+      const decoded = method === 'gzip' ? gunzipSync(partial) : decompressFrameSync(partial);
+      expect(decoded.equals(wal(SEGMENT, 100_000))).toBe(true);
+    },
+  );
+
   it('writeAtOnce and flushAtOnce: done before they return inside an open blocking segment, declined otherwise', async () => {
     const partial = join(directory, `${name(1n)}.partial`);
     const onDisk = (from: number, length: number) => readFileSync(partial).subarray(from, from + length);

@@ -202,15 +202,15 @@ export class DirectorySink implements WalSink {
 
   /**
    * `write` done on this thread before it returns (true), when nothing is queued and the write
-   * stays inside an open segment with blocking writes (it would block this thread on the queued
-   * path anyway); false, having done nothing, otherwise. A failure abandons the segment as a
-   * queued write's does and is thrown. See WalSink.writeAtOnce.
+   * stays inside an open segment whose writer works at once (blocking writes: it would block this
+   * thread on the queued path anyway); false, having done nothing, otherwise. A failure abandons
+   * the segment as a queued write's does and is thrown. See WalSink.writeAtOnce.
    */
   writeAtOnce(timeline: number, startLsn: bigint, data: Buffer): boolean {
     const segment = this.current;
     if (
       !this.idle() ||
-      segment?.blocking !== true ||
+      segment?.atOnce !== true ||
       segment.timeline !== timeline ||
       data.length >= segment.remaining ||
       this.positionOf(segment) !== startLsn
@@ -218,7 +218,7 @@ export class DirectorySink implements WalSink {
       return false;
     }
     try {
-      segment.writeBlocking(data);
+      segment.write(data); // done when it returns: the segment works at once
     } catch (error) {
       this.abandonAfterFailure();
       throw error;
@@ -250,16 +250,16 @@ export class DirectorySink implements WalSink {
 
   /**
    * `flush` done on this thread before it returns, with the durable end LSN, when nothing is queued
-   * and the open segment has blocking writes (its fsync blocks either way) or none is open;
-   * undefined, having done nothing, otherwise. See WalSink.flushAtOnce.
+   * and the open segment's writer works at once (blocking writes: its fsync blocks either way) or
+   * none is open; undefined, having done nothing, otherwise. See WalSink.flushAtOnce.
    */
   flushAtOnce(): bigint | undefined {
     if (!this.idle()) return undefined;
     const segment = this.current;
     if (segment === undefined) return this.durable;
-    if (!segment.blocking) return undefined;
+    if (!segment.atOnce) return undefined;
     try {
-      segment.syncBlocking();
+      segment.sync(); // done when it returns: the segment works at once
     } catch (error) {
       this.abandonAfterFailure();
       throw error;

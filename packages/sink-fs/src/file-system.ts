@@ -1,4 +1,4 @@
-import { constants, writeSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { type FileHandle, open, rename } from 'node:fs/promises';
 
 /**
@@ -26,20 +26,7 @@ export async function writeFully(handle: FileHandle, data: Buffer, position: num
   let offset = 0;
   while (offset < data.length) {
     const { bytesWritten } = await handle.write(data, offset, data.length - offset, position + offset);
-    if (bytesWritten <= 0) throw noSpaceError();
-    offset += bytesWritten;
-  }
-}
-
-/**
- * The same with blocking pwrite calls on the calling thread: no thread-pool round trip per write,
- * which is what a dedicated receiver process wants (pg_receivewal writes the same way).
- */
-export function writeFullyBlocking(fd: number, data: Buffer, position: number): void {
-  let offset = 0;
-  while (offset < data.length) {
-    const bytesWritten = writeSync(fd, data, offset, data.length - offset, position + offset);
-    if (bytesWritten <= 0) throw noSpaceError();
+    if (bytesWritten <= 0) throw noProgressError();
     offset += bytesWritten;
   }
 }
@@ -111,6 +98,7 @@ export async function syncDirectory(directory: string): Promise<void> {
   }
 }
 
-function noSpaceError(): Error {
+/** A write that made no progress: PostgreSQL reports it as ENOSPC (errno unset), so do we. */
+export function noProgressError(): Error {
   return Object.assign(new Error('no space left on device (a write made no progress)'), { code: 'ENOSPC' });
 }

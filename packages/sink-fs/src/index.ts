@@ -17,4 +17,3 @@ export {
   type StoredSegment,
   scanDirectory,
 } from './scan.js';
-export { type SegmentCloseResult, SegmentFile, type SegmentFileOptions } from './segment-file.js';

@@ -1,23 +1,11 @@
-import { constants, fsyncSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { walFileName } from '@wal/protocol';
-import {
-  type CompressionSpec,
-  compressionSuffix,
-  createEncoder,
-  type StreamEncoder,
-} from './compression/index.js';
+import { type CompressionSpec, compressionSuffix } from './compression/index.js';
 import { errnoCode, fileSystemError, type SinkError } from './errors.js';
-import {
-  createFile,
-  durableRename,
-  syncDirectory,
-  writeFully,
-  writeFullyBlocking,
-  writevFully,
-  writeZeros,
-} from './file-system.js';
+import { createFile, durableRename, syncDirectory, writeZeros } from './file-system.js';
+import { chooseSegmentWriter, type Pending, type SegmentWriter } from './segment-writers/index.js';
 
 export interface SegmentFileOptions {
   directory: string;
@@ -45,10 +33,10 @@ export type SegmentCloseResult = 'completed' | 'partial';
 export const PADDING_SUFFIX = '.tmp';
 
 /**
- * Writes shorter than this are copied into a staging buffer and written together: every
- * FileHandle.write is a thread-pool round trip (about 60 µs here), so 512-byte XLogData messages
- * would otherwise cap the sink near 5 MiB/s (README.md, "Performance"). Larger writes go straight
- * from the caller's buffer to the file.
+ * Writes shorter than this are copied into a staging buffer and written together: each write
+ * handed to the file costs a system call, and through the thread pool a round trip, so 512-byte
+ * XLogData messages one by one would cap the sink far below the disk (bench/README.md, "The
+ * directory sink's writes"). Larger writes go straight from the caller's buffer to the file.
  */
 export const COALESCE_BELOW = 16 * 1024;
 const STAGING_SIZE = 64 * 1024;
@@ -56,7 +44,9 @@ const STAGING_SIZE = 64 * 1024;
 /**
  * One open WAL segment, written like pg_receivewal's `open_walfile` / `close_walfile` with the
  * directory method of `walmethods.c`: under `<name>[.gz|.lz4|.zst].partial` until complete, then
- * fsync, rename to the final name, fsync the directory.
+ * fsync, rename to the final name, fsync the directory. How bytes reach the file is the
+ * SegmentWriter chosen at open (blocking pwrite, pwrite on the thread pool, or an encoder); this
+ * class has one path for every kind.
  *
  * Crash safety beyond pg_receivewal (a SIGKILL at any moment must leave a directory the next run
  * resumes from without help):
@@ -67,21 +57,22 @@ const STAGING_SIZE = 64 * 1024;
  *   behind a shorter new stream (pg_receivewal reuses it without truncating, spec §10.5).
  * Streaming always restarts at the start of the unfinished segment, so no acknowledged byte depends
  * on the old `.partial` content.
+ *
+ * `write`, `writeStaged` and `sync` return undefined when they are done, else a promise (see
+ * Pending): with a writer that works `atOnce` they are always done when they return.
  */
 export class SegmentFile {
   /** Bytes of WAL accepted for this segment (uncompressed offset), staged ones included. */
   position = 0;
-  /** Bytes of WAL handed to the file or the encoder; `position - handedOff` are staged. */
+  /** Bytes of WAL handed to the writer; `position - handedOff` are staged. */
   private handedOff = 0;
   private staging: Buffer | undefined;
-  /** Bytes of compressed output appended (compressed files only). */
-  private compressedLength = 0;
-  private encoder: StreamEncoder | undefined;
   private closed = false;
 
   private constructor(
     private readonly options: SegmentFileOptions,
     private readonly handle: FileHandle,
+    private readonly writer: SegmentWriter,
     /** Final name, e.g. `000000010000000000000003.gz`. */
     readonly fileName: string,
   ) {}
@@ -102,6 +93,16 @@ export class SegmentFile {
     return this.options.segmentSize - this.position;
   }
 
+  /** Bytes accepted but still in the staging buffer. */
+  get stagedLength(): number {
+    return this.position - this.handedOff;
+  }
+
+  /** Whether `write` and `sync` are done when they return, so they may be called at once. */
+  get atOnce(): boolean {
+    return this.writer.atOnce && !this.closed;
+  }
+
   static async open(options: SegmentFileOptions): Promise<SegmentFile> {
     const baseName = walFileName(options.timeline, options.segmentNumber, options.segmentSize);
     const fileName = baseName + compressionSuffix(options.compression.method);
@@ -110,138 +111,33 @@ export class SegmentFile {
       options.compression.method === 'none'
         ? await openUncompressed(options, partialPath)
         : await openCompressed(options, partialPath);
-    const segment = new SegmentFile(options, handle, fileName);
-    segment.encoder = createEncoder(options.compression, (chunks) => segment.append(chunks));
-    return segment;
+    return new SegmentFile(options, handle, chooseSegmentWriter(handle, options), fileName);
   }
 
   /** Writes `data` at the current position; it must fit in the rest of the segment. */
-  async write(data: Buffer): Promise<void> {
-    if (this.blocking) {
-      this.writeBlocking(data);
-      return;
-    }
-    this.checkFits(data);
-    if (data.length < COALESCE_BELOW) {
-      if (this.stagedLength + data.length > STAGING_SIZE) await this.writeStaged();
-      this.stage(data);
-      return;
-    }
-    await this.writeStaged();
-    await this.handOff(data);
-    this.position += data.length;
-  }
-
-  private checkFits(data: Buffer): void {
+  write(data: Buffer): Pending {
     if (data.length > this.remaining) {
       throw new RangeError(`write of ${data.length} bytes past the end of segment ${this.fileName}`);
     }
-  }
-
-  /** Copies a small write into the staging buffer, which has room for it. */
-  private stage(data: Buffer): void {
-    this.staging ??= Buffer.allocUnsafe(STAGING_SIZE);
-    data.copy(this.staging, this.stagedLength);
-    this.position += data.length;
-  }
-
-  /** Bytes accepted but still in the staging buffer. */
-  get stagedLength(): number {
-    return this.position - this.handedOff;
-  }
-
-  /**
-   * Whether `writeBlocking` and `syncBlocking` may be used: uncompressed data with blocking writes
-   * is written and fsynced on the calling thread anyway, so it needs no promise at all.
-   */
-  get blocking(): boolean {
-    return this.encoder === undefined && this.options.blockingWrites && !this.closed;
-  }
-
-  /** `write` for a `blocking` segment, done when it returns; `data` must fit in the rest of the segment. */
-  writeBlocking(data: Buffer): void {
-    this.checkFits(data);
     if (data.length < COALESCE_BELOW) {
-      if (this.stagedLength + data.length > STAGING_SIZE) this.writeStagedBlocking();
-      this.stage(data);
-      return;
+      if (this.stagedLength + data.length <= STAGING_SIZE) return this.stage(data);
+      const staged = this.writeStaged();
+      return staged === undefined ? this.stage(data) : staged.then(() => this.stage(data));
     }
-    this.writeStagedBlocking();
-    this.handOffBlocking(data);
-    this.position += data.length;
-  }
-
-  /** `sync` for a `blocking` segment. */
-  syncBlocking(): void {
-    this.writeStagedBlocking();
-    if (!this.options.sync) return;
-    try {
-      fsyncSync(this.handle.fd);
-    } catch (error) {
-      throw fileSystemError(error, `could not fsync WAL file "${this.partialName}"`, this.options.directory);
-    }
-  }
-
-  private writeStagedBlocking(): void {
-    if (this.stagedLength === 0 || this.staging === undefined) return;
-    this.handOffBlocking(this.staging.subarray(0, this.stagedLength));
-  }
-
-  private handOffBlocking(data: Buffer): void {
-    try {
-      writeFullyBlocking(this.handle.fd, data, this.handedOff);
-    } catch (error) {
-      throw this.writeFailure(error, data.length);
-    }
-    this.handedOff += data.length;
-  }
-
-  private writeFailure(error: unknown, length: number): SinkError {
-    return fileSystemError(
-      error,
-      `could not write ${length} bytes to WAL file "${this.partialName}"`,
-      this.options.directory,
-    );
+    const staged = this.writeStaged();
+    return staged === undefined ? this.writeThrough(data) : staged.then(() => this.writeThrough(data));
   }
 
   /** Writes the staged bytes out (to the page cache; not fsynced). */
-  async writeStaged(): Promise<void> {
-    if (this.blocking) {
-      this.writeStagedBlocking();
-      return;
-    }
-    if (this.stagedLength === 0 || this.staging === undefined) return;
-    await this.handOff(this.staging.subarray(0, this.stagedLength));
-  }
-
-  private async handOff(data: Buffer): Promise<void> {
-    try {
-      if (this.encoder === undefined) {
-        await writeFully(this.handle, data, this.handedOff);
-      } else {
-        await this.encoder.write(data);
-      }
-    } catch (error) {
-      throw this.writeFailure(error, data.length);
-    }
-    this.handedOff += data.length;
+  writeStaged(): Pending {
+    if (this.stagedLength === 0 || this.staging === undefined) return undefined;
+    return this.handOff(this.staging.subarray(0, this.stagedLength));
   }
 
   /** Makes every byte written so far durable (`dir_sync`): compressed streams are sync-flushed first. */
-  async sync(): Promise<void> {
-    // With blocking writes the fsync blocks too, like pg_receivewal's: in --synchronous mode the
-    // next thing to do is the status update that waits for it anyway.
-    if (this.blocking) {
-      this.syncBlocking();
-      return;
-    }
-    await this.writeStaged();
-    try {
-      await this.encoder?.flush();
-      if (this.options.sync) await this.handle.sync();
-    } catch (error) {
-      throw fileSystemError(error, `could not fsync WAL file "${this.partialName}"`, this.options.directory);
-    }
+  sync(): Pending {
+    const staged = this.writeStaged();
+    return staged === undefined ? this.syncWritten() : staged.then(() => this.syncWritten());
   }
 
   /**
@@ -254,7 +150,7 @@ export class SegmentFile {
     const complete = this.position === this.options.segmentSize;
     try {
       await this.writeStaged();
-      await this.encoder?.end();
+      await this.writer.end();
       if (this.options.sync) await this.handle.sync();
     } catch (error) {
       await this.abandon();
@@ -285,14 +181,76 @@ export class SegmentFile {
 
   /** After a failure: release the descriptor, keep whatever is on disk under its `.partial` name. */
   async abandon(): Promise<void> {
-    this.encoder?.destroy();
+    this.writer.destroy();
     if (this.closed) return;
     this.closed = true;
     await this.handle.close().catch(() => {});
   }
 
-  private async append(chunks: readonly Buffer[]): Promise<void> {
-    this.compressedLength += await writevFully(this.handle, chunks, this.compressedLength);
+  /** Copies a small write into the staging buffer, which has room for it. */
+  private stage(data: Buffer): undefined {
+    this.staging ??= Buffer.allocUnsafe(STAGING_SIZE);
+    data.copy(this.staging, this.stagedLength);
+    this.position += data.length;
+    return undefined;
+  }
+
+  /** A large write, from the caller's buffer; nothing is staged. */
+  private writeThrough(data: Buffer): Pending {
+    const written = this.handOff(data);
+    if (written !== undefined) {
+      return written.then(() => {
+        this.position += data.length;
+      });
+    }
+    this.position += data.length;
+    return undefined;
+  }
+
+  /** Gives `data`, which starts at `handedOff`, to the writer. */
+  private handOff(data: Buffer): Pending {
+    let written: Pending;
+    try {
+      written = this.writer.write(data, this.handedOff);
+    } catch (error) {
+      throw this.writeFailure(error, data.length);
+    }
+    if (written === undefined) {
+      this.handedOff += data.length;
+      return undefined;
+    }
+    return written.then(
+      () => {
+        this.handedOff += data.length;
+      },
+      (error: unknown) => {
+        throw this.writeFailure(error, data.length);
+      },
+    );
+  }
+
+  private syncWritten(): Pending {
+    let synced: Pending;
+    try {
+      synced = this.writer.sync();
+    } catch (error) {
+      throw this.syncFailure(error);
+    }
+    return synced?.catch((error: unknown) => {
+      throw this.syncFailure(error);
+    });
+  }
+
+  private writeFailure(error: unknown, length: number): SinkError {
+    return fileSystemError(
+      error,
+      `could not write ${length} bytes to WAL file "${this.partialName}"`,
+      this.options.directory,
+    );
+  }
+
+  private syncFailure(error: unknown): SinkError {
+    return fileSystemError(error, `could not fsync WAL file "${this.partialName}"`, this.options.directory);
   }
 }
 

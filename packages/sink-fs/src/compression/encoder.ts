@@ -1,6 +1,6 @@
 /**
  * A streaming compressor that writes its output through `OutputSink` (appending to the segment
- * file). The same contract for every method keeps SegmentFile free of per-method branches.
+ * file). The same contract for every method keeps CompressedWriter free of per-method branches.
  */
 export interface StreamEncoder {
   /** Compress `data`; output may be held back until it forms a unit (an LZ4 block, a deflate block). */
