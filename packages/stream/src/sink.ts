@@ -1,14 +1,16 @@
 /**
- * Where received WAL goes. The stream loop (receive-wal.ts) drives it; `@wal/sink-fs` implements it
- * for a directory the way pg_receivewal writes one. Modelled on the `WalWriteMethod` table of
- * PostgreSQL's src/bin/pg_basebackup/walmethods.h: open with a temporary suffix and padding, write,
- * sync, close (rename when complete, keep `.partial` otherwise).
+ * Where received WAL goes. The copy loop drives it through a SinkPipeline (sink-pipeline.ts);
+ * `@wal/sink-fs` implements it for a directory the way pg_receivewal writes one. It covers what
+ * receivelog.c asks of PostgreSQL's `WalWriteMethod` (src/bin/pg_basebackup/walmethods.h), at the
+ * level of a stream rather than of files: `write` opens segments itself (walmethods' open_for_write
+ * with its temporary suffix and padding), `flush` is its sync, and `close` its close (rename when
+ * complete, keep `.partial` otherwise).
  *
- * The stream loop starts a call before the previous ones have resolved (several writes, then a
- * flush, may be in flight, bounded by `maxBytesInFlight`): a sink runs its calls in the order they
- * were made, as if each waited for the one before (DirectorySink serialises them), and a flush
- * covers every write called before it. After a call fails, later calls may fail too; the loop
- * reports nothing after the first failure.
+ * The loop starts a call before the previous ones have resolved (several writes, then a flush, may
+ * be in flight, bounded by `maxBytesInFlight`): a sink runs its calls in the order they were made,
+ * as if each waited for the one before (DirectorySink serialises them), and a flush covers every
+ * write called before it. After a call fails, later calls may fail too; the loop reports nothing
+ * after the first failure.
  */
 export interface WalSink {
   /** Facts of the server, once per connection; throws SinkError WAL_ERR_SINK_MISMATCH if the directory holds another system / segment size. */
@@ -24,9 +26,9 @@ export interface WalSink {
   writeHistoryFile(timeline: number, content: Buffer): Promise<void>;
   /**
    * WAL bytes starting at `startLsn` on `timeline`. May span segment boundaries. `data` is the sink's to read until
-   * the promise settles, and no longer: the stream loop then gives its memory back to the connection, which reads
-   * the next WAL into it, so a sink that needs the bytes later copies them. The first write after open/position
-   * change starts at a segment start.
+   * the promise settles, and no longer: the loop then releases its lease on the message, and the connection reads
+   * the next WAL into that memory, so a sink that needs the bytes later copies them. The first write after
+   * open/position change starts at a segment start.
    */
   write(timeline: number, startLsn: bigint, data: Buffer): Promise<void>;
   /**
