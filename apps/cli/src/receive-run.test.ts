@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WalError } from '@wal/protocol';
+import { StreamError } from '@wal/stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Logger } from './log.js';
 import { parseReceiveCommandLine, type ReceiveOptions } from './receive-options.js';
@@ -262,7 +263,23 @@ describe('runReceive: startup', () => {
         return { systemId: 1n, timeline: 1, xlogPosition: 0n, databaseName: 'postgres' };
       },
     });
-    const test = harness({ connections: [connection] });
+    // The check is receiveWal's: this stand-in fails the way it does, with its message.
+    const test = harness({
+      connections: [connection],
+      events: (receiveOptions) => ({
+        [Symbol.asyncIterator]: () => ({
+          async next(): Promise<IteratorResult<AnyEvent>> {
+            const streaming = await (receiveOptions.connect as () => Promise<FakeConnection>)();
+            const system = await streaming.identifySystem();
+            streaming.destroy();
+            throw new StreamError(
+              'WAL_ERR_STREAM_DATABASE_SPECIFIC',
+              `replication connection using slot "a" is unexpectedly database specific (database "${system.databaseName}"); connect with replication=true, not replication=database.`,
+            );
+          },
+        }),
+      }),
+    });
     expect(await runReceive(options('-D', directory, '-S', 'a'), test.environment)).toBe(1);
     expect(test.stderr.lines[0]).toBe(
       'wal receive: error: replication connection using slot "a" is unexpectedly database specific',
@@ -280,6 +297,24 @@ describe('runReceive: startup', () => {
 });
 
 describe('runReceive: slot actions', () => {
+  it('refuses a database-specific connection before a slot action, with the same code and words', async () => {
+    const connection = fakeConnection({
+      async identifySystem() {
+        connection.calls.push('IDENTIFY_SYSTEM');
+        return { systemId: 1n, timeline: 1, xlogPosition: 0n, databaseName: 'postgres' };
+      },
+    });
+    const test = harness({ connections: [connection], json: true });
+    expect(await runReceive(options('--create-slot', '-S', 'a'), test.environment)).toBe(1);
+    expect(connection.calls).toEqual(['IDENTIFY_SYSTEM', 'destroy']);
+    const [record] = test.stderr.lines.map((line) => JSON.parse(line));
+    expect(record).toMatchObject({
+      level: 'error',
+      code: 'WAL_ERR_STREAM_DATABASE_SPECIFIC',
+      message: 'replication connection using slot "a" is unexpectedly database specific',
+    });
+  });
+
   it('creates a physical slot without reserving WAL, then exits 0', async () => {
     const connection = fakeConnection();
     const test = harness({ connections: [connection] });

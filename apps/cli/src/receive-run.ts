@@ -11,6 +11,7 @@ import {
   classifyError,
   type ReceiveEvent,
   type ReceiveWalOptions,
+  StreamError,
   receiveWal as streamReceiveWal,
   type WalSink,
 } from '@wal/stream';
@@ -93,7 +94,7 @@ export async function runReceive(options: ReceiveOptions, environment: ReceiveEn
   try {
     return await run.execute();
   } catch (error) {
-    reportError(environment.logger, error);
+    reportError(environment.logger, error, { slot: options.slot });
     return 1;
   } finally {
     run.cleanUp();
@@ -129,6 +130,20 @@ export function checkDirectory(directory: string): void {
       },
     );
   }
+}
+
+/**
+ * A physical replication connection has no database. The error is the stream's own
+ * (WAL_ERR_STREAM_DATABASE_SPECIFIC), so the user sees one code and one message for it whichever
+ * action found it.
+ */
+async function refuseDatabaseSpecific(connection: Connection): Promise<void> {
+  const system = await connection.identifySystem();
+  if (system.databaseName === null) return;
+  throw new StreamError(
+    'WAL_ERR_STREAM_DATABASE_SPECIFIC',
+    `replication connection is unexpectedly database specific (database "${system.databaseName}")`,
+  );
 }
 
 /** SIGINT and SIGTERM stop the stream gracefully; a second one ends the process the default way. */
@@ -207,19 +222,12 @@ class ReceiveRun {
     // Signals are trapped only now, so Ctrl-C at a password prompt still ends the program at once.
     this.stopSignals = (this.environment.onStopSignal ?? processStopSignals)(() => this.stop.abort());
 
-    const system = await first.identifySystem();
-    if (system.databaseName !== null) {
-      throw new WalError(
-        'WAL_ERR_CLI_DATABASE_SPECIFIC',
-        options.slot === undefined
-          ? 'replication connection is unexpectedly database specific'
-          : `replication connection using slot "${options.slot}" is unexpectedly database specific`,
-      );
-    }
-
+    // receiveWal checks IDENTIFY_SYSTEM on every connection it makes; a slot action has no stream,
+    // so it checks the connection itself first, as pg_receivewal's main() does.
+    if (options.action === 'stream') return this.stream(connectOnce);
+    await refuseDatabaseSpecific(first);
     if (options.action === 'drop-slot') return this.dropSlot(first);
-    if (options.action === 'create-slot') return this.createSlot(first);
-    return this.stream(connectOnce);
+    return this.createSlot(first);
   }
 
   cleanUp(): void {
@@ -315,7 +323,7 @@ class ReceiveRun {
           continue;
         }
         if (event.type === 'disconnected') {
-          reportError(logger, event.error);
+          reportError(logger, event.error, { slot: options.slot });
           if (options.noLoop) {
             logger.error('disconnected');
             return 1;
@@ -330,7 +338,7 @@ class ReceiveRun {
       }
     } catch (error) {
       if (this.stop.signal.aborted && isAbort(error)) return 0;
-      reportError(logger, error);
+      reportError(logger, error, { slot: options.slot });
       // pg_receivewal's main loop ends a --no-loop run with "disconnected" after a failure it would
       // otherwise have retried; fatal failures end with their own message only.
       if (options.noLoop && classifyError(error).retry) logger.error('disconnected');

@@ -28,6 +28,8 @@ const SUGGESTIONS_BY_CODE: Readonly<Record<string, Suggestion>> = {
     const slot = slotOf(error);
     return slot === undefined ? undefined : `Create the slot first with --create-slot --slot=${slot}.`;
   },
+  WAL_ERR_STREAM_DATABASE_SPECIFIC:
+    'wal receive asks for a physical replication connection (replication=true), but the server answered with a database connection.',
   WAL_ERR_STREAM_WAL_REMOVED:
     'Give a slot with --slot (create it with --create-slot) so the server keeps WAL until it is received.',
 };
@@ -63,7 +65,25 @@ export function helpHint(program: string): string {
   return `Try "${program} --help" for more information.`;
 }
 
-export function reportError(logger: Logger, error: unknown): void {
+/** What the run knows that an error may not carry: the slot of the command line. */
+export interface ReportContext {
+  readonly slot?: string | undefined;
+}
+
+type Wording = (error: WalError, context: ReportContext) => string;
+
+/**
+ * Errors printed in pg_receivewal's words rather than the library's (scripts match its stderr);
+ * the library's message says more, the hint keeps the advice.
+ */
+const MESSAGES_BY_CODE: Readonly<Record<string, Wording>> = {
+  WAL_ERR_STREAM_DATABASE_SPECIFIC: (error, context) => {
+    const slot = slotOf(error) ?? context.slot;
+    return `${slot === undefined ? 'replication connection' : `replication connection using slot "${slot}"`} is unexpectedly database specific`;
+  },
+};
+
+export function reportError(logger: Logger, error: unknown, context: ReportContext = {}): void {
   if (error instanceof UnknownOptionError) {
     logger.bare(error.message);
     logger.hint(helpHint(logger.program));
@@ -78,7 +98,7 @@ export function reportError(logger: Logger, error: unknown): void {
   if (error instanceof WalError) {
     const server = serverFieldsOf(error);
     logger.error(
-      error.message,
+      MESSAGES_BY_CODE[error.code]?.(error, context) ?? error.message,
       logger.json
         ? { code: error.code, ...(server.sqlState ? { sqlState: server.sqlState } : {}) }
         : undefined,
