@@ -8,8 +8,8 @@ import { formatLsn, parseLsn } from '@wal/protocol';
 import { BaseCommand } from '../base-command.js';
 import { currentCompressionRuntime } from '../compression-spec.js';
 import { Logger } from '../log.js';
+import { runReceive } from '../receive.js';
 import type { ReceiveOptions } from '../receive-options.js';
-import { runReceive } from '../receive-run.js';
 
 const SLOT = 'wal_demo';
 
