@@ -185,8 +185,8 @@ const PROGRESS_REDRAW_INTERVAL_MS = 250;
  * WAL handed to the sink and not written yet, at most (the stream's default is 4 MiB, for sinks
  * that write on other threads). With blocking writes a write is done when it returns; only while a
  * segment is closed (fsync, rename) and the next opened does WAL pile up, and what the kernel's
- * socket buffer holds meanwhile keeps the walsender sending anyway. Each MiB held here is a MiB of
- * resident memory, and one was measured to stream as fast as four (bench/README.md).
+ * socket buffer holds meanwhile keeps the walsender sending anyway. What is held here is resident
+ * memory, and a larger limit streamed no faster (bench/README.md, "Memory").
  */
 const MAX_BYTES_IN_FLIGHT = 1024 * 1024;
 
