@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `wal receive` skips oclif: its parser is our own getopt and loading oclif costs ~20 MiB of RSS
 // (docs/adr/0005-own-getopt.md, "Start-up without oclif"). Everything else goes through oclif.
+// The bundle of src/receive.ts decides, and runs `wal receive`; it loads the client only to run.
 import { setFlagsFromString } from 'node:v8';
-import { receiveFastPathArguments } from '../dist/fast-path.js';
+import { main, receiveFastPathArguments } from '../dist/receive-entry.bundle.js';
 
 const receiveArguments = receiveFastPathArguments(process.argv.slice(2));
 if (receiveArguments === undefined) {
@@ -19,6 +20,5 @@ if (receiveArguments === undefined) {
   // small functions it calls are still optimised. Measured: peak RSS 66-72 -> 58-59 MiB, CPU per
   // GiB and per synchronous commit unchanged (bench/README.md, "Memory").
   setFlagsFromString('--max-optimized-bytecode-size=2000');
-  const { main } = await import('../dist/receive-entry.bundle.js');
   await main(receiveArguments);
 }

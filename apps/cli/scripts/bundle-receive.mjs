@@ -1,7 +1,7 @@
-// Bundles the `wal receive` start-up path (dist/receive-entry.js and what it imports, including the
-// @wal/* packages) into dist/receive-entry.bundle.js, which bin/run.js loads. One minified file
-// instead of about 100 modules: module resolution, file reads and parsing were a tenth of a second
-// of CPU and about 3 MiB of resident memory per run (docs/adr/0005-own-getopt.md, "One file").
+// Bundles `wal receive` (dist/receive.js and what it imports, including the @wal/* packages) into
+// dist/receive-entry.bundle.js, which bin/run.js loads. One minified file instead of about 100
+// modules: module resolution, file reads and parsing cost CPU and resident memory on every run
+// (docs/adr/0005-own-getopt.md, "One file").
 // Runs after `tsc -b`, from the built JavaScript, so the bundle is exactly what the tests ran.
 import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
@@ -18,11 +18,12 @@ rmSync(new URL('dist/receive-chunks', cli), { recursive: true, force: true });
 
 await build({
   absWorkingDir: new URL('.', cli).pathname,
-  entryPoints: ['dist/receive-entry.js'],
+  entryPoints: { 'receive-entry': 'dist/receive.js' },
   outdir: 'dist',
   entryNames: '[name].bundle',
-  // Modules only some runs import (the client for a command line that asks to run, the password
-  // prompt) stay separate files, so `--version` or a refused line does not even parse them.
+  // Modules only some runs import (the client, dist/receive-run.js, for a command line that asks
+  // to run; the password prompt) stay separate files, so `--version` or a refused line does not
+  // even parse them.
   splitting: true,
   chunkNames: 'receive-chunks/[name]-[hash]',
   bundle: true,

@@ -23,8 +23,8 @@ export interface CompressionRuntime {
 
 export function currentCompressionRuntime(): CompressionRuntime {
   return {
-    // Looked up only for `-Z zstd`: loading node:zlib costs about 1 MiB that `wal receive` without
-    // compression never needs.
+    // Looked up only for `-Z zstd`: loading node:zlib costs resident memory that `wal receive`
+    // without compression never needs (bench/README.md, "Memory").
     get zstd(): boolean {
       const zlib = createRequire(import.meta.url)('node:zlib') as { createZstdCompress?: unknown };
       return typeof zlib.createZstdCompress === 'function';

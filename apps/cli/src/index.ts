@@ -7,12 +7,11 @@ export { FALLBACK_APPLICATION_NAME, replicationConnectionParameters } from './co
 export { CommandLineError, UnknownOptionError } from './errors.js';
 export { getoptLong, type LongOption, type ParsedCommandLine, type ParsedItem } from './getopt.js';
 export { Logger, type LoggerOptions, type LogLevel } from './log.js';
+export { type ReceiveEnvironment, type ReceiveMainIo, receiveMain, runReceive } from './receive.js';
 export { receiveHelpText, receiveVersionText } from './receive-help.js';
-export { type ReceiveMainIo, receiveMain } from './receive-main.js';
 export {
   parseReceiveCommandLine,
   type ReceiveCommandLine,
   type ReceiveOptions,
 } from './receive-options.js';
-export { type ReceiveEnvironment, runReceive } from './receive-run.js';
-export { reportError, suggestionFor } from './report-error.js';
+export { type ReportContext, reportError, suggestionFor } from './report-error.js';

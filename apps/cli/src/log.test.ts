@@ -92,6 +92,13 @@ describe('reportError', () => {
     expect(suggestionFor(new WalError('WAL_ERR_SOMETHING_ELSE', 'x'))).toBeUndefined();
   });
 
+  it('names the flags for stream errors, whose messages name none, with the slot they carry', () => {
+    const missing = Object.assign(new WalError('WAL_ERR_STREAM_SLOT_MISSING', 'x'), { slot: 'archive' });
+    expect(suggestionFor(missing)).toBe('Create the slot first with --create-slot --slot=archive.');
+    expect(suggestionFor(new WalError('WAL_ERR_STREAM_SLOT_MISSING', 'x'))).toBeUndefined();
+    expect(suggestionFor(new WalError('WAL_ERR_STREAM_WAL_REMOVED', 'x'))).toMatch(/--slot/);
+  });
+
   it('prints command-line errors with or without the help hint', () => {
     const { output, logger: log } = logger();
     reportError(log, new CommandLineError('WAL_ERR_CLI_USAGE', 'bad', { hint: true }));

@@ -92,6 +92,10 @@ export const RECEIVE_LONG_OPTIONS: readonly LongOption[] = [
 /** INT_MAX / 1000: the largest interval in seconds whose milliseconds still fit in an int. */
 export const MAX_INTERVAL_SECONDS = 2147483;
 
+/**
+ * pg_receivewal's main() up to the directory check: help and version as the first argument, the
+ * option loop, the post-parse checks, then the compression specification.
+ */
 export function parseReceiveCommandLine(
   argv: readonly string[],
   runtime: CompressionRuntime = currentCompressionRuntime(),
@@ -103,147 +107,108 @@ export function parseReceiveCommandLine(
   if (first === '--version' || first === '-V') return { kind: 'version' };
 
   const { items, operands } = getoptLong(argv, RECEIVE_SHORT_OPTIONS, RECEIVE_LONG_OPTIONS);
-
-  let directory: string | undefined;
-  let endLsn: bigint | undefined;
-  let ifNotExists = false;
-  let noLoop = false;
-  let sync = true;
-  let statusIntervalMs = 10_000;
-  let slot: string | undefined;
-  let synchronous = false;
-  let verbose = 0;
-  let compressionArgument = '0';
-  let connectionString: string | undefined;
-  let host: string | undefined;
-  let port: string | undefined;
-  let username: string | undefined;
-  let password: PasswordPolicy = 'when-asked';
-  let createSlot = false;
-  let dropSlot = false;
-  let json = false;
-  let progress = false;
-  let trace: true | string | undefined;
-  let receiveTimeoutMs: number | undefined;
-
+  const values = defaultValues();
   for (const item of items) {
     if (item.kind === 'complaint') throw new UnknownOptionError(item.message);
-    const value = item.value ?? '';
-    switch (item.key) {
-      case 'd':
-        connectionString = value;
-        break;
-      case 'D':
-        directory = value;
-        break;
-      case 'E':
-        endLsn = parseEndPosition(value);
-        break;
-      case 'h':
-        host = value;
-        break;
-      case 'n':
-        noLoop = true;
-        break;
-      case 'p':
-        port = value;
-        break;
-      case 's':
-        statusIntervalMs = parseIntervalSeconds(value, '-s/--status-interval') * 1000;
-        break;
-      case 'S':
-        slot = value;
-        break;
-      case 'U':
-        username = value;
-        break;
-      case 'v':
-        verbose += 1;
-        break;
-      case 'w':
-        password = 'never';
-        break;
-      case 'W':
-        password = 'before-connecting';
-        break;
-      case 'Z':
-        compressionArgument = value;
-        break;
-      case 'create-slot':
-        createSlot = true;
-        break;
-      case 'drop-slot':
-        dropSlot = true;
-        break;
-      case 'if-not-exists':
-        ifNotExists = true;
-        break;
-      case 'synchronous':
-        synchronous = true;
-        break;
-      case 'no-sync':
-        sync = false;
-        break;
-      case 'json':
-        json = true;
-        break;
-      case 'progress':
-        progress = true;
-        break;
-      case 'trace':
-        trace = item.value === undefined || item.value === '' ? true : item.value;
-        break;
-      case 'receive-timeout':
-        receiveTimeoutMs = parseIntervalSeconds(value, '--receive-timeout') * 1000;
-        break;
-      default:
-        throw new Error(`option table and parser disagree about ${item.spelling}`);
-    }
+    const apply = OPTION_HANDLERS[item.key];
+    if (apply === undefined) throw new Error(`option table and parser disagree about ${item.spelling}`);
+    apply(values, item.value);
   }
+  checkCombinations(values, operands);
+  const compression = parseCompressionSpecification(values.compressionArgument, runtime);
 
-  // Post-parse checks, in pg_receivewal's order (pg_receivewal.c:754-793).
+  const { compressionArgument: _, createSlot, dropSlot, ...options } = values;
+  const action: ReceiveAction = createSlot ? 'create-slot' : dropSlot ? 'drop-slot' : 'stream';
+  return { kind: 'run', options: { ...options, action, compression } };
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** What the option loop fills in: the options, with -Z unparsed and the slot actions as flags. */
+interface OptionValues extends Mutable<Omit<ReceiveOptions, 'action' | 'compression'>> {
+  compressionArgument: string;
+  createSlot: boolean;
+  dropSlot: boolean;
+}
+
+/** pg_receivewal's defaults, and ours for the extensions (all off). */
+function defaultValues(): OptionValues {
+  return {
+    directory: undefined,
+    endLsn: undefined,
+    ifNotExists: false,
+    noLoop: false,
+    sync: true,
+    statusIntervalMs: 10_000,
+    slot: undefined,
+    synchronous: false,
+    verbose: 0,
+    compressionArgument: '0',
+    connectionString: undefined,
+    host: undefined,
+    port: undefined,
+    username: undefined,
+    password: 'when-asked',
+    createSlot: false,
+    dropSlot: false,
+    json: false,
+    progress: false,
+    trace: undefined,
+    receiveTimeoutMs: undefined,
+  };
+}
+
+type OptionHandler = (values: OptionValues, argument: string | undefined) => void;
+
+/**
+ * The body of pg_receivewal's option loop, one case per option key. A value is checked where the
+ * loop meets it (-E, -s), so the first bad one on the line is the one reported.
+ */
+const OPTION_HANDLERS: Readonly<Record<string, OptionHandler>> = {
+  d: (values, argument = '') => (values.connectionString = argument),
+  D: (values, argument = '') => (values.directory = argument),
+  E: (values, argument = '') => (values.endLsn = parseEndPosition(argument)),
+  h: (values, argument = '') => (values.host = argument),
+  n: (values) => (values.noLoop = true),
+  p: (values, argument = '') => (values.port = argument),
+  s: (values, argument = '') =>
+    (values.statusIntervalMs = parseIntervalSeconds(argument, '-s/--status-interval') * 1000),
+  S: (values, argument = '') => (values.slot = argument),
+  U: (values, argument = '') => (values.username = argument),
+  v: (values) => (values.verbose += 1),
+  w: (values) => (values.password = 'never'),
+  W: (values) => (values.password = 'before-connecting'),
+  Z: (values, argument = '') => (values.compressionArgument = argument),
+  'create-slot': (values) => (values.createSlot = true),
+  'drop-slot': (values) => (values.dropSlot = true),
+  'if-not-exists': (values) => (values.ifNotExists = true),
+  synchronous: (values) => (values.synchronous = true),
+  'no-sync': (values) => (values.sync = false),
+  json: (values) => (values.json = true),
+  progress: (values) => (values.progress = true),
+  trace: (values, argument) => (values.trace = argument === undefined || argument === '' ? true : argument),
+  'receive-timeout': (values, argument = '') =>
+    (values.receiveTimeoutMs = parseIntervalSeconds(argument, '--receive-timeout') * 1000),
+};
+
+/** The post-parse checks, in pg_receivewal's order (pg_receivewal.c:754-793). */
+function checkCombinations(values: OptionValues, operands: readonly string[]): void {
+  const { createSlot, dropSlot } = values;
   if (operands.length > 0) {
     throw usage(`too many command-line arguments (first is "${operands[0]}")`);
   }
   if (dropSlot && createSlot) {
     throw usage('cannot use --create-slot together with --drop-slot');
   }
-  if (slot === undefined && (dropSlot || createSlot)) {
+  if (values.slot === undefined && (dropSlot || createSlot)) {
     throw usage(`${dropSlot ? '--drop-slot' : '--create-slot'} needs a slot to be specified using --slot`);
   }
-  if (synchronous && !sync) {
+  if (values.synchronous && !values.sync) {
     throw usage('cannot use --synchronous together with --no-sync');
   }
-  if (directory === undefined && !dropSlot && !createSlot) {
+  if (values.directory === undefined && !dropSlot && !createSlot) {
     throw usage('no target directory specified');
   }
-  const compression = parseCompressionSpecification(compressionArgument, runtime);
-
-  return {
-    kind: 'run',
-    options: {
-      action: createSlot ? 'create-slot' : dropSlot ? 'drop-slot' : 'stream',
-      directory,
-      endLsn,
-      ifNotExists,
-      noLoop,
-      sync,
-      statusIntervalMs,
-      slot,
-      synchronous,
-      verbose,
-      compression,
-      connectionString,
-      host,
-      port,
-      username,
-      password,
-      json,
-      progress,
-      trace,
-      receiveTimeoutMs,
-    },
-  };
 }
 
 function usage(message: string): CommandLineError {

@@ -85,7 +85,7 @@ describe('wal receive against PostgreSQL (TAP 020_pg_receivewal.pl)', () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).not.toBe('');
 
-    // Cases 4-10 are checked in receive-main.test.ts without a process; one refusal here shows
+    // Cases 4-10 are checked in receive.test.ts without a process; one refusal here shows
     // the binary reports them the same way.
     const archive = join(base, 'archive_wal_checks');
     expect((await wal(['--directory', base, '--compress', 'none:1'])).stderr).toBe(

@@ -5,10 +5,14 @@ import type { Logger } from './log.js';
 /**
  * One place that turns an error into stderr lines: the message as `error:`, the server's DETAIL
  * and HINT as `detail:`/`hint:`, and, when the error itself carries no hint, our suggestion for
- * its code. Suggestions are keyed by stable codes (and SQLSTATEs), never by message text.
+ * its code. Suggestions are keyed by stable codes (and SQLSTATEs), never by message text. The
+ * libraries' messages name no command-line flag; the suggestions here are where flags are named,
+ * built from the data an error carries (the slot of a WAL_ERR_STREAM_SLOT_* error).
  */
 
-const SUGGESTIONS_BY_CODE: Readonly<Record<string, string>> = {
+type Suggestion = string | ((error: WalError) => string | undefined);
+
+const SUGGESTIONS_BY_CODE: Readonly<Record<string, Suggestion>> = {
   WAL_ERR_CONNECTION_REFUSED: 'Check the host and port given by -h and -p, by -d, or by PGHOST and PGPORT.',
   WAL_ERR_CONNECTION_TIMEOUT:
     'The server did not answer in time: check the host name, firewalls and connect_timeout.',
@@ -20,6 +24,14 @@ const SUGGESTIONS_BY_CODE: Readonly<Record<string, string>> = {
   WAL_ERR_CONNINFO: 'The -d value must be keyword=value pairs or a postgresql:// URI.',
   WAL_ERR_SINK_MISMATCH:
     'The directory holds WAL from another cluster or segment size; give this server its own directory.',
+  WAL_ERR_STREAM_SLOT_MISSING: (error) => {
+    const slot = slotOf(error);
+    return slot === undefined ? undefined : `Create the slot first with --create-slot --slot=${slot}.`;
+  },
+  WAL_ERR_STREAM_DATABASE_SPECIFIC:
+    'wal receive asks for a physical replication connection (replication=true), but the server answered with a database connection.',
+  WAL_ERR_STREAM_WAL_REMOVED:
+    'Give a slot with --slot (create it with --create-slot) so the server keeps WAL until it is received.',
 };
 
 const SUGGESTIONS_BY_SQLSTATE: Readonly<Record<string, string>> = {
@@ -39,7 +51,9 @@ export function suggestionFor(error: WalError): string | undefined {
   if (bySqlState !== undefined && SUGGESTIONS_BY_SQLSTATE[bySqlState] !== undefined) {
     return SUGGESTIONS_BY_SQLSTATE[bySqlState];
   }
-  if (SUGGESTIONS_BY_CODE[error.code] !== undefined) return SUGGESTIONS_BY_CODE[error.code];
+  const byCode = SUGGESTIONS_BY_CODE[error.code];
+  if (typeof byCode === 'function') return byCode(error);
+  if (byCode !== undefined) return byCode;
   if (error.code.startsWith('WAL_ERR_TLS_')) {
     return 'Check sslmode, sslrootcert and the server certificate; --trace shows the conversation.';
   }
@@ -51,7 +65,25 @@ export function helpHint(program: string): string {
   return `Try "${program} --help" for more information.`;
 }
 
-export function reportError(logger: Logger, error: unknown): void {
+/** What the run knows that an error may not carry: the slot of the command line. */
+export interface ReportContext {
+  readonly slot?: string | undefined;
+}
+
+type Wording = (error: WalError, context: ReportContext) => string;
+
+/**
+ * Errors printed in pg_receivewal's words rather than the library's (scripts match its stderr);
+ * the library's message says more, the hint keeps the advice.
+ */
+const MESSAGES_BY_CODE: Readonly<Record<string, Wording>> = {
+  WAL_ERR_STREAM_DATABASE_SPECIFIC: (error, context) => {
+    const slot = slotOf(error) ?? context.slot;
+    return `${slot === undefined ? 'replication connection' : `replication connection using slot "${slot}"`} is unexpectedly database specific`;
+  },
+};
+
+export function reportError(logger: Logger, error: unknown, context: ReportContext = {}): void {
   if (error instanceof UnknownOptionError) {
     logger.bare(error.message);
     logger.hint(helpHint(logger.program));
@@ -66,7 +98,7 @@ export function reportError(logger: Logger, error: unknown): void {
   if (error instanceof WalError) {
     const server = serverFieldsOf(error);
     logger.error(
-      error.message,
+      MESSAGES_BY_CODE[error.code]?.(error, context) ?? error.message,
       logger.json
         ? { code: error.code, ...(server.sqlState ? { sqlState: server.sqlState } : {}) }
         : undefined,
@@ -104,4 +136,10 @@ function serverFieldsOf(error: WalError): ServerFields {
 
 function sqlStateOf(error: WalError): string | undefined {
   return serverFieldsOf(error).sqlState;
+}
+
+/** The slot a stream error is about, read without depending on StreamError's class. */
+function slotOf(error: WalError): string | undefined {
+  const slot = (error as WalError & { slot?: unknown }).slot;
+  return typeof slot === 'string' && slot !== '' ? slot : undefined;
 }

@@ -19,8 +19,8 @@ const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.
 /**
  * Modules `wal receive` must not load: oclif, the test-cluster package and what it pulls in, lz4
  * without -Z lz4, and node:crypto and node:zlib before a password, TLS or compression needs them
- * (about 2.5 MiB of resident memory; they are loaded on first use through `require`, which this
- * hook does not see, so a static import is what shows up here).
+ * (resident memory most runs never need; they are loaded on first use through `require`, which
+ * this hook does not see, so a static import is what shows up here).
  */
 const HEAVY = [
   '@oclif',

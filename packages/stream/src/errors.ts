@@ -48,15 +48,23 @@ export type StreamErrorCode =
   /** Invalid options passed to receiveWal. Fatal. */
   | 'WAL_ERR_STREAM_INVALID_OPTION';
 
-/** An error raised by the receive loop (see StreamErrorCode for the meaning of each code). */
+/**
+ * An error raised by the receive loop (see StreamErrorCode for the meaning of each code). Messages
+ * say what to do in the library's terms; what a caller needs to say it in its own (a command-line
+ * flag, a configuration key) is data on the error: the code, and the slot it is about.
+ */
 export class StreamError extends WalError {
   declare readonly code: StreamErrorCode;
+  /** The replication slot the error is about (WAL_ERR_STREAM_SLOT_MISSING, _SLOT_NOT_PHYSICAL). */
+  readonly slot: string | undefined;
 
   constructor(
     code: StreamErrorCode,
     message: string,
-    options: { cause?: unknown; retryable?: boolean } = {},
+    options: { cause?: unknown; retryable?: boolean; slot?: string } = {},
   ) {
-    super(code, message, options);
+    const { slot, ...rest } = options;
+    super(code, message, rest);
+    this.slot = slot;
   }
 }

@@ -57,7 +57,7 @@ export function classifyError(error: unknown): Classification {
         error: new StreamError(
           'WAL_ERR_STREAM_WAL_REMOVED',
           `${error.message}. The server no longer has the WAL needed to continue; streaming cannot resume from this position. ` +
-            'Use a replication slot (--slot) so that the server keeps WAL until it has been received, and start again ' +
+            'Use a replication slot so that the server keeps WAL until it has been received, and start again ' +
             '(an empty target, or one holding newer WAL).',
           { cause: error },
         ),

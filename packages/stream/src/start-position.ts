@@ -43,14 +43,15 @@ export async function chooseStartPosition(input: {
     if (state.slotType === null) {
       throw new StreamError(
         'WAL_ERR_STREAM_SLOT_MISSING',
-        `replication slot "${slot}" does not exist; create it (for example with --create-slot) or fix the slot name.`,
-        { retryable: true },
+        `replication slot "${slot}" does not exist; create it or fix the slot name.`,
+        { retryable: true, slot },
       );
     }
     if (state.slotType !== 'physical') {
       throw new StreamError(
         'WAL_ERR_STREAM_SLOT_NOT_PHYSICAL',
         `expected a physical replication slot, got type "${state.slotType}" instead; use a physical slot for WAL streaming.`,
+        { slot },
       );
     }
     if (state.restartLsn !== null) {

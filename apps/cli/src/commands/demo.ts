@@ -8,8 +8,8 @@ import { formatLsn, parseLsn } from '@wal/protocol';
 import { BaseCommand } from '../base-command.js';
 import { currentCompressionRuntime } from '../compression-spec.js';
 import { Logger } from '../log.js';
+import { runReceive } from '../receive.js';
 import type { ReceiveOptions } from '../receive-options.js';
-import { runReceive } from '../receive-run.js';
 
 const SLOT = 'wal_demo';
 
@@ -32,100 +32,18 @@ export default class Demo extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Demo);
-    const say = (line = ''): void => {
-      process.stdout.write(`${line}\n`);
-    };
-
-    say(`Starting a throwaway PostgreSQL ${flags['server-version']} (1 MB WAL segments)...`);
+    const version = flags['server-version'];
+    say(`Starting a throwaway PostgreSQL ${version} (1 MB WAL segments)...`);
     // Loaded here, not at the top: oclif reads every command module to list commands, and the
     // cluster helper (node-postgres, certificate code) is only needed when the demo runs.
     const { startCluster } = await import('@wal/pg-cluster');
-    const cluster = await startCluster({ version: flags['server-version'], segmentSizeMb: 1 });
+    const cluster = await startCluster({ version, segmentSizeMb: 1 });
     const archive = await mkdtemp(join(tmpdir(), 'wal-demo-archive-'));
     try {
       say(`  listening on ${cluster.host}:${cluster.port}, data in ${cluster.dataDir}`);
-      // Only what the demo sets: a developer's PGHOST or PGPASSWORD must not redirect it.
-      const env = { HOME: process.env.HOME };
-      const parameters = {
-        host: cluster.host,
-        port: String(cluster.port),
-        user: cluster.superuser,
-        dbname: 'replication',
-        replication: 'true',
-        application_name: 'wal demo',
-      };
-
-      say();
-      say('IDENTIFY_SYSTEM over a replication connection:');
-      const connection = await connect(parameters, { env });
-      try {
-        const system = await connection.identifySystem();
-        say(`  server version     ${connection.serverVersionText}`);
-        say(`  system identifier  ${system.systemId}`);
-        say(`  timeline           ${system.timeline}`);
-        say(`  flushed up to      ${formatLsn(system.xlogPosition)}`);
-        say(`  database           ${system.databaseName ?? '(none: physical replication)'}`);
-        say(`  WAL segment size   ${await connection.show('wal_segment_size')}`);
-        // A slot that reserves WAL now, so the WAL written next stays until we have streamed it.
-        const slot = await connection.createReplicationSlot(SLOT, { reserveWal: true });
-        say(`  created slot "${slot.slotName}": the server keeps WAL from here until it is streamed`);
-      } finally {
-        await connection.close();
-      }
-
-      say();
-      say('Writing some WAL (a table, 20000 rows, a segment switch)...');
-      await cluster.sql(
-        'CREATE TABLE demo_events (id int PRIMARY KEY, payload text);' +
-          "INSERT INTO demo_events SELECT g, repeat('x', 100) FROM generate_series(1, 20000) AS g;",
-      );
-      await cluster.sql('SELECT pg_switch_wal()');
-      const endLsn = await currentInsertLsn(cluster);
-      // WAL past the end position, so the stream has something beyond it to stop at.
-      await cluster.sql("INSERT INTO demo_events VALUES (0, 'after the end position')");
-      say(`  end position ${formatLsn(endLsn)}`);
-
-      say();
-      say(`wal receive -D ${archive} --slot=${SLOT} --endpos=${formatLsn(endLsn)} --no-loop --verbose`);
-      const logger = new Logger({ program: '  wal receive', output: process.stdout });
-      const common = {
-        directory: archive,
-        endLsn,
-        ifNotExists: false,
-        noLoop: true,
-        sync: true,
-        statusIntervalMs: 10_000,
-        slot: SLOT,
-        synchronous: false,
-        verbose: 1,
-        compression: { method: 'none' },
-        connectionString: undefined,
-        host: cluster.host,
-        port: String(cluster.port),
-        username: cluster.superuser,
-        password: 'never',
-        json: false,
-        progress: false,
-        trace: undefined,
-        receiveTimeoutMs: undefined,
-      } satisfies Omit<ReceiveOptions, 'action'>;
-      const streamed = await runReceive({ ...common, action: 'stream' }, { logger, env });
-      if (streamed !== 0) say('  (streaming did not complete; the files below are what arrived)');
-
-      say();
-      say(`Files in ${archive}:`);
-      for (const name of (await readdir(archive)).sort()) {
-        const size = (await stat(join(archive, name))).size;
-        say(`  ${name.padEnd(36)} ${String(size).padStart(9)} bytes`);
-      }
-
-      say();
-      say(`wal receive --slot=${SLOT} --drop-slot --verbose`);
-      await runReceive({ ...common, action: 'drop-slot' }, { logger, env });
-      if (!currentCompressionRuntime().zstd) {
-        say();
-        say('(This Node.js has no zstd; -Z gzip and -Z lz4 are available.)');
-      }
+      await identifyAndCreateSlot(cluster);
+      const endLsn = await writeSomeWal(cluster);
+      await receiveAndList(cluster, archive, endLsn);
     } finally {
       say();
       say('Stopping the server and removing its files...');
@@ -134,6 +52,113 @@ export default class Demo extends BaseCommand {
       say('Done.');
     }
   }
+}
+
+function say(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** Only what the demo sets: a developer's PGHOST or PGPASSWORD must not redirect it. */
+function demoEnvironment(): Record<string, string | undefined> {
+  return { HOME: process.env.HOME };
+}
+
+/** IDENTIFY_SYSTEM over a replication connection, then a slot that keeps the WAL written next. */
+async function identifyAndCreateSlot(cluster: Cluster): Promise<void> {
+  const parameters = {
+    host: cluster.host,
+    port: String(cluster.port),
+    user: cluster.superuser,
+    dbname: 'replication',
+    replication: 'true',
+    application_name: 'wal demo',
+  };
+  say();
+  say('IDENTIFY_SYSTEM over a replication connection:');
+  const connection = await connect(parameters, { env: demoEnvironment() });
+  try {
+    const system = await connection.identifySystem();
+    say(`  server version     ${connection.serverVersionText}`);
+    say(`  system identifier  ${system.systemId}`);
+    say(`  timeline           ${system.timeline}`);
+    say(`  flushed up to      ${formatLsn(system.xlogPosition)}`);
+    say(`  database           ${system.databaseName ?? '(none: physical replication)'}`);
+    say(`  WAL segment size   ${await connection.show('wal_segment_size')}`);
+    // A slot that reserves WAL now, so the WAL written next stays until we have streamed it.
+    const slot = await connection.createReplicationSlot(SLOT, { reserveWal: true });
+    say(`  created slot "${slot.slotName}": the server keeps WAL from here until it is streamed`);
+  } finally {
+    await connection.close();
+  }
+}
+
+/** A table, rows, a segment switch; returns an end position with more WAL past it to stop at. */
+async function writeSomeWal(cluster: Cluster): Promise<bigint> {
+  say();
+  say('Writing some WAL (a table, 20000 rows, a segment switch)...');
+  await cluster.sql(
+    'CREATE TABLE demo_events (id int PRIMARY KEY, payload text);' +
+      "INSERT INTO demo_events SELECT g, repeat('x', 100) FROM generate_series(1, 20000) AS g;",
+  );
+  await cluster.sql('SELECT pg_switch_wal()');
+  const endLsn = await currentInsertLsn(cluster);
+  // WAL past the end position, so the stream has something beyond it to stop at.
+  await cluster.sql("INSERT INTO demo_events VALUES (0, 'after the end position')");
+  say(`  end position ${formatLsn(endLsn)}`);
+  return endLsn;
+}
+
+/** `wal receive` up to the end position through the slot, the files it wrote, then the slot dropped. */
+async function receiveAndList(cluster: Cluster, archive: string, endLsn: bigint): Promise<void> {
+  const environment = {
+    logger: new Logger({ program: '  wal receive', output: process.stdout }),
+    env: demoEnvironment(),
+  };
+  const options = receiveOptions(cluster, archive, endLsn);
+  say();
+  say(`wal receive -D ${archive} --slot=${SLOT} --endpos=${formatLsn(endLsn)} --no-loop --verbose`);
+  const streamed = await runReceive({ ...options, action: 'stream' }, environment);
+  if (streamed !== 0) say('  (streaming did not complete; the files below are what arrived)');
+
+  say();
+  say(`Files in ${archive}:`);
+  for (const name of (await readdir(archive)).sort()) {
+    const size = (await stat(join(archive, name))).size;
+    say(`  ${name.padEnd(36)} ${String(size).padStart(9)} bytes`);
+  }
+
+  say();
+  say(`wal receive --slot=${SLOT} --drop-slot --verbose`);
+  await runReceive({ ...options, action: 'drop-slot' }, environment);
+  if (!currentCompressionRuntime().zstd) {
+    say();
+    say('(This Node.js has no zstd; -Z gzip and -Z lz4 are available.)');
+  }
+}
+
+/** The options of the command lines the demo prints, as `wal receive` would parse them. */
+function receiveOptions(cluster: Cluster, archive: string, endLsn: bigint): Omit<ReceiveOptions, 'action'> {
+  return {
+    directory: archive,
+    endLsn,
+    ifNotExists: false,
+    noLoop: true,
+    sync: true,
+    statusIntervalMs: 10_000,
+    slot: SLOT,
+    synchronous: false,
+    verbose: 1,
+    compression: { method: 'none' },
+    connectionString: undefined,
+    host: cluster.host,
+    port: String(cluster.port),
+    username: cluster.superuser,
+    password: 'never',
+    json: false,
+    progress: false,
+    trace: undefined,
+    receiveTimeoutMs: undefined,
+  };
 }
 
 async function currentInsertLsn(cluster: Cluster): Promise<bigint> {

@@ -1,10 +1,9 @@
 import { BaseCommand } from '../base-command.js';
 
 /**
- * `wal receive`: pg_receivewal's command line and behaviour. The command line is read by our
- * getopt_long work-alike (src/getopt.ts), not by oclif's flag parser, so `-Z5`, `--endpos=X`,
- * options after operands and `-?` behave as they do for pg_receivewal. oclif dispatches the
- * command and prints `wal receive --help` through src/help.ts.
+ * `wal receive` for oclif, which lists it and prints `wal receive --help` (through src/help.ts).
+ * bin/run.js runs every other `wal receive` line itself without loading oclif; everything the
+ * command does is in src/receive.ts, read by our getopt_long work-alike rather than oclif's flags.
  */
 export default class Receive extends BaseCommand {
   static override summary = 'Stream write-ahead log into a directory (pg_receivewal compatible).';
@@ -20,9 +19,8 @@ export default class Receive extends BaseCommand {
   async run(): Promise<void> {
     // Our own parser reads argv; tell oclif so it does not warn about an unparsed command.
     this.parsed = true;
-    // Loaded on use: oclif imports every command module to list them, and this one pulls in the
-    // whole client (connection, stream, sink).
-    const { receiveMain } = await import('../receive-main.js');
+    // Loaded on use: oclif imports every command module to list them.
+    const { receiveMain } = await import('../receive.js');
     const exitCode = await receiveMain(this.argv, {
       program: this.program,
       version: this.config.version,

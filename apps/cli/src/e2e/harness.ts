@@ -1,5 +1,5 @@
 /**
- * Helpers for the end-to-end acceptance suite of `wal receive` (issue 3, "What shows it is done"):
+ * Helpers for the end-to-end acceptance suite of `wal receive`:
  * spawning the built binary and PostgreSQL's own `pg_receivewal`, collecting their output, killing
  * them, comparing directories byte for byte, writing WAL on a throwaway server, and waiting for
  * states that arrive asynchronously.

@@ -24,7 +24,7 @@ import {
 } from './harness.js';
 
 /**
- * Resume after kill -9 (issue 3): `wal receive` is killed with SIGKILL at pseudo-random moments
+ * Resume after kill -9: `wal receive` is killed with SIGKILL at pseudo-random moments
  * while the server writes WAL, and started again each time on the same directory; a last run
  * goes to a fixed --endpos with --no-loop. The directory must then equal that of a run that was
  * never interrupted, and every segment must equal the server's pg_wal file.

@@ -19,7 +19,7 @@ import {
 } from './harness.js';
 
 /**
- * A server restart and a dropped connection in the middle of a stream (issue 3): the receiver
+ * A server restart and a dropped connection in the middle of a stream: the receiver
  * reports the disconnection, waits (pg_receivewal's 5 s; `wal receive` has no flag to shorten it),
  * reconnects, resumes from its .partial and continues without a gap: at the end every segment of
  * the range is there, complete, and equal to the server's pg_wal file.

@@ -21,7 +21,7 @@ import {
 } from './harness.js';
 
 /**
- * Stopping and failing (spec §1.5-1.6, issue 3): SIGINT and SIGTERM end a stream with exit 0 and
+ * Stopping and failing (spec §1.5-1.6): SIGINT and SIGTERM end a stream with exit 0 and
  * keep the .partial with everything received (the next run resumes from it), also while waiting
  * to reconnect; a missing directory, a wrong password and, with --no-loop, a server that goes
  * away end the program with exit 1 and a message that says what happened.

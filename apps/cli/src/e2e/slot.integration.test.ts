@@ -17,7 +17,7 @@ import {
 } from './harness.js';
 
 /**
- * Replication slots (issue 3; spec §1.2, §3.4): --create-slot makes a physical slot that reserves
+ * Replication slots (spec §1.2, §3.4): --create-slot makes a physical slot that reserves
  * no WAL; --if-not-exists turns "already exists" into success; streaming with -S reports a flush
  * position, so the slot's restart_lsn follows what the receiver made durable, never more;
  * without a slot no flush position is reported at all; --drop-slot removes the slot.

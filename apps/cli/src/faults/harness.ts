@@ -1,5 +1,5 @@
 /**
- * Helpers of the fault suite (issue 4, receiver side): the receiver — `receiveWal` over a
+ * Helpers of the fault suite (receiver side): the receiver — `receiveWal` over a
  * `DirectorySink`, and the built `wal receive` binary — against the fake walsender's scenarios.
  *
  * The oracle for stored WAL is the fake server's own WAL generator (`server.model`), never the

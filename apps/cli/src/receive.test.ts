@@ -1,12 +1,259 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WalError } from '@wal/protocol';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StreamError } from '@wal/stream';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Logger } from './log.js';
+import {
+  type ReceiveEnvironment,
+  receiveFastPathArguments,
+  receiveMain,
+  runReceive,
+  runReceiveCommand,
+} from './receive.js';
+import { receiveHelpText } from './receive-help.js';
 import { parseReceiveCommandLine, type ReceiveOptions } from './receive-options.js';
-import { type ReceiveEnvironment, runReceive } from './receive-run.js';
 import { CapturedOutput } from './test-support.js';
+
+/**
+ * `wal receive` (src/receive.ts), in the order a run takes it: the fast path bin/run.js asks,
+ * the process around the command, the command line through `receiveMain`, then `runReceive`
+ * against fake connections and streams.
+ */
+
+describe('receiveFastPathArguments', () => {
+  it('takes `receive` with its arguments, minus the command name', () => {
+    expect(receiveFastPathArguments(['receive'])).toEqual([]);
+    expect(receiveFastPathArguments(['receive', '-D', 'wal', '--endpos=0/3000000', '-V'])).toEqual([
+      '-D',
+      'wal',
+      '--endpos=0/3000000',
+      '-V',
+    ]);
+    expect(receiveFastPathArguments(['receive', '--version'])).toEqual(['--version']);
+    expect(receiveFastPathArguments(['receive', '-?'])).toEqual(['-?']);
+  });
+
+  it('leaves every other command line to oclif', () => {
+    expect(receiveFastPathArguments([])).toBeUndefined();
+    expect(receiveFastPathArguments(['--help'])).toBeUndefined();
+    expect(receiveFastPathArguments(['--version'])).toBeUndefined();
+    expect(receiveFastPathArguments(['demo'])).toBeUndefined();
+    expect(receiveFastPathArguments(['receiver'])).toBeUndefined();
+    expect(receiveFastPathArguments(['help', 'receive'])).toBeUndefined();
+    expect(receiveFastPathArguments(['-D', 'wal', 'receive'])).toBeUndefined();
+  });
+
+  it('leaves `--help` before `--` to oclif, which answers it anywhere on the line', () => {
+    expect(receiveFastPathArguments(['receive', '--help'])).toBeUndefined();
+    expect(receiveFastPathArguments(['receive', '-D', 'wal', '--help'])).toBeUndefined();
+    expect(receiveFastPathArguments(['receive', '--', '--help'])).toEqual(['--', '--help']);
+    // Only the exact flag: `-h` is pg_receivewal's host, and `--help=x` is not oclif's flag.
+    expect(receiveFastPathArguments(['receive', '-h', 'db1'])).toEqual(['-h', 'db1']);
+    expect(receiveFastPathArguments(['receive', '--help=x'])).toEqual(['--help=x']);
+  });
+});
+
+describe('the process around the command (runReceiveCommand)', () => {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+
+  async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const stdout = new CapturedOutput();
+    const stderr = new CapturedOutput();
+    const code = await runReceiveCommand(argv, { stdout, stderr });
+    return { code, stdout: stdout.text, stderr: stderr.text };
+  }
+
+  describe('runReceiveCommand (wal receive without oclif)', () => {
+    it('prints the version oclif reported: the package version, program `wal receive`', async () => {
+      for (const flag of ['--version', '-V']) {
+        expect(await run(flag)).toEqual({
+          code: 0,
+          stdout: `wal receive (wal) ${manifest.version}\n`,
+          stderr: '',
+        });
+      }
+    });
+
+    it('prints the pg_receivewal-style help for -?', async () => {
+      expect(await run('-?')).toEqual({ code: 0, stdout: receiveHelpText('wal receive'), stderr: '' });
+    });
+
+    it('refuses a bad command line with exit 1 and the hint, as through oclif', async () => {
+      const result = await run('--bogus');
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe(
+        `wal receive: unrecognized option '--bogus'\nwal receive: hint: Try "wal receive --help" for more information.\n`,
+      );
+    });
+
+    it('reports an error that escapes the command the way BaseCommand did: one error line, exit 1', async () => {
+      const stderr = new CapturedOutput();
+      const stdout = {
+        write(): never {
+          throw new Error('stdout is gone');
+        },
+      };
+      const code = await runReceiveCommand(['--version'], { stdout, stderr });
+      expect(code).toBe(1);
+      expect(stderr.text).toBe('wal receive: error: stdout is gone\n');
+    });
+  });
+});
+
+describe('the command line (receiveMain)', () => {
+  /**
+   * PostgreSQL's TAP test src/bin/pg_basebackup/t/020_pg_receivewal.pl, cases 1-10 (spec §8.2),
+   * with `pg_receivewal` read as `wal receive`. None of them reaches a server: a connection attempt
+   * would fail this suite, because the environment below has none to give.
+   */
+
+  let directory: string;
+
+  beforeAll(() => {
+    directory = mkdtempSync(join(tmpdir(), 'wal-cli-main-'));
+  });
+
+  afterAll(() => {
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  async function run(...argv: string[]) {
+    const stdout = new CapturedOutput();
+    const stderr = new CapturedOutput();
+    const code = await receiveMain(argv, {
+      program: 'wal receive',
+      version: '1.2.3',
+      stdout,
+      stderr,
+      environment: {
+        connect: async () => {
+          throw new Error('this test must not connect');
+        },
+      },
+    });
+    return { code, stdout: stdout.text, stderr: stderr.text };
+  }
+
+  const HINT = 'wal receive: hint: Try "wal receive --help" for more information.\n';
+
+  describe('TAP 020_pg_receivewal.pl cases 1-10', () => {
+    it('1. --help: exit 0, stdout only, no line over 95 characters', async () => {
+      for (const flag of ['--help', '-?']) {
+        const result = await run(flag);
+        expect(result.code).toBe(0);
+        expect(result.stdout).not.toBe('');
+        expect(result.stderr).toBe('');
+        for (const line of result.stdout.split('\n')) expect(line.length).toBeLessThanOrEqual(95);
+        expect(result.stdout).toContain('Connection options:');
+        expect(result.stdout).toContain('Optional actions:');
+      }
+    });
+
+    it('2. --version: exit 0, stdout only', async () => {
+      for (const flag of ['--version', '-V']) {
+        const result = await run(flag);
+        expect(result).toEqual({ code: 0, stdout: 'wal receive (wal) 1.2.3\n', stderr: '' });
+      }
+    });
+
+    it('3. an unknown option: the complaint and the hint, exit 1', async () => {
+      expect(await run('--not-a-valid-option')).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `wal receive: unrecognized option '--not-a-valid-option'\n${HINT}`,
+      });
+    });
+
+    it('4. no arguments: no target directory', async () => {
+      expect(await run()).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `wal receive: error: no target directory specified\n${HINT}`,
+      });
+    });
+
+    it.each(['123456789/0', '1/2/3'])('5-6. --endpos %s: could not parse end position', async (lsn) => {
+      const result = await run('--directory', directory, '--endpos', lsn);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(`wal receive: error: could not parse end position "${lsn}"\n`);
+    });
+
+    it('7. --create-slot with --drop-slot', async () => {
+      const result = await run('--directory', directory, '--create-slot', '--drop-slot');
+      expect(result).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `wal receive: error: cannot use --create-slot together with --drop-slot\n${HINT}`,
+      });
+    });
+
+    it('8. --create-slot without --slot', async () => {
+      const result = await run('--directory', directory, '--create-slot');
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        `wal receive: error: --create-slot needs a slot to be specified using --slot\n${HINT}`,
+      );
+    });
+
+    it('9. --synchronous with --no-sync', async () => {
+      const result = await run('--directory', directory, '--synchronous', '--no-sync');
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        `wal receive: error: cannot use --synchronous together with --no-sync\n${HINT}`,
+      );
+    });
+
+    it('10. --compress none:1', async () => {
+      const result = await run('--directory', directory, '--compress', 'none:1');
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        /^wal receive: error: invalid compression specification: compression algorithm "none" does not accept a compression level\n$/,
+      );
+    });
+  });
+
+  describe('receiveMain: more refusals', () => {
+    it('refuses a missing directory before connecting', async () => {
+      const missing = join(directory, 'nope');
+      expect(await run('-D', missing)).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `wal receive: error: could not open directory "${missing}": No such file or directory\n`,
+      });
+    });
+
+    it('refuses --version anywhere but first, as pg_receivewal does', async () => {
+      const result = await run('-D', directory, '--version');
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(`wal receive: unrecognized option '--version'\n${HINT}`);
+    });
+
+    it('reports a refused command line as JSON with --json', async () => {
+      const result = await run('--json', '-s', 'abc');
+      expect(result.code).toBe(1);
+      const record = JSON.parse(result.stderr);
+      expect(record).toMatchObject({
+        level: 'error',
+        program: 'wal receive',
+        message: 'invalid value "abc" for option -s/--status-interval',
+        code: 'WAL_ERR_CLI_INVALID_VALUE',
+      });
+    });
+
+    it('status interval range message has no hint, as pg_fatal', async () => {
+      expect(await run('-D', directory, '-s', '2147484')).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: 'wal receive: error: -s/--status-interval must be in range 0..2147483\n',
+      });
+    });
+  });
+});
 
 /** A server error as libpq-lite raises it (code, SQLSTATE, severity). */
 class FakeServerError extends WalError {
@@ -262,7 +509,23 @@ describe('runReceive: startup', () => {
         return { systemId: 1n, timeline: 1, xlogPosition: 0n, databaseName: 'postgres' };
       },
     });
-    const test = harness({ connections: [connection] });
+    // The check is receiveWal's: this stand-in fails the way it does, with its message.
+    const test = harness({
+      connections: [connection],
+      events: (receiveOptions) => ({
+        [Symbol.asyncIterator]: () => ({
+          async next(): Promise<IteratorResult<AnyEvent>> {
+            const streaming = await (receiveOptions.connect as () => Promise<FakeConnection>)();
+            const system = await streaming.identifySystem();
+            streaming.destroy();
+            throw new StreamError(
+              'WAL_ERR_STREAM_DATABASE_SPECIFIC',
+              `replication connection using slot "a" is unexpectedly database specific (database "${system.databaseName}"); connect with replication=true, not replication=database.`,
+            );
+          },
+        }),
+      }),
+    });
     expect(await runReceive(options('-D', directory, '-S', 'a'), test.environment)).toBe(1);
     expect(test.stderr.lines[0]).toBe(
       'wal receive: error: replication connection using slot "a" is unexpectedly database specific',
@@ -280,6 +543,24 @@ describe('runReceive: startup', () => {
 });
 
 describe('runReceive: slot actions', () => {
+  it('refuses a database-specific connection before a slot action, with the same code and words', async () => {
+    const connection = fakeConnection({
+      async identifySystem() {
+        connection.calls.push('IDENTIFY_SYSTEM');
+        return { systemId: 1n, timeline: 1, xlogPosition: 0n, databaseName: 'postgres' };
+      },
+    });
+    const test = harness({ connections: [connection], json: true });
+    expect(await runReceive(options('--create-slot', '-S', 'a'), test.environment)).toBe(1);
+    expect(connection.calls).toEqual(['IDENTIFY_SYSTEM', 'destroy']);
+    const [record] = test.stderr.lines.map((line) => JSON.parse(line));
+    expect(record).toMatchObject({
+      level: 'error',
+      code: 'WAL_ERR_STREAM_DATABASE_SPECIFIC',
+      message: 'replication connection using slot "a" is unexpectedly database specific',
+    });
+  });
+
   it('creates a physical slot without reserving WAL, then exits 0', async () => {
     const connection = fakeConnection();
     const test = harness({ connections: [connection] });
