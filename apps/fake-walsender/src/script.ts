@@ -3,6 +3,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { SecureContext } from 'node:tls';
 import {
   type BackendMessage,
+  BackendMessageCode,
+  EncryptionResponseCode,
   encodeBackendMessage,
   encodePrimaryKeepalive,
   encodeXLogDataHeader,
@@ -118,7 +120,7 @@ export class Session {
   /** A CopyData frame around `payload`. */
   async sendCopyData(payload: Buffer): Promise<void> {
     const header = Buffer.allocUnsafe(5);
-    header[0] = 0x64;
+    header[0] = BackendMessageCode.CopyData;
     header.writeUInt32BE(payload.length + 4, 1);
     await this.connection.writeMany([header, payload]);
   }
@@ -218,16 +220,16 @@ export class Session {
       switch (message.type) {
         case 'SSLRequest':
           if (this.secureContext !== undefined && !this.connection.usesTls) {
-            await this.connection.write(Buffer.from('S'));
+            await this.connection.write(Buffer.of(EncryptionResponseCode.SslAccepted));
             this.connection.expectStartupPacket();
             await this.connection.upgradeToTls(this.secureContext);
           } else {
-            await this.connection.write(Buffer.from('N'));
+            await this.connection.write(Buffer.of(EncryptionResponseCode.Refused));
             this.connection.expectStartupPacket();
           }
           continue;
         case 'GSSENCRequest':
-          await this.connection.write(Buffer.from('N'));
+          await this.connection.write(Buffer.of(EncryptionResponseCode.Refused));
           this.connection.expectStartupPacket();
           continue;
         case 'CancelRequest':
@@ -644,7 +646,7 @@ export class Session {
     sendTime = toPostgresTimestamp(),
   ): Promise<void> {
     const header = Buffer.allocUnsafe(5 + XLOG_DATA_HEADER_LENGTH);
-    header[0] = 0x64;
+    header[0] = BackendMessageCode.CopyData;
     header.writeUInt32BE(4 + XLOG_DATA_HEADER_LENGTH + data.length, 1);
     encodeXLogDataHeader(header, 5, { dataStart, walEnd, sendTime });
     await this.connection.writeMany(data.length > 0 ? [header, data] : [header]);
