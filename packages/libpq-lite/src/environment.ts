@@ -61,10 +61,10 @@ export function defaultSocketDirectory(exists: (path: string) => boolean = exist
   return exists('/var/run/postgresql') ? '/var/run/postgresql' : '/tmp';
 }
 
-export const DEFAULT_PORT = 5432;
+const DEFAULT_PORT = 5432;
 
 /** Fills unset keywords from the environment (`conninfo_add_defaults`). */
-export function applyEnvironment(
+function applyEnvironment(
   parameters: Record<string, string>,
   env: Record<string, string | undefined>,
 ): Record<string, string> {
@@ -94,7 +94,7 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], keyword: 
 }
 
 /** libpq's `ParseIntParam`: surrounding white space allowed, nothing else. */
-export function parseIntegerParameter(value: string, keyword: string): number {
+function parseIntegerParameter(value: string, keyword: string): number {
   const trimmed = value.trim();
   if (!/^[-+]?\d+$/.test(trimmed) || !Number.isSafeInteger(Number(trimmed))) {
     throw new ConnectionStringError(`invalid integer value "${value}" for connection option "${keyword}"`);
