@@ -121,7 +121,7 @@ export async function startTls(
 ): Promise<TLSSocket> {
   const tlsOptions = buildTlsOptions(settings, target, socket);
   const verification = verificationFor(settings);
-  // Loaded on first use: a receiver on a Unix socket or with sslmode=disable never needs it (~3 MiB).
+  // Loaded on first use: a receiver on a Unix socket or with sslmode=disable never needs its memory.
   const tls = await import('node:tls');
   return await new Promise<TLSSocket>((resolve, reject) => {
     const tlsSocket = tls.connect(tlsOptions);
