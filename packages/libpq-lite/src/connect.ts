@@ -60,38 +60,14 @@ export async function connect(
   parameters: Record<string, string>,
   options: ConnectOptions = {},
 ): Promise<Connection> {
-  const env = options.env ?? process.env;
-  const settings = resolveSettings(parameters, { env });
+  const settings = resolveSettings(parameters, { env: options.env ?? process.env });
   const targets = settings.loadBalanceHosts ? shuffle([...settings.targets]) : settings.targets;
   const socketDirectory = defaultSocketDirectory();
   const failures: WalError[] = [];
-  let prompted: Promise<string> | undefined;
+  const prompt = promptOnce(options.passwordPrompt);
 
   for (const target of targets) {
-    let fromFile: Promise<PasswordSource | undefined> | undefined;
-    const getPassword = async (): Promise<PasswordSource | undefined> => {
-      if (settings.password !== undefined) return { password: Buffer.from(settings.password, 'utf8') };
-      fromFile ??= readPasswordFile(
-        settings.passfile,
-        {
-          host: passwordFileHost(target, socketDirectory),
-          port: String(target.port),
-          dbname: settings.dbname,
-          user: settings.user,
-        },
-        options.onWarning,
-      ).then((password) =>
-        password === undefined
-          ? undefined
-          : { password: Buffer.from(password, 'utf8'), passwordFile: settings.passfile },
-      );
-      const source = await fromFile;
-      if (source !== undefined) return source;
-      if (options.passwordPrompt === undefined) return undefined;
-      prompted ??= options.passwordPrompt();
-      return { password: Buffer.from(await prompted, 'utf8') };
-    };
-
+    const getPassword = passwordLookup(settings, target, socketDirectory, options.onWarning, prompt);
     let addresses: Address[];
     try {
       addresses = await resolveAddresses(target);
@@ -100,35 +76,94 @@ export async function connect(
       continue;
     }
     for (const address of addresses) {
-      const methods = encryptionMethods(settings, address);
-      let nextHost = false;
-      // After an 'N' the attempt already went on in plaintext, so libpq has no plaintext method left
-      // (it removes it): a wrong password is then sent once, not twice.
-      let plaintextUsed = false;
-      const onSslRefused = (): void => {
-        plaintextUsed = true;
-      };
-      for (let index = 0; index < methods.length; index++) {
-        try {
-          const method = methods[index]!;
-          return await attempt({ settings, target, address, method, options, getPassword, onSslRefused });
-        } catch (error) {
-          if (options.signal?.aborted) throw abortError(options.signal);
-          const failure = toWalError(error);
-          const next = methods[index + 1];
-          const nextUseful = next !== undefined && !(next === 'plain' && plaintextUsed);
-          if (nextUseful && retriesWithNextMethod(failure)) continue;
-          if (isFinal(failure)) throw failure;
-          failures.push(failure);
-          // "The database system is starting up" and other server errors: try the next host.
-          if (failure instanceof ServerError) nextHost = true;
-          break;
-        }
-      }
-      if (nextHost) break;
+      const outcome = await tryEncryptionMethods(
+        { settings, target, address, options, getPassword },
+        failures,
+      );
+      if (outcome instanceof Connection) return outcome;
+      if (outcome === 'next-host') break;
     }
   }
   throw combineFailures(failures);
+}
+
+/** The prompt, asked at most once per `connect()` whatever the number of hosts. */
+function promptOnce(prompt: (() => Promise<string>) | undefined): (() => Promise<string>) | undefined {
+  if (prompt === undefined) return undefined;
+  let answer: Promise<string> | undefined;
+  return () => {
+    answer ??= prompt();
+    return answer;
+  };
+}
+
+/**
+ * Where a target's password comes from, looked up on first need: the `password` keyword, then the
+ * password file entry for that host, then the prompt (libpq `PQconnectPoll` / `passwordFromFile`).
+ */
+function passwordLookup(
+  settings: ConnectionSettings,
+  target: HostTarget,
+  socketDirectory: string,
+  onWarning: ConnectOptions['onWarning'],
+  prompt: (() => Promise<string>) | undefined,
+): () => Promise<PasswordSource | undefined> {
+  let fromFile: Promise<PasswordSource | undefined> | undefined;
+  return async () => {
+    if (settings.password !== undefined) return { password: Buffer.from(settings.password, 'utf8') };
+    fromFile ??= readPasswordFile(
+      settings.passfile,
+      {
+        host: passwordFileHost(target, socketDirectory),
+        port: String(target.port),
+        dbname: settings.dbname,
+        user: settings.user,
+      },
+      onWarning,
+    ).then((password) =>
+      password === undefined
+        ? undefined
+        : { password: Buffer.from(password, 'utf8'), passwordFile: settings.passfile },
+    );
+    const source = await fromFile;
+    if (source !== undefined) return source;
+    if (prompt === undefined) return undefined;
+    return { password: Buffer.from(await prompt(), 'utf8') };
+  };
+}
+
+/**
+ * One address with each allowed encryption method in turn. Records the failure that ends the
+ * address in `failures`, throws the ones another host would not fix, and says where to go next.
+ */
+async function tryEncryptionMethods(
+  input: Omit<AttemptInput, 'method' | 'onSslRefused'>,
+  failures: WalError[],
+): Promise<Connection | 'next-address' | 'next-host'> {
+  const { options } = input;
+  const methods = encryptionMethods(input.settings, input.address);
+  // After an 'N' the attempt already went on in plaintext, so libpq has no plaintext method left
+  // (it removes it): a wrong password is then sent once, not twice.
+  let plaintextUsed = false;
+  const onSslRefused = (): void => {
+    plaintextUsed = true;
+  };
+  for (let index = 0; index < methods.length; index++) {
+    try {
+      return await attempt({ ...input, method: methods[index]!, onSslRefused });
+    } catch (error) {
+      if (options.signal?.aborted) throw abortError(options.signal);
+      const failure = toWalError(error);
+      const next = methods[index + 1];
+      const nextUseful = next !== undefined && !(next === 'plain' && plaintextUsed);
+      if (nextUseful && retriesWithNextMethod(failure)) continue;
+      if (isFinal(failure)) throw failure;
+      failures.push(failure);
+      // "The database system is starting up" and other server errors: try the next host.
+      return failure instanceof ServerError ? 'next-host' : 'next-address';
+    }
+  }
+  return 'next-address';
 }
 
 function toWalError(error: unknown): WalError {
