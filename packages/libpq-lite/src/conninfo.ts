@@ -239,53 +239,65 @@ function storeDecoded(result: Record<string, string>, keyword: string, value: st
   store(result, keyword, decodeUriComponent(value, isSecret(keyword)));
 }
 
+/**
+ * `postgres[ql]://[user[:password]@][host][:port][,...][/dbname][?param=value&...]`
+ * (libpq `conninfo_uri_parse_options`).
+ */
 function parseUri(uri: string): Record<string, string> {
   const result: Record<string, string> = {};
   const length = uri.length;
-  const start = uriPrefixLength(uri);
-  let position = start;
-
-  // Look ahead for user credentials: "user[:password]@".
-  while (position < length && uri[position] !== '@' && uri[position] !== '/') position++;
-  if (uri[position] === '@') {
-    const credentialsEnd = position;
-    let userEnd = start;
-    while (userEnd < credentialsEnd && uri[userEnd] !== ':') userEnd++;
-    const user = uri.slice(start, userEnd);
-    if (user !== '') storeDecoded(result, 'user', user);
-    if (userEnd < credentialsEnd) {
-      const password = uri.slice(userEnd + 1, credentialsEnd);
-      if (password !== '') storeDecoded(result, 'password', password);
-    }
-    position = credentialsEnd + 1;
-  } else {
-    position = start;
+  let position = parseUriCredentials(uri, uriPrefixLength(uri), result);
+  let terminator: string | undefined;
+  ({ position, terminator } = parseUriHosts(uri, position, result));
+  if (terminator !== undefined && terminator !== '?') {
+    const databaseStart = ++position;
+    while (position < length && uri[position] !== '?') position++;
+    const database = uri.slice(databaseStart, position);
+    terminator = uri[position];
+    // An empty dbname would force the default (user name) and hide PGDATABASE: leave it unset.
+    if (database !== '') storeDecoded(result, 'dbname', database);
   }
+  if (terminator !== undefined) {
+    parseUriQuery(uri.slice(position + 1), result);
+  }
+  return result;
+}
 
+/** Looks ahead for "user[:password]@"; returns where the host list starts. */
+function parseUriCredentials(uri: string, start: number, result: Record<string, string>): number {
+  let position = start;
+  while (position < uri.length && uri[position] !== '@' && uri[position] !== '/') position++;
+  if (uri[position] !== '@') return start;
+  const credentialsEnd = position;
+  let userEnd = start;
+  while (userEnd < credentialsEnd && uri[userEnd] !== ':') userEnd++;
+  const user = uri.slice(start, userEnd);
+  if (user !== '') storeDecoded(result, 'user', user);
+  if (userEnd < credentialsEnd) {
+    const password = uri.slice(userEnd + 1, credentialsEnd);
+    if (password !== '') storeDecoded(result, 'password', password);
+  }
+  return credentialsEnd + 1;
+}
+
+/**
+ * "host[:port]" entries separated by commas, hosts in brackets for IPv6. Returns the position and
+ * character ('/', '?' or undefined at the end) after the list.
+ */
+function parseUriHosts(
+  uri: string,
+  start: number,
+  result: Record<string, string>,
+): { position: number; terminator: string | undefined } {
+  const length = uri.length;
   const hosts: string[] = [];
   const ports: string[] = [];
+  let position = start;
   let terminator: string | undefined;
   for (;;) {
     let host: string;
     if (uri[position] === '[') {
-      const hostStart = ++position;
-      while (position < length && uri[position] !== ']') position++;
-      if (position >= length) {
-        throw new ConnectionStringError(
-          `end of string reached when looking for matching "]" in IPv6 host address in URI: "${uri}"`,
-        );
-      }
-      if (position === hostStart) {
-        throw new ConnectionStringError(`IPv6 host address may not be empty in URI: "${uri}"`);
-      }
-      host = uri.slice(hostStart, position);
-      position++;
-      const next = uri[position];
-      if (next !== undefined && next !== ':' && next !== '/' && next !== '?' && next !== ',') {
-        throw new ConnectionStringError(
-          `unexpected character "${next}" at position ${position + 1} in URI (expected ":" or "/"): "${uri}"`,
-        );
-      }
+      ({ host, position } = readBracketedHost(uri, position));
     } else {
       const hostStart = position;
       while (position < length && !':/?,'.includes(uri[position]!)) position++;
@@ -309,19 +321,31 @@ function parseUri(uri: string): Record<string, string> {
   if (hostList !== '') storeDecoded(result, 'host', hostList);
   // As libpq: "h1,h2" without ports stores port ",", which later means the default for each host.
   if (portList !== '') storeDecoded(result, 'port', portList);
+  return { position, terminator };
+}
 
-  if (terminator !== undefined && terminator !== '?') {
-    const databaseStart = ++position;
-    while (position < length && uri[position] !== '?') position++;
-    const database = uri.slice(databaseStart, position);
-    terminator = uri[position];
-    // An empty dbname would force the default (user name) and hide PGDATABASE: leave it unset.
-    if (database !== '') storeDecoded(result, 'dbname', database);
+/** "[address]" at `start`: the address and the position after the "]". */
+function readBracketedHost(uri: string, start: number): { host: string; position: number } {
+  const hostStart = start + 1;
+  let position = hostStart;
+  while (position < uri.length && uri[position] !== ']') position++;
+  if (position >= uri.length) {
+    throw new ConnectionStringError(
+      `end of string reached when looking for matching "]" in IPv6 host address in URI: "${uri}"`,
+    );
   }
-  if (terminator !== undefined) {
-    parseUriQuery(uri.slice(position + 1), result);
+  if (position === hostStart) {
+    throw new ConnectionStringError(`IPv6 host address may not be empty in URI: "${uri}"`);
   }
-  return result;
+  const host = uri.slice(hostStart, position);
+  position++;
+  const next = uri[position];
+  if (next !== undefined && next !== ':' && next !== '/' && next !== '?' && next !== ',') {
+    throw new ConnectionStringError(
+      `unexpected character "${next}" at position ${position + 1} in URI (expected ":" or "/"): "${uri}"`,
+    );
+  }
+  return { host, position };
 }
 
 function parseUriQuery(query: string, result: Record<string, string>): void {
