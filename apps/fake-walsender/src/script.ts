@@ -557,36 +557,52 @@ export class Session {
   }
 
   private async answerDropReplicationSlot(command: CommandOf<'DROP_REPLICATION_SLOT'>): Promise<void> {
-    const slot = this.model.slots.get(command.slot);
-    if (slot === undefined) {
-      await this.error(errorFields('42704', `replication slot "${command.slot}" does not exist`));
-    } else if (slot.active) {
-      await this.error(errorFields('55006', `replication slot "${command.slot}" is active for PID 4242`));
-    } else {
-      this.model.slots.delete(command.slot);
-      await this.send(
-        { type: 'CommandComplete', tag: 'DROP_REPLICATION_SLOT' },
-        { type: 'ReadyForQuery', transactionStatus: 'I' },
-      );
-    }
+    if (await this.refuseUnavailableSlot(command.slot)) return;
+    this.model.slots.delete(command.slot);
+    await this.send(
+      { type: 'CommandComplete', tag: 'DROP_REPLICATION_SLOT' },
+      { type: 'ReadyForQuery', transactionStatus: 'I' },
+    );
   }
 
   /** `StartReplication` (walsender.c; spec §5.4): checks, CopyBothResponse, or the skip-COPY answer. */
   private async startReplication(
     command: CommandOf<'START_REPLICATION'>,
   ): Promise<StreamRequest | undefined> {
-    const model = this.model;
-    if (command.slot !== undefined) {
-      const slot = model.slots.get(command.slot);
-      if (slot === undefined) {
-        await this.error(errorFields('42704', `replication slot "${command.slot}" does not exist`));
-        return undefined;
-      }
-      if (slot.active) {
-        await this.error(errorFields('55006', `replication slot "${command.slot}" is active for PID 4242`));
-        return undefined;
-      }
+    if (command.slot !== undefined && (await this.refuseUnavailableSlot(command.slot))) return undefined;
+    const start = await this.checkTimeline(command);
+    if (start === undefined) return undefined;
+    const { timeline, historic, endLsn } = start;
+    await this.send({ type: 'CopyBothResponse', format: 0, columnFormats: [] });
+    this.serverCopyDone = false;
+    this.clientCopyDone = false;
+    this.sentLsn = command.startLsn;
+    if (!(await this.checkWalAvailable(command, timeline, historic))) return undefined;
+    return { slot: command.slot, startLsn: command.startLsn, timeline, endLsn, historic };
+  }
+
+  /** Answers an error and returns true when slot `name` does not exist or is in use. */
+  private async refuseUnavailableSlot(name: string): Promise<boolean> {
+    const slot = this.model.slots.get(name);
+    if (slot === undefined) {
+      await this.error(errorFields('42704', `replication slot "${name}" does not exist`));
+      return true;
     }
+    if (slot.active) {
+      await this.error(errorFields('55006', `replication slot "${name}" is active for PID 4242`));
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * The requested timeline, and on a historic one the start against its end: an error or the
+   * skip-COPY answer (then undefined), else where streaming on it ends.
+   */
+  private async checkTimeline(
+    command: CommandOf<'START_REPLICATION'>,
+  ): Promise<{ timeline: TimelineInfo; historic: boolean; endLsn: bigint } | undefined> {
+    const model = this.model;
     if (command.timeline === 0) {
       await this.error(errorFields('42601', 'invalid timeline 0'));
       return undefined;
@@ -601,35 +617,40 @@ export class Session {
     }
     const historic = timeline !== model.currentTimeline;
     const endLsn = model.endOf(timeline);
-    if (historic) {
-      const next = model.timelines[model.timelines.indexOf(timeline) + 1]!;
-      if (endLsn < command.startLsn) {
-        await this.error(
-          errorFields(
-            'XX000',
-            `requested starting point ${formatLsnPadded(command.startLsn)} on timeline ${requested} is not in this server's history`,
-            {
-              detail: `This server's history forked from timeline ${requested} at ${formatLsnPadded(endLsn)}.`,
-            },
-          ),
-        );
-        return undefined;
-      }
-      if (command.startLsn === endLsn) {
-        // Nothing to stream: no COPY at all, straight to the end-of-timeline result (spec §5.4 step 4).
-        await this.sendEndOfTimelineResult(next.timeline, endLsn);
-        return undefined;
-      }
+    if (!historic) return { timeline, historic, endLsn };
+    if (endLsn < command.startLsn) {
+      await this.error(
+        errorFields(
+          'XX000',
+          `requested starting point ${formatLsnPadded(command.startLsn)} on timeline ${requested} is not in this server's history`,
+          {
+            detail: `This server's history forked from timeline ${requested} at ${formatLsnPadded(endLsn)}.`,
+          },
+        ),
+      );
+      return undefined;
     }
-    await this.send({ type: 'CopyBothResponse', format: 0, columnFormats: [] });
-    this.serverCopyDone = false;
-    this.clientCopyDone = false;
-    this.sentLsn = command.startLsn;
-    const segment = command.startLsn / BigInt(model.segmentSize);
+    if (command.startLsn === endLsn) {
+      // Nothing to stream: no COPY at all, straight to the end-of-timeline result (spec §5.4 step 4).
+      const next = model.timelines[model.timelines.indexOf(timeline) + 1]!;
+      await this.sendEndOfTimelineResult(next.timeline, endLsn);
+      return undefined;
+    }
+    return { timeline, historic, endLsn };
+  }
+
+  /** The checks walsender makes inside COPY: the start segment still exists and is not in the future. */
+  private async checkWalAvailable(
+    command: CommandOf<'START_REPLICATION'>,
+    timeline: TimelineInfo,
+    historic: boolean,
+  ): Promise<boolean> {
+    const model = this.model;
     if (model.removedBefore !== undefined && command.startLsn < model.removedBefore) {
+      const segment = command.startLsn / BigInt(model.segmentSize);
       const name = walFileName(timeline.timeline, segment, model.segmentSize);
       await this.error(errorFields('58P01', `requested WAL segment ${name} has already been removed`));
-      return undefined;
+      return false;
     }
     if (!historic && model.flushLsn < command.startLsn) {
       await this.error(
@@ -638,9 +659,9 @@ export class Session {
           `requested starting point ${formatLsnPadded(command.startLsn)} is ahead of the WAL flush position of this server ${formatLsnPadded(model.flushLsn)}`,
         ),
       );
-      return undefined;
+      return false;
     }
-    return { slot: command.slot, startLsn: command.startLsn, timeline, endLsn, historic };
+    return true;
   }
 
   // ---- replication -----------------------------------------------------------------------------
