@@ -109,74 +109,90 @@ function store(result: Record<string, string>, keyword: string, value: string): 
   result[keyword] = value;
 }
 
+/** `keyword = value ...`, values bare or in single quotes, backslash escapes (libpq `conninfo_parse`). */
 function parseKeywordValue(text: string): Record<string, string> {
   const result: Record<string, string> = {};
   let position = 0;
-  const length = text.length;
-  while (position < length) {
+  while (position < text.length) {
     if (isSpace(text[position])) {
       position++;
       continue;
     }
-    const nameStart = position;
-    let nameEnd = -1;
-    while (position < length) {
-      const character = text[position];
-      if (character === '=') break;
-      if (isSpace(character)) {
-        nameEnd = position;
-        while (position < length && isSpace(text[position])) position++;
-        break;
-      }
-      position++;
-    }
-    if (nameEnd < 0) nameEnd = position;
-    const name = text.slice(nameStart, nameEnd);
-    if (text[position] !== '=') {
-      throw new ConnectionStringError(`missing "=" after "${name}" in connection info string`);
-    }
-    position++;
-    while (position < length && isSpace(text[position])) position++;
-
-    let value = '';
-    if (text[position] !== "'") {
-      while (position < length) {
-        const character = text[position]!;
-        if (isSpace(character)) {
-          position++;
-          break;
-        }
-        if (character === '\\') {
-          position++;
-          if (position < length) value += text[position++];
-        } else {
-          value += character;
-          position++;
-        }
-      }
-    } else {
-      position++;
-      for (;;) {
-        if (position >= length) {
-          throw new ConnectionStringError('unterminated quoted string in connection info string');
-        }
-        const character = text[position]!;
-        if (character === '\\') {
-          position++;
-          if (position < length) value += text[position++];
-          continue;
-        }
-        if (character === "'") {
-          position++;
-          break;
-        }
-        value += character;
-        position++;
-      }
-    }
-    store(result, name, value);
+    const keyword = readKeyword(text, position);
+    const parsed =
+      text[keyword.position] === "'"
+        ? readQuotedValue(text, keyword.position + 1)
+        : readBareValue(text, keyword.position);
+    store(result, keyword.name, parsed.value);
+    position = parsed.position;
   }
   return result;
+}
+
+/** The keyword at `start`, its "=" and the spaces after it; returns where the value starts. */
+function readKeyword(text: string, start: number): { name: string; position: number } {
+  const length = text.length;
+  let position = start;
+  let nameEnd = -1;
+  while (position < length) {
+    const character = text[position];
+    if (character === '=') break;
+    if (isSpace(character)) {
+      nameEnd = position;
+      while (position < length && isSpace(text[position])) position++;
+      break;
+    }
+    position++;
+  }
+  if (nameEnd < 0) nameEnd = position;
+  const name = text.slice(start, nameEnd);
+  if (text[position] !== '=') {
+    throw new ConnectionStringError(`missing "=" after "${name}" in connection info string`);
+  }
+  position++;
+  while (position < length && isSpace(text[position])) position++;
+  return { name, position };
+}
+
+/** A value up to the next space; a backslash takes the next character literally. */
+function readBareValue(text: string, start: number): { value: string; position: number } {
+  let value = '';
+  let position = start;
+  while (position < text.length) {
+    const character = text[position]!;
+    if (isSpace(character)) {
+      position++;
+      break;
+    }
+    if (character === '\\') {
+      position++;
+      if (position < text.length) value += text[position++];
+    } else {
+      value += character;
+      position++;
+    }
+  }
+  return { value, position };
+}
+
+/** A value after its opening quote, up to the closing one; a backslash takes the next character. */
+function readQuotedValue(text: string, start: number): { value: string; position: number } {
+  let value = '';
+  let position = start;
+  for (;;) {
+    if (position >= text.length) {
+      throw new ConnectionStringError('unterminated quoted string in connection info string');
+    }
+    const character = text[position]!;
+    if (character === '\\') {
+      position++;
+      if (position < text.length) value += text[position++];
+      continue;
+    }
+    if (character === "'") return { value, position: position + 1 };
+    value += character;
+    position++;
+  }
 }
 
 function hexDigitValue(character: string | undefined): number {
