@@ -91,46 +91,13 @@ export class ServerModel {
     this.dataDirectoryMode = options.dataDirectoryMode ?? '0700';
     const segment = BigInt(this.segmentSize);
     const originLsn = options.originLsn ?? segment;
-    const specs = options.timelines ?? [{ timeline: 1 }];
-    this.timelines = [];
-    let previous: TimelineInfo | undefined;
-    for (const [position, spec] of specs.entries()) {
-      const generator: WalGenerator = createWalGenerator({
-        seed: options.seed ?? 1,
-        segmentSize: this.segmentSize,
-        timeline: spec.timeline,
-        systemId: this.systemId,
-        serverVersion: this.version,
-        originLsn,
-        ...(previous === undefined
-          ? {}
-          : {
-              parent: {
-                generator: previous.generator,
-                switchLsn: previous.generator.recordStartAtOrAfter(previous.endLsn!),
-              },
-            }),
-      });
-      const isLast = position === specs.length - 1;
-      if (!isLast && spec.switchAt === undefined) {
-        throw new WalError(
-          'WAL_ERR_FAKE_OPTIONS',
-          `Timeline ${spec.timeline} is not the last one and needs switchAt.`,
-        );
-      }
-      const info: TimelineInfo = {
-        timeline: spec.timeline,
-        generator,
-        endLsn: isLast
-          ? undefined
-          : spec.switchAt! % segment === 0n
-            ? spec.switchAt!
-            : generator.recordStartAtOrAfter(spec.switchAt!),
-        parent: previous?.timeline,
-      };
-      this.timelines.push(info);
-      previous = info;
-    }
+    this.timelines = buildTimelines(options.timelines ?? [{ timeline: 1 }], {
+      seed: options.seed ?? 1,
+      segmentSize: this.segmentSize,
+      systemId: this.systemId,
+      serverVersion: this.version,
+      originLsn,
+    });
     this.flushLsn = options.flushLsn ?? originLsn + segment * 3n + segment / 2n;
     this.reportedLsn =
       options.reportedLsn === 'first-segment' ? originLsn + 0x90n : (options.reportedLsn ?? this.flushLsn);
@@ -142,20 +109,7 @@ export class ServerModel {
       ]),
     );
     this.parameters = {
-      application_name: '',
-      client_encoding: 'UTF8',
-      DateStyle: 'ISO, MDY',
-      default_transaction_read_only: 'off',
-      in_hot_standby: 'off',
-      integer_datetimes: 'on',
-      IntervalStyle: 'postgres',
-      is_superuser: 'on',
-      server_encoding: 'UTF8',
-      server_version: this.versionText,
-      session_authorization: 'postgres',
-      standard_conforming_strings: 'on',
-      TimeZone: 'UTC',
-      ...(this.version >= 18 ? { search_path: '"$user", public' } : {}),
+      ...defaultParameters(this.version, this.versionText),
       ...options.parameters,
     };
   }
@@ -192,4 +146,68 @@ export class ServerModel {
     }
     return { fileName: historyFileName(timeline), content: Buffer.from(content) };
   }
+}
+
+/** Each timeline's generator, the later ones branching from the earlier at their switch points. */
+function buildTimelines(
+  specs: NonNullable<ServerModelOptions['timelines']>,
+  common: { seed: number; segmentSize: number; systemId: bigint; serverVersion: number; originLsn: bigint },
+): TimelineInfo[] {
+  const segment = BigInt(common.segmentSize);
+  const timelines: TimelineInfo[] = [];
+  let previous: TimelineInfo | undefined;
+  for (const [position, spec] of specs.entries()) {
+    const generator: WalGenerator = createWalGenerator({
+      ...common,
+      timeline: spec.timeline,
+      ...(previous === undefined
+        ? {}
+        : {
+            parent: {
+              generator: previous.generator,
+              switchLsn: previous.generator.recordStartAtOrAfter(previous.endLsn!),
+            },
+          }),
+    });
+    const isLast = position === specs.length - 1;
+    if (!isLast && spec.switchAt === undefined) {
+      throw new WalError(
+        'WAL_ERR_FAKE_OPTIONS',
+        `Timeline ${spec.timeline} is not the last one and needs switchAt.`,
+      );
+    }
+    const info: TimelineInfo = {
+      timeline: spec.timeline,
+      generator,
+      endLsn: isLast
+        ? undefined
+        : spec.switchAt! % segment === 0n
+          ? spec.switchAt!
+          : generator.recordStartAtOrAfter(spec.switchAt!),
+      parent: previous?.timeline,
+    };
+    timelines.push(info);
+    previous = info;
+  }
+  return timelines;
+}
+
+/** The ParameterStatus values a PostgreSQL server of `version` reports after startup. */
+function defaultParameters(version: number, versionText: string): Record<string, string> {
+  return {
+    application_name: '',
+    client_encoding: 'UTF8',
+    DateStyle: 'ISO, MDY',
+    default_transaction_read_only: 'off',
+    in_hot_standby: 'off',
+    integer_datetimes: 'on',
+    IntervalStyle: 'postgres',
+    is_superuser: 'on',
+    server_encoding: 'UTF8',
+    server_version: versionText,
+    session_authorization: 'postgres',
+    standard_conforming_strings: 'on',
+    TimeZone: 'UTC',
+    ...(version >= 18 ? { search_path: '"$user", public' } : {}),
+  };
 }

@@ -3,6 +3,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { SecureContext } from 'node:tls';
 import {
   type BackendMessage,
+  BackendMessageCode,
+  EncryptionResponseCode,
   encodeBackendMessage,
   encodePrimaryKeepalive,
   encodeXLogDataHeader,
@@ -59,6 +61,12 @@ export interface ServeHooks {
 export type AnswerOutcome =
   | { kind: 'answered'; command: ReplicationCommand }
   | { kind: 'streaming'; request: StreamRequest };
+
+type CommandOf<Kind extends ReplicationCommand['kind']> = Extract<ReplicationCommand, { kind: Kind }>;
+
+function textColumn(name: string): Column {
+  return { name, typeOid: TypeOid.text };
+}
 
 export interface SessionOptions {
   connection: ClientConnection;
@@ -118,7 +126,7 @@ export class Session {
   /** A CopyData frame around `payload`. */
   async sendCopyData(payload: Buffer): Promise<void> {
     const header = Buffer.allocUnsafe(5);
-    header[0] = 0x64;
+    header[0] = BackendMessageCode.CopyData;
     header.writeUInt32BE(payload.length + 4, 1);
     await this.connection.writeMany([header, payload]);
   }
@@ -218,16 +226,16 @@ export class Session {
       switch (message.type) {
         case 'SSLRequest':
           if (this.secureContext !== undefined && !this.connection.usesTls) {
-            await this.connection.write(Buffer.from('S'));
+            await this.connection.write(Buffer.of(EncryptionResponseCode.SslAccepted));
             this.connection.expectStartupPacket();
             await this.connection.upgradeToTls(this.secureContext);
           } else {
-            await this.connection.write(Buffer.from('N'));
+            await this.connection.write(Buffer.of(EncryptionResponseCode.Refused));
             this.connection.expectStartupPacket();
           }
           continue;
         case 'GSSENCRequest':
-          await this.connection.write(Buffer.from('N'));
+          await this.connection.write(Buffer.of(EncryptionResponseCode.Refused));
           this.connection.expectStartupPacket();
           continue;
         case 'CancelRequest':
@@ -383,12 +391,6 @@ export class Session {
   /** Answer one query with the emulated server's result (spec §5.3, §5.4). */
   async answer(sql: string): Promise<AnswerOutcome> {
     const command = parseReplicationCommand(sql);
-    const model = this.model;
-    const text = (name: string): Column => ({ name, typeOid: TypeOid.text });
-    const reply = async (frames: Buffer[]) => {
-      for (const frame of frames) await this.connection.write(frame);
-      await this.send({ type: 'ReadyForQuery', transactionStatus: 'I' });
-    };
     switch (command.kind) {
       case 'EMPTY':
         await this.send({ type: 'EmptyQueryResponse' }, { type: 'ReadyForQuery', transactionStatus: 'I' });
@@ -402,131 +404,23 @@ export class Session {
         await this.error(errorFields('42601', 'syntax error'));
         break;
       case 'IDENTIFY_SYSTEM':
-        await reply(
-          resultSet(
-            [
-              text('systemid'),
-              { name: 'timeline', typeOid: model.version >= 16 ? TypeOid.int8 : TypeOid.int4 },
-              text('xlogpos'),
-              text('dbname'),
-            ],
-            [
-              [
-                model.systemId.toString(),
-                String(model.currentTimeline.timeline),
-                formatLsn(model.reportedLsn),
-                null,
-              ],
-            ],
-            'IDENTIFY_SYSTEM',
-          ),
-        );
+        await this.answerIdentifySystem();
         break;
-      case 'SHOW': {
-        const values: Record<string, string> = {
-          wal_segment_size: formatSegmentSize(model.segmentSize),
-          data_directory_mode: model.dataDirectoryMode,
-          server_version: model.versionText,
-          integer_datetimes: 'on',
-        };
-        const value = values[command.name];
-        if (value === undefined) {
-          await this.error(errorFields('42704', `unrecognized configuration parameter "${command.name}"`));
-        } else {
-          await reply(resultSet([text(command.name)], [[value]], 'SHOW'));
-        }
+      case 'SHOW':
+        await this.answerShow(command);
         break;
-      }
-      case 'TIMELINE_HISTORY': {
-        if (command.timeline === 0) {
-          await this.error(errorFields('42601', 'invalid timeline 0'));
-          break;
-        }
-        const history = model.historyFile(command.timeline);
-        if (history === undefined) {
-          const name = `${command.timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
-          await this.error(
-            errorFields('58P01', `could not open file "pg_wal/${name}": No such file or directory`),
-          );
-          break;
-        }
-        await reply(
-          resultSet(
-            [
-              { name: 'filename', typeOid: TypeOid.text, typeModifier: 0 },
-              { name: 'content', typeOid: TypeOid.text, typeModifier: 0 },
-            ],
-            [[history.fileName, history.content]],
-            'TIMELINE_HISTORY',
-          ),
-        );
+      case 'TIMELINE_HISTORY':
+        await this.answerTimelineHistory(command);
         break;
-      }
-      case 'READ_REPLICATION_SLOT': {
-        if (model.version < 15) {
-          await this.error(errorFields('42601', 'syntax error'));
-          break;
-        }
-        const slot = model.slots.get(command.slot);
-        const restart = slot?.restartLsn;
-        await reply(
-          resultSet(
-            [text('slot_type'), text('restart_lsn'), { name: 'restart_tli', typeOid: TypeOid.int8 }],
-            [
-              slot === undefined
-                ? [null, null, null]
-                : [
-                    'physical',
-                    restart === undefined ? null : formatLsn(restart),
-                    restart === undefined ? null : String(model.timelineOfLsn(restart)),
-                  ],
-            ],
-            'READ_REPLICATION_SLOT',
-          ),
-        );
+      case 'READ_REPLICATION_SLOT':
+        await this.answerReadReplicationSlot(command);
         break;
-      }
-      case 'CREATE_REPLICATION_SLOT': {
-        if (model.slots.has(command.slot)) {
-          await this.error(errorFields('42710', `replication slot "${command.slot}" already exists`));
-          break;
-        }
-        if (!/^[a-z0-9_]+$/.test(command.slot)) {
-          await this.error(
-            errorFields('42602', `replication slot name "${command.slot}" contains invalid character`, {
-              hint: 'Replication slot names may only contain lower case letters, numbers, and the underscore character.',
-            }),
-          );
-          break;
-        }
-        model.slots.set(command.slot, {
-          restartLsn: command.reserveWal ? model.flushLsn : undefined,
-          active: false,
-        });
-        await reply(
-          resultSet(
-            [text('slot_name'), text('consistent_point'), text('snapshot_name'), text('output_plugin')],
-            [[command.slot, model.version >= 19 ? '0/00000000' : '0/0', null, null]],
-            'CREATE_REPLICATION_SLOT',
-          ),
-        );
+      case 'CREATE_REPLICATION_SLOT':
+        await this.answerCreateReplicationSlot(command);
         break;
-      }
-      case 'DROP_REPLICATION_SLOT': {
-        const slot = model.slots.get(command.slot);
-        if (slot === undefined) {
-          await this.error(errorFields('42704', `replication slot "${command.slot}" does not exist`));
-        } else if (slot.active) {
-          await this.error(errorFields('55006', `replication slot "${command.slot}" is active for PID 4242`));
-        } else {
-          model.slots.delete(command.slot);
-          await this.send(
-            { type: 'CommandComplete', tag: 'DROP_REPLICATION_SLOT' },
-            { type: 'ReadyForQuery', transactionStatus: 'I' },
-          );
-        }
+      case 'DROP_REPLICATION_SLOT':
+        await this.answerDropReplicationSlot(command);
         break;
-      }
       case 'START_REPLICATION': {
         const request = await this.startReplication(command);
         return request === undefined ? { kind: 'answered', command } : { kind: 'streaming', request };
@@ -535,22 +429,180 @@ export class Session {
     return { kind: 'answered', command };
   }
 
+  /** A result set's frames, then ReadyForQuery. */
+  private async reply(frames: Buffer[]): Promise<void> {
+    for (const frame of frames) await this.connection.write(frame);
+    await this.send({ type: 'ReadyForQuery', transactionStatus: 'I' });
+  }
+
+  private async answerIdentifySystem(): Promise<void> {
+    const model = this.model;
+    await this.reply(
+      resultSet(
+        [
+          textColumn('systemid'),
+          { name: 'timeline', typeOid: model.version >= 16 ? TypeOid.int8 : TypeOid.int4 },
+          textColumn('xlogpos'),
+          textColumn('dbname'),
+        ],
+        [
+          [
+            model.systemId.toString(),
+            String(model.currentTimeline.timeline),
+            formatLsn(model.reportedLsn),
+            null,
+          ],
+        ],
+        'IDENTIFY_SYSTEM',
+      ),
+    );
+  }
+
+  private async answerShow(command: CommandOf<'SHOW'>): Promise<void> {
+    const model = this.model;
+    const values: Record<string, string> = {
+      wal_segment_size: formatSegmentSize(model.segmentSize),
+      data_directory_mode: model.dataDirectoryMode,
+      server_version: model.versionText,
+      integer_datetimes: 'on',
+    };
+    const value = values[command.name];
+    if (value === undefined) {
+      await this.error(errorFields('42704', `unrecognized configuration parameter "${command.name}"`));
+    } else {
+      await this.reply(resultSet([textColumn(command.name)], [[value]], 'SHOW'));
+    }
+  }
+
+  private async answerTimelineHistory(command: CommandOf<'TIMELINE_HISTORY'>): Promise<void> {
+    if (command.timeline === 0) {
+      await this.error(errorFields('42601', 'invalid timeline 0'));
+      return;
+    }
+    const history = this.model.historyFile(command.timeline);
+    if (history === undefined) {
+      const name = `${command.timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+      await this.error(
+        errorFields('58P01', `could not open file "pg_wal/${name}": No such file or directory`),
+      );
+      return;
+    }
+    await this.reply(
+      resultSet(
+        [
+          { name: 'filename', typeOid: TypeOid.text, typeModifier: 0 },
+          { name: 'content', typeOid: TypeOid.text, typeModifier: 0 },
+        ],
+        [[history.fileName, history.content]],
+        'TIMELINE_HISTORY',
+      ),
+    );
+  }
+
+  private async answerReadReplicationSlot(command: CommandOf<'READ_REPLICATION_SLOT'>): Promise<void> {
+    const model = this.model;
+    if (model.version < 15) {
+      await this.error(errorFields('42601', 'syntax error'));
+      return;
+    }
+    const slot = model.slots.get(command.slot);
+    const restart = slot?.restartLsn;
+    await this.reply(
+      resultSet(
+        [textColumn('slot_type'), textColumn('restart_lsn'), { name: 'restart_tli', typeOid: TypeOid.int8 }],
+        [
+          slot === undefined
+            ? [null, null, null]
+            : [
+                'physical',
+                restart === undefined ? null : formatLsn(restart),
+                restart === undefined ? null : String(model.timelineOfLsn(restart)),
+              ],
+        ],
+        'READ_REPLICATION_SLOT',
+      ),
+    );
+  }
+
+  private async answerCreateReplicationSlot(command: CommandOf<'CREATE_REPLICATION_SLOT'>): Promise<void> {
+    const model = this.model;
+    if (model.slots.has(command.slot)) {
+      await this.error(errorFields('42710', `replication slot "${command.slot}" already exists`));
+      return;
+    }
+    if (!/^[a-z0-9_]+$/.test(command.slot)) {
+      await this.error(
+        errorFields('42602', `replication slot name "${command.slot}" contains invalid character`, {
+          hint: 'Replication slot names may only contain lower case letters, numbers, and the underscore character.',
+        }),
+      );
+      return;
+    }
+    model.slots.set(command.slot, {
+      restartLsn: command.reserveWal ? model.flushLsn : undefined,
+      active: false,
+    });
+    await this.reply(
+      resultSet(
+        [
+          textColumn('slot_name'),
+          textColumn('consistent_point'),
+          textColumn('snapshot_name'),
+          textColumn('output_plugin'),
+        ],
+        [[command.slot, model.version >= 19 ? '0/00000000' : '0/0', null, null]],
+        'CREATE_REPLICATION_SLOT',
+      ),
+    );
+  }
+
+  private async answerDropReplicationSlot(command: CommandOf<'DROP_REPLICATION_SLOT'>): Promise<void> {
+    if (await this.refuseUnavailableSlot(command.slot)) return;
+    this.model.slots.delete(command.slot);
+    await this.send(
+      { type: 'CommandComplete', tag: 'DROP_REPLICATION_SLOT' },
+      { type: 'ReadyForQuery', transactionStatus: 'I' },
+    );
+  }
+
   /** `StartReplication` (walsender.c; spec §5.4): checks, CopyBothResponse, or the skip-COPY answer. */
   private async startReplication(
-    command: Extract<ReplicationCommand, { kind: 'START_REPLICATION' }>,
+    command: CommandOf<'START_REPLICATION'>,
   ): Promise<StreamRequest | undefined> {
-    const model = this.model;
-    if (command.slot !== undefined) {
-      const slot = model.slots.get(command.slot);
-      if (slot === undefined) {
-        await this.error(errorFields('42704', `replication slot "${command.slot}" does not exist`));
-        return undefined;
-      }
-      if (slot.active) {
-        await this.error(errorFields('55006', `replication slot "${command.slot}" is active for PID 4242`));
-        return undefined;
-      }
+    if (command.slot !== undefined && (await this.refuseUnavailableSlot(command.slot))) return undefined;
+    const start = await this.checkTimeline(command);
+    if (start === undefined) return undefined;
+    const { timeline, historic, endLsn } = start;
+    await this.send({ type: 'CopyBothResponse', format: 0, columnFormats: [] });
+    this.serverCopyDone = false;
+    this.clientCopyDone = false;
+    this.sentLsn = command.startLsn;
+    if (!(await this.checkWalAvailable(command, timeline, historic))) return undefined;
+    return { slot: command.slot, startLsn: command.startLsn, timeline, endLsn, historic };
+  }
+
+  /** Answers an error and returns true when slot `name` does not exist or is in use. */
+  private async refuseUnavailableSlot(name: string): Promise<boolean> {
+    const slot = this.model.slots.get(name);
+    if (slot === undefined) {
+      await this.error(errorFields('42704', `replication slot "${name}" does not exist`));
+      return true;
     }
+    if (slot.active) {
+      await this.error(errorFields('55006', `replication slot "${name}" is active for PID 4242`));
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * The requested timeline, and on a historic one the start against its end: an error or the
+   * skip-COPY answer (then undefined), else where streaming on it ends.
+   */
+  private async checkTimeline(
+    command: CommandOf<'START_REPLICATION'>,
+  ): Promise<{ timeline: TimelineInfo; historic: boolean; endLsn: bigint } | undefined> {
+    const model = this.model;
     if (command.timeline === 0) {
       await this.error(errorFields('42601', 'invalid timeline 0'));
       return undefined;
@@ -565,35 +617,40 @@ export class Session {
     }
     const historic = timeline !== model.currentTimeline;
     const endLsn = model.endOf(timeline);
-    if (historic) {
-      const next = model.timelines[model.timelines.indexOf(timeline) + 1]!;
-      if (endLsn < command.startLsn) {
-        await this.error(
-          errorFields(
-            'XX000',
-            `requested starting point ${formatLsnPadded(command.startLsn)} on timeline ${requested} is not in this server's history`,
-            {
-              detail: `This server's history forked from timeline ${requested} at ${formatLsnPadded(endLsn)}.`,
-            },
-          ),
-        );
-        return undefined;
-      }
-      if (command.startLsn === endLsn) {
-        // Nothing to stream: no COPY at all, straight to the end-of-timeline result (spec §5.4 step 4).
-        await this.sendEndOfTimelineResult(next.timeline, endLsn);
-        return undefined;
-      }
+    if (!historic) return { timeline, historic, endLsn };
+    if (endLsn < command.startLsn) {
+      await this.error(
+        errorFields(
+          'XX000',
+          `requested starting point ${formatLsnPadded(command.startLsn)} on timeline ${requested} is not in this server's history`,
+          {
+            detail: `This server's history forked from timeline ${requested} at ${formatLsnPadded(endLsn)}.`,
+          },
+        ),
+      );
+      return undefined;
     }
-    await this.send({ type: 'CopyBothResponse', format: 0, columnFormats: [] });
-    this.serverCopyDone = false;
-    this.clientCopyDone = false;
-    this.sentLsn = command.startLsn;
-    const segment = command.startLsn / BigInt(model.segmentSize);
+    if (command.startLsn === endLsn) {
+      // Nothing to stream: no COPY at all, straight to the end-of-timeline result (spec §5.4 step 4).
+      const next = model.timelines[model.timelines.indexOf(timeline) + 1]!;
+      await this.sendEndOfTimelineResult(next.timeline, endLsn);
+      return undefined;
+    }
+    return { timeline, historic, endLsn };
+  }
+
+  /** The checks walsender makes inside COPY: the start segment still exists and is not in the future. */
+  private async checkWalAvailable(
+    command: CommandOf<'START_REPLICATION'>,
+    timeline: TimelineInfo,
+    historic: boolean,
+  ): Promise<boolean> {
+    const model = this.model;
     if (model.removedBefore !== undefined && command.startLsn < model.removedBefore) {
+      const segment = command.startLsn / BigInt(model.segmentSize);
       const name = walFileName(timeline.timeline, segment, model.segmentSize);
       await this.error(errorFields('58P01', `requested WAL segment ${name} has already been removed`));
-      return undefined;
+      return false;
     }
     if (!historic && model.flushLsn < command.startLsn) {
       await this.error(
@@ -602,9 +659,9 @@ export class Session {
           `requested starting point ${formatLsnPadded(command.startLsn)} is ahead of the WAL flush position of this server ${formatLsnPadded(model.flushLsn)}`,
         ),
       );
-      return undefined;
+      return false;
     }
-    return { slot: command.slot, startLsn: command.startLsn, timeline, endLsn, historic };
+    return true;
   }
 
   // ---- replication -----------------------------------------------------------------------------
@@ -644,7 +701,7 @@ export class Session {
     sendTime = toPostgresTimestamp(),
   ): Promise<void> {
     const header = Buffer.allocUnsafe(5 + XLOG_DATA_HEADER_LENGTH);
-    header[0] = 0x64;
+    header[0] = BackendMessageCode.CopyData;
     header.writeUInt32BE(4 + XLOG_DATA_HEADER_LENGTH + data.length, 1);
     encodeXLogDataHeader(header, 5, { dataStart, walEnd, sendTime });
     await this.connection.writeMany(data.length > 0 ? [header, data] : [header]);

@@ -1,12 +1,12 @@
-import { createServer, type Socket } from 'node:net';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { WalError } from '@wal/protocol';
 import type { AuthOptions } from './auth.js';
 import { createSelfSignedCertificate, type SelfSignedCertificate } from './certificate.js';
 import { ClientConnection, type ClientMessage, SessionClosedError } from './connection.js';
 import { ServerModel, type ServerModelOptions } from './model.js';
 import { getScenario, type Scenario } from './scenarios/index.js';
-import { type Script, Session } from './script.js';
+import { type Script, Session, type SessionOptions } from './script.js';
 
 export interface FakeWalsenderOptions {
   /** A ready scenario by name (see `scenarioNames`) or a Scenario object. Default 'happy'. */
@@ -58,63 +58,107 @@ export async function createFakeWalsender(options: FakeWalsenderOptions = {}): P
     options.server instanceof ServerModel
       ? options.server
       : new ServerModel({ ...scenario.server, ...(options.server ?? {}) });
-  const script = options.script ?? scenario.run;
-  const auth: AuthOptions = options.auth ?? scenario.auth ?? { method: 'trust' };
-  let certificate: SelfSignedCertificate | undefined;
-  let secureContext: SecureContext | undefined;
-  if (options.tls) {
-    certificate = options.tls === true ? createSelfSignedCertificate() : options.tls;
-    secureContext = createSecureContext({ cert: certificate.certificate, key: certificate.privateKey });
-  }
-  const recorded: ClientMessage[] = [];
-  const errors: Error[] = [];
-  const connections = new Set<ClientConnection>();
-  const sessions: Promise<void>[] = [];
-  const finished: (() => void)[] = [];
-  let connectionCount = 0;
-  let finishedCount = 0;
+  const certificate =
+    options.tls === true ? createSelfSignedCertificate() : options.tls === false ? undefined : options.tls;
+  const sessions = new Sessions(options.script ?? scenario.run, {
+    model,
+    auth: options.auth ?? scenario.auth ?? { method: 'trust' },
+    secureContext:
+      certificate === undefined
+        ? undefined
+        : createSecureContext({ cert: certificate.certificate, key: certificate.privateKey }),
+    timeoutMs: options.timeoutMs ?? 10_000,
+  });
+  const server = createServer((socket) => sessions.serve(socket));
+  const address = await listen(server, options.host ?? '127.0.0.1', options.port ?? 0);
+  let closing: Promise<void> | undefined;
+  return {
+    host: address.address,
+    port: address.port,
+    model,
+    recorded: sessions.recorded,
+    errors: sessions.errors,
+    certificate: certificate?.certificate,
+    get connectionCount() {
+      return sessions.connectionCount;
+    },
+    waitForSessions: (count: number) => sessions.waitForFinished(count),
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        await sessions.closeAll();
+        await stopped;
+      })();
+      return closing;
+    },
+  };
+}
 
-  const serve = async (socket: Socket): Promise<void> => {
+/** The settings every session of one server shares. */
+type SessionSettings = Omit<SessionOptions, 'connection'>;
+
+/** The connections of one server: each runs the script once, recorded, until it ends. */
+class Sessions {
+  readonly recorded: ClientMessage[] = [];
+  readonly errors: Error[] = [];
+  connectionCount = 0;
+  private finishedCount = 0;
+  private readonly connections = new Set<ClientConnection>();
+  private readonly running: Promise<void>[] = [];
+  private readonly waiting: (() => void)[] = [];
+  private readonly script: Script;
+  private readonly settings: SessionSettings;
+
+  constructor(script: Script, settings: SessionSettings) {
+    this.script = script;
+    this.settings = settings;
+  }
+
+  serve(socket: Socket): void {
+    this.running.push(this.run(socket));
+  }
+
+  private async run(socket: Socket): Promise<void> {
     socket.setNoDelay(true);
-    const connection = new ClientConnection(socket, ++connectionCount, (message) => recorded.push(message));
-    connections.add(connection);
-    const session = new Session({
-      connection,
-      model,
-      auth,
-      secureContext,
-      timeoutMs: options.timeoutMs ?? 10_000,
-    });
+    const connection = new ClientConnection(socket, ++this.connectionCount, (message) =>
+      this.recorded.push(message),
+    );
+    this.connections.add(connection);
     try {
-      await script(session);
+      await this.script(new Session({ connection, ...this.settings }));
     } catch (error) {
-      if (!(error instanceof SessionClosedError)) {
-        errors.push(error as Error);
-      }
+      if (!(error instanceof SessionClosedError)) this.errors.push(error as Error);
     } finally {
       connection.end();
-      connections.delete(connection);
-      finishedCount++;
-      for (const notify of finished.splice(0)) notify();
+      this.connections.delete(connection);
+      this.finishedCount++;
+      for (const notify of this.waiting.splice(0)) notify();
     }
-  };
+  }
 
-  const server = createServer((socket) => {
-    sessions.push(serve(socket));
-  });
+  async waitForFinished(count: number): Promise<void> {
+    while (this.finishedCount < count) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Destroys every open connection and waits for the scripts to end. */
+  async closeAll(): Promise<void> {
+    for (const connection of this.connections) connection.destroy();
+    await Promise.all(this.running);
+  }
+}
+
+async function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) =>
       reject(
         new WalError(
           'WAL_ERR_FAKE_LISTEN',
-          `The fake walsender cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${error.message}`,
-          {
-            cause: error,
-          },
+          `The fake walsender cannot listen on ${host}:${port}: ${error.message}`,
+          { cause: error },
         ),
       ),
     );
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+    server.listen(port, host, () => {
       server.removeAllListeners('error');
       resolve();
     });
@@ -123,28 +167,5 @@ export async function createFakeWalsender(options: FakeWalsenderOptions = {}): P
   if (address === null || typeof address === 'string') {
     throw new WalError('WAL_ERR_FAKE_LISTEN', 'The fake walsender is not listening on a TCP port.');
   }
-  let closing: Promise<void> | undefined;
-  return {
-    host: address.address,
-    port: address.port,
-    model,
-    recorded,
-    errors,
-    certificate: certificate?.certificate,
-    get connectionCount() {
-      return connectionCount;
-    },
-    async waitForSessions(count: number) {
-      while (finishedCount < count) await new Promise<void>((resolve) => finished.push(resolve));
-    },
-    close() {
-      closing ??= (async () => {
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        for (const connection of connections) connection.destroy();
-        await Promise.all(sessions);
-        await stopped;
-      })();
-      return closing;
-    },
-  };
+  return address;
 }

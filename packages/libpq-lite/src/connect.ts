@@ -1,8 +1,19 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { encodeFrontendMessage, ProtocolError, WalError } from '@wal/protocol';
-import { authenticate, mapStartupError, type PasswordSource } from './auth/authenticate.js';
+import {
+  BackendMessageCode,
+  EncryptionResponseCode,
+  encodeFrontendMessage,
+  ProtocolError,
+  WalError,
+} from '@wal/protocol';
+import {
+  type AuthenticationContext,
+  authenticate,
+  mapStartupError,
+  type PasswordSource,
+} from './auth/authenticate.js';
 import { tlsServerEndPointHash } from './certificate-hash.js';
 import { Connection } from './connection.js';
 import {
@@ -49,38 +60,14 @@ export async function connect(
   parameters: Record<string, string>,
   options: ConnectOptions = {},
 ): Promise<Connection> {
-  const env = options.env ?? process.env;
-  const settings = resolveSettings(parameters, { env });
+  const settings = resolveSettings(parameters, { env: options.env ?? process.env });
   const targets = settings.loadBalanceHosts ? shuffle([...settings.targets]) : settings.targets;
   const socketDirectory = defaultSocketDirectory();
   const failures: WalError[] = [];
-  let prompted: Promise<string> | undefined;
+  const prompt = promptOnce(options.passwordPrompt);
 
   for (const target of targets) {
-    let fromFile: Promise<PasswordSource | undefined> | undefined;
-    const getPassword = async (): Promise<PasswordSource | undefined> => {
-      if (settings.password !== undefined) return { password: Buffer.from(settings.password, 'utf8') };
-      fromFile ??= readPasswordFile(
-        settings.passfile,
-        {
-          host: passwordFileHost(target, socketDirectory),
-          port: String(target.port),
-          dbname: settings.dbname,
-          user: settings.user,
-        },
-        options.onWarning,
-      ).then((password) =>
-        password === undefined
-          ? undefined
-          : { password: Buffer.from(password, 'utf8'), passwordFile: settings.passfile },
-      );
-      const source = await fromFile;
-      if (source !== undefined) return source;
-      if (options.passwordPrompt === undefined) return undefined;
-      prompted ??= options.passwordPrompt();
-      return { password: Buffer.from(await prompted, 'utf8') };
-    };
-
+    const getPassword = passwordLookup(settings, target, socketDirectory, options.onWarning, prompt);
     let addresses: Address[];
     try {
       addresses = await resolveAddresses(target);
@@ -89,35 +76,94 @@ export async function connect(
       continue;
     }
     for (const address of addresses) {
-      const methods = encryptionMethods(settings, address);
-      let nextHost = false;
-      // After an 'N' the attempt already went on in plaintext, so libpq has no plaintext method left
-      // (it removes it): a wrong password is then sent once, not twice.
-      let plaintextUsed = false;
-      const onSslRefused = (): void => {
-        plaintextUsed = true;
-      };
-      for (let index = 0; index < methods.length; index++) {
-        try {
-          const method = methods[index]!;
-          return await attempt({ settings, target, address, method, options, getPassword, onSslRefused });
-        } catch (error) {
-          if (options.signal?.aborted) throw abortError(options.signal);
-          const failure = toWalError(error);
-          const next = methods[index + 1];
-          const nextUseful = next !== undefined && !(next === 'plain' && plaintextUsed);
-          if (nextUseful && retriesWithNextMethod(failure)) continue;
-          if (isFinal(failure)) throw failure;
-          failures.push(failure);
-          // "The database system is starting up" and other server errors: try the next host.
-          if (failure instanceof ServerError) nextHost = true;
-          break;
-        }
-      }
-      if (nextHost) break;
+      const outcome = await tryEncryptionMethods(
+        { settings, target, address, options, getPassword },
+        failures,
+      );
+      if (outcome instanceof Connection) return outcome;
+      if (outcome === 'next-host') break;
     }
   }
   throw combineFailures(failures);
+}
+
+/** The prompt, asked at most once per `connect()` whatever the number of hosts. */
+function promptOnce(prompt: (() => Promise<string>) | undefined): (() => Promise<string>) | undefined {
+  if (prompt === undefined) return undefined;
+  let answer: Promise<string> | undefined;
+  return () => {
+    answer ??= prompt();
+    return answer;
+  };
+}
+
+/**
+ * Where a target's password comes from, looked up on first need: the `password` keyword, then the
+ * password file entry for that host, then the prompt (libpq `PQconnectPoll` / `passwordFromFile`).
+ */
+function passwordLookup(
+  settings: ConnectionSettings,
+  target: HostTarget,
+  socketDirectory: string,
+  onWarning: ConnectOptions['onWarning'],
+  prompt: (() => Promise<string>) | undefined,
+): () => Promise<PasswordSource | undefined> {
+  let fromFile: Promise<PasswordSource | undefined> | undefined;
+  return async () => {
+    if (settings.password !== undefined) return { password: Buffer.from(settings.password, 'utf8') };
+    fromFile ??= readPasswordFile(
+      settings.passfile,
+      {
+        host: passwordFileHost(target, socketDirectory),
+        port: String(target.port),
+        dbname: settings.dbname,
+        user: settings.user,
+      },
+      onWarning,
+    ).then((password) =>
+      password === undefined
+        ? undefined
+        : { password: Buffer.from(password, 'utf8'), passwordFile: settings.passfile },
+    );
+    const source = await fromFile;
+    if (source !== undefined) return source;
+    if (prompt === undefined) return undefined;
+    return { password: Buffer.from(await prompt(), 'utf8') };
+  };
+}
+
+/**
+ * One address with each allowed encryption method in turn. Records the failure that ends the
+ * address in `failures`, throws the ones another host would not fix, and says where to go next.
+ */
+async function tryEncryptionMethods(
+  input: Omit<AttemptInput, 'method' | 'onSslRefused'>,
+  failures: WalError[],
+): Promise<Connection | 'next-address' | 'next-host'> {
+  const { options } = input;
+  const methods = encryptionMethods(input.settings, input.address);
+  // After an 'N' the attempt already went on in plaintext, so libpq has no plaintext method left
+  // (it removes it): a wrong password is then sent once, not twice.
+  let plaintextUsed = false;
+  const onSslRefused = (): void => {
+    plaintextUsed = true;
+  };
+  for (let index = 0; index < methods.length; index++) {
+    try {
+      return await attempt({ ...input, method: methods[index]!, onSslRefused });
+    } catch (error) {
+      if (options.signal?.aborted) throw abortError(options.signal);
+      const failure = toWalError(error);
+      const next = methods[index + 1];
+      const nextUseful = next !== undefined && !(next === 'plain' && plaintextUsed);
+      if (nextUseful && retriesWithNextMethod(failure)) continue;
+      if (isFinal(failure)) throw failure;
+      failures.push(failure);
+      // "The database system is starting up" and other server errors: try the next host.
+      return failure instanceof ServerError ? 'next-host' : 'next-address';
+    }
+  }
+  return 'next-address';
 }
 
 function toWalError(error: unknown): WalError {
@@ -197,7 +243,7 @@ async function resolveAddresses(target: HostTarget): Promise<Address[]> {
 }
 
 /** `init_allowed_encryption_methods`: order by sslmode; Unix sockets never use SSL. */
-export function encryptionMethods(settings: ConnectionSettings, address: Address): EncryptionMethod[] {
+function encryptionMethods(settings: ConnectionSettings, address: Address): EncryptionMethod[] {
   if (address.kind === 'unix') return ['plain'];
   switch (settings.sslmode) {
     case 'disable':
@@ -369,6 +415,10 @@ function readSslResponse(socket: Socket, reader: SocketReader, description: stri
   });
 }
 
+/**
+ * One session on one address: socket, encryption, startup, authentication, then the server's
+ * parameters until ReadyForQuery (`PQconnectPoll`'s states, in order).
+ */
 async function establish(
   input: AttemptInput,
   description: string,
@@ -377,67 +427,11 @@ async function establish(
   const { settings, target, address, method, options } = input;
   const { socket: rawSocket, reader } = await openSocket(address, target, description, settings);
   track(rawSocket);
-  let stream: Socket = rawSocket;
-  let tlsSocket: TLSSocket | undefined;
-  if (method === 'ssl') {
-    if (settings.sslnegotiation === 'direct') {
-      options.trace?.('F\t-\tTLS ClientHello (direct, ALPN "postgresql")');
-      tlsSocket = await startTls(rawSocket, settings, target, { direct: true, description });
-    } else {
-      const request = encodeFrontendMessage({ type: 'SSLRequest' });
-      options.trace?.(`F\t${request.length}\tSSLRequest`);
-      rawSocket.write(request);
-      const response = await readSslResponse(rawSocket, reader, description);
-      const answer = response[0];
-      // Never show an 'E' body: the server has not been authenticated (CVE-2024-10977).
-      options.trace?.(
-        `B\t1\tSSLResponse\t${answer === 0x53 ? 'S' : answer === 0x4e ? 'N' : answer === 0x45 ? 'E' : '?'}`,
-      );
-      if (answer === 0x53) {
-        if (response.length > 1) {
-          // Bytes before the handshake could be injected by a man in the middle (CVE-2021-23222).
-          throw new TlsError(
-            'WAL_ERR_TLS_UNENCRYPTED_DATA',
-            `received unencrypted data after SSL response from ${description}; possible man-in-the-middle attack`,
-          );
-        }
-        tlsSocket = await startTls(rawSocket, settings, target, { direct: false, description });
-      } else if (answer === 0x4e) {
-        if (settings.sslmode !== 'prefer' && settings.sslmode !== 'allow') {
-          throw new TlsError(
-            'WAL_ERR_TLS_NOT_SUPPORTED',
-            `server does not support SSL, but SSL was required (sslmode=${settings.sslmode}) at ${description}; ` +
-              'enable ssl on the server or use sslmode=prefer',
-          );
-        }
-        if (response.length > 1) {
-          throw new TlsError(
-            'WAL_ERR_TLS_UNENCRYPTED_DATA',
-            `received unencrypted data after SSL response from ${description}`,
-          );
-        }
-        input.onSslRefused();
-      } else if (answer === 0x45) {
-        throw new TlsError(
-          'WAL_ERR_TLS_SERVER_ERROR',
-          `server at ${description} sent an error response during SSL exchange (see the server log)`,
-          { retryable: true },
-        );
-      } else {
-        throw new TlsError(
-          'WAL_ERR_TLS_INVALID_RESPONSE',
-          `received invalid response to SSL negotiation from ${description}: ${answer === undefined ? 'nothing' : JSON.stringify(String.fromCharCode(answer))}`,
-        );
-      }
-    }
-    if (tlsSocket !== undefined) {
-      track(tlsSocket);
-      stream = tlsSocket;
-    }
-  }
+  const tlsSocket = method === 'ssl' ? await negotiateTls(input, rawSocket, reader, description) : undefined;
+  if (tlsSocket !== undefined) track(tlsSocket);
 
   // After a TLS handshake the TLS socket reads the raw socket itself; its plaintext comes as 'data'.
-  const wire = new Wire(stream, {
+  const wire = new Wire(tlsSocket ?? rawSocket, {
     trace: options.trace,
     description,
     reader: tlsSocket === undefined ? reader : undefined,
@@ -445,7 +439,7 @@ async function establish(
   let protocolVersion = (3 << 16) | settings.maxProtocolVersion.minor;
   wire.send({ type: 'StartupMessage', protocolVersion, parameters: settings.startupParameters });
 
-  const context = {
+  const context: AuthenticationContext = {
     wire,
     settings,
     getPassword: input.getPassword,
@@ -453,43 +447,148 @@ async function establish(
       tlsSocket === undefined
         ? undefined
         : { certificateHash: () => tlsServerEndPointHash(tlsSocket.getPeerCertificate().raw) },
-    onNegotiateProtocolVersion: (message: { newestMinorVersion: number; unrecognizedOptions: string[] }) => {
-      const requestedMinor = protocolVersion & 0xffff;
-      if (message.newestMinorVersion >= requestedMinor) {
-        throw new ProtocolError(
-          'WAL_ERR_PROTOCOL_NEGOTIATION',
-          'received invalid protocol negotiation message: server requested downgrade to a higher-numbered version',
-        );
-      }
-      if (message.unrecognizedOptions.length > 0) {
-        throw new ProtocolError(
-          'WAL_ERR_PROTOCOL_NEGOTIATION',
-          `server rejected protocol options we did not send: ${message.unrecognizedOptions.join(', ')}`,
-        );
-      }
-      if (message.newestMinorVersion < settings.minProtocolVersion.minor) {
-        throw new ConnectionError(
-          'WAL_ERR_CONNECTION_PROTOCOL_VERSION',
-          `server only supports protocol version 3.${message.newestMinorVersion}, but min_protocol_version was set to 3.${settings.minProtocolVersion.minor}`,
-        );
-      }
-      protocolVersion = (3 << 16) | message.newestMinorVersion;
+    onNegotiateProtocolVersion: (message) => {
+      protocolVersion = negotiatedProtocolVersion(message, protocolVersion & 0xffff, settings);
     },
   };
   await authenticate(context);
+  const session = await awaitReadyForQuery(context, description);
+  return new Connection({
+    wire,
+    ...session,
+    protocolVersion,
+    host: address.kind === 'unix' ? target.displayHost : target.host || address.address,
+    port: target.port,
+    usesTls: tlsSocket !== undefined,
+  });
+}
 
-  const parameters = new Map<string, string>();
-  let processId = 0;
-  let secretKey: Buffer = Buffer.alloc(0);
+/**
+ * TLS on a new socket, by the configured negotiation. Undefined when the server refused an
+ * SSLRequest and sslmode lets the attempt go on in plaintext on the same socket.
+ */
+async function negotiateTls(
+  input: AttemptInput,
+  rawSocket: Socket,
+  reader: SocketReader,
+  description: string,
+): Promise<TLSSocket | undefined> {
+  const { settings, target, options } = input;
+  if (settings.sslnegotiation === 'direct') {
+    options.trace?.('F\t-\tTLS ClientHello (direct, ALPN "postgresql")');
+    return startTls(rawSocket, settings, target, { direct: true, description });
+  }
+  const request = encodeFrontendMessage({ type: 'SSLRequest' });
+  options.trace?.(`F\t${request.length}\tSSLRequest`);
+  rawSocket.write(request);
+  const response = await readSslResponse(rawSocket, reader, description);
+  // Never show an 'E' body: the server has not been authenticated (CVE-2024-10977).
+  options.trace?.(`B\t1\tSSLResponse\t${describeSslAnswer(response[0])}`);
+  if (response[0] === EncryptionResponseCode.SslAccepted) {
+    if (response.length > 1) {
+      // Bytes before the handshake could be injected by a man in the middle (CVE-2021-23222).
+      throw new TlsError(
+        'WAL_ERR_TLS_UNENCRYPTED_DATA',
+        `received unencrypted data after SSL response from ${description}; possible man-in-the-middle attack`,
+      );
+    }
+    return startTls(rawSocket, settings, target, { direct: false, description });
+  }
+  checkSslRefusal(response, settings, description);
+  input.onSslRefused();
+  return undefined;
+}
+
+function describeSslAnswer(answer: number | undefined): string {
+  const known =
+    answer === EncryptionResponseCode.SslAccepted ||
+    answer === EncryptionResponseCode.Refused ||
+    answer === BackendMessageCode.ErrorResponse;
+  return known ? String.fromCharCode(answer) : '?';
+}
+
+/** Returns when the answer is a clean 'N' that sslmode accepts; throws for anything else. */
+function checkSslRefusal(response: Buffer, settings: ConnectionSettings, description: string): void {
+  const answer = response[0];
+  if (answer === EncryptionResponseCode.Refused) {
+    if (settings.sslmode !== 'prefer' && settings.sslmode !== 'allow') {
+      throw new TlsError(
+        'WAL_ERR_TLS_NOT_SUPPORTED',
+        `server does not support SSL, but SSL was required (sslmode=${settings.sslmode}) at ${description}; ` +
+          'enable ssl on the server or use sslmode=prefer',
+      );
+    }
+    if (response.length > 1) {
+      throw new TlsError(
+        'WAL_ERR_TLS_UNENCRYPTED_DATA',
+        `received unencrypted data after SSL response from ${description}`,
+      );
+    }
+    return;
+  }
+  if (answer === BackendMessageCode.ErrorResponse) {
+    throw new TlsError(
+      'WAL_ERR_TLS_SERVER_ERROR',
+      `server at ${description} sent an error response during SSL exchange (see the server log)`,
+      { retryable: true },
+    );
+  }
+  throw new TlsError(
+    'WAL_ERR_TLS_INVALID_RESPONSE',
+    `received invalid response to SSL negotiation from ${description}: ${answer === undefined ? 'nothing' : JSON.stringify(String.fromCharCode(answer))}`,
+  );
+}
+
+/**
+ * The protocol version after a NegotiateProtocolVersion: a lower minor version, within
+ * min_protocol_version, and no options we did not send (`pqGetNegotiateProtocolVersion3`).
+ */
+function negotiatedProtocolVersion(
+  message: { newestMinorVersion: number; unrecognizedOptions: string[] },
+  requestedMinor: number,
+  settings: ConnectionSettings,
+): number {
+  if (message.newestMinorVersion >= requestedMinor) {
+    throw new ProtocolError(
+      'WAL_ERR_PROTOCOL_NEGOTIATION',
+      'received invalid protocol negotiation message: server requested downgrade to a higher-numbered version',
+    );
+  }
+  if (message.unrecognizedOptions.length > 0) {
+    throw new ProtocolError(
+      'WAL_ERR_PROTOCOL_NEGOTIATION',
+      `server rejected protocol options we did not send: ${message.unrecognizedOptions.join(', ')}`,
+    );
+  }
+  if (message.newestMinorVersion < settings.minProtocolVersion.minor) {
+    throw new ConnectionError(
+      'WAL_ERR_CONNECTION_PROTOCOL_VERSION',
+      `server only supports protocol version 3.${message.newestMinorVersion}, but min_protocol_version was set to 3.${settings.minProtocolVersion.minor}`,
+    );
+  }
+  return (3 << 16) | message.newestMinorVersion;
+}
+
+/** After AuthenticationOk: the server's parameters and cancel key, until ReadyForQuery. */
+async function awaitReadyForQuery(
+  context: AuthenticationContext,
+  description: string,
+): Promise<{ parameters: Map<string, string>; processId: number; secretKey: Buffer }> {
+  const { wire } = context;
+  const session = {
+    parameters: new Map<string, string>(),
+    processId: 0,
+    secretKey: Buffer.alloc(0) as Buffer,
+  };
   for (;;) {
     const message = await wire.nextMessage();
     switch (message.type) {
       case 'ParameterStatus':
-        parameters.set(message.name, message.value);
+        session.parameters.set(message.name, message.value);
         continue;
       case 'BackendKeyData':
-        processId = message.processId;
-        secretKey = message.secretKey;
+        session.processId = message.processId;
+        session.secretKey = message.secretKey;
         continue;
       case 'NoticeResponse':
         continue;
@@ -498,16 +597,7 @@ async function establish(
         throw mapStartupError(new ServerError(message.fields), context);
       case 'ReadyForQuery':
         wire.established = true;
-        return new Connection({
-          wire,
-          parameters,
-          processId,
-          secretKey,
-          protocolVersion,
-          host: address.kind === 'unix' ? target.displayHost : target.host || address.address,
-          port: target.port,
-          usesTls: tlsSocket !== undefined,
-        });
+        return session;
       default:
         throw new ProtocolError(
           'WAL_ERR_PROTOCOL_UNEXPECTED_MESSAGE',

@@ -1,12 +1,8 @@
 import { WalError } from '@wal/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  ConnectionStringError,
-  decodeUriComponent,
-  isConnectionUri,
-  parseConnectionString,
-} from './index.js';
+import { decodeUriComponent, isConnectionUri } from './conninfo.js';
+import { ConnectionStringError, parseConnectionString } from './index.js';
 
 function errorOf(text: string): ConnectionStringError {
   try {

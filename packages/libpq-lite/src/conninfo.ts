@@ -109,74 +109,90 @@ function store(result: Record<string, string>, keyword: string, value: string): 
   result[keyword] = value;
 }
 
+/** `keyword = value ...`, values bare or in single quotes, backslash escapes (libpq `conninfo_parse`). */
 function parseKeywordValue(text: string): Record<string, string> {
   const result: Record<string, string> = {};
   let position = 0;
-  const length = text.length;
-  while (position < length) {
+  while (position < text.length) {
     if (isSpace(text[position])) {
       position++;
       continue;
     }
-    const nameStart = position;
-    let nameEnd = -1;
-    while (position < length) {
-      const character = text[position];
-      if (character === '=') break;
-      if (isSpace(character)) {
-        nameEnd = position;
-        while (position < length && isSpace(text[position])) position++;
-        break;
-      }
-      position++;
-    }
-    if (nameEnd < 0) nameEnd = position;
-    const name = text.slice(nameStart, nameEnd);
-    if (text[position] !== '=') {
-      throw new ConnectionStringError(`missing "=" after "${name}" in connection info string`);
-    }
-    position++;
-    while (position < length && isSpace(text[position])) position++;
-
-    let value = '';
-    if (text[position] !== "'") {
-      while (position < length) {
-        const character = text[position]!;
-        if (isSpace(character)) {
-          position++;
-          break;
-        }
-        if (character === '\\') {
-          position++;
-          if (position < length) value += text[position++];
-        } else {
-          value += character;
-          position++;
-        }
-      }
-    } else {
-      position++;
-      for (;;) {
-        if (position >= length) {
-          throw new ConnectionStringError('unterminated quoted string in connection info string');
-        }
-        const character = text[position]!;
-        if (character === '\\') {
-          position++;
-          if (position < length) value += text[position++];
-          continue;
-        }
-        if (character === "'") {
-          position++;
-          break;
-        }
-        value += character;
-        position++;
-      }
-    }
-    store(result, name, value);
+    const keyword = readKeyword(text, position);
+    const parsed =
+      text[keyword.position] === "'"
+        ? readQuotedValue(text, keyword.position + 1)
+        : readBareValue(text, keyword.position);
+    store(result, keyword.name, parsed.value);
+    position = parsed.position;
   }
   return result;
+}
+
+/** The keyword at `start`, its "=" and the spaces after it; returns where the value starts. */
+function readKeyword(text: string, start: number): { name: string; position: number } {
+  const length = text.length;
+  let position = start;
+  let nameEnd = -1;
+  while (position < length) {
+    const character = text[position];
+    if (character === '=') break;
+    if (isSpace(character)) {
+      nameEnd = position;
+      while (position < length && isSpace(text[position])) position++;
+      break;
+    }
+    position++;
+  }
+  if (nameEnd < 0) nameEnd = position;
+  const name = text.slice(start, nameEnd);
+  if (text[position] !== '=') {
+    throw new ConnectionStringError(`missing "=" after "${name}" in connection info string`);
+  }
+  position++;
+  while (position < length && isSpace(text[position])) position++;
+  return { name, position };
+}
+
+/** A value up to the next space; a backslash takes the next character literally. */
+function readBareValue(text: string, start: number): { value: string; position: number } {
+  let value = '';
+  let position = start;
+  while (position < text.length) {
+    const character = text[position]!;
+    if (isSpace(character)) {
+      position++;
+      break;
+    }
+    if (character === '\\') {
+      position++;
+      if (position < text.length) value += text[position++];
+    } else {
+      value += character;
+      position++;
+    }
+  }
+  return { value, position };
+}
+
+/** A value after its opening quote, up to the closing one; a backslash takes the next character. */
+function readQuotedValue(text: string, start: number): { value: string; position: number } {
+  let value = '';
+  let position = start;
+  for (;;) {
+    if (position >= text.length) {
+      throw new ConnectionStringError('unterminated quoted string in connection info string');
+    }
+    const character = text[position]!;
+    if (character === '\\') {
+      position++;
+      if (position < text.length) value += text[position++];
+      continue;
+    }
+    if (character === "'") return { value, position: position + 1 };
+    value += character;
+    position++;
+  }
 }
 
 function hexDigitValue(character: string | undefined): number {
@@ -239,53 +255,65 @@ function storeDecoded(result: Record<string, string>, keyword: string, value: st
   store(result, keyword, decodeUriComponent(value, isSecret(keyword)));
 }
 
+/**
+ * `postgres[ql]://[user[:password]@][host][:port][,...][/dbname][?param=value&...]`
+ * (libpq `conninfo_uri_parse_options`).
+ */
 function parseUri(uri: string): Record<string, string> {
   const result: Record<string, string> = {};
   const length = uri.length;
-  const start = uriPrefixLength(uri);
-  let position = start;
-
-  // Look ahead for user credentials: "user[:password]@".
-  while (position < length && uri[position] !== '@' && uri[position] !== '/') position++;
-  if (uri[position] === '@') {
-    const credentialsEnd = position;
-    let userEnd = start;
-    while (userEnd < credentialsEnd && uri[userEnd] !== ':') userEnd++;
-    const user = uri.slice(start, userEnd);
-    if (user !== '') storeDecoded(result, 'user', user);
-    if (userEnd < credentialsEnd) {
-      const password = uri.slice(userEnd + 1, credentialsEnd);
-      if (password !== '') storeDecoded(result, 'password', password);
-    }
-    position = credentialsEnd + 1;
-  } else {
-    position = start;
+  let position = parseUriCredentials(uri, uriPrefixLength(uri), result);
+  let terminator: string | undefined;
+  ({ position, terminator } = parseUriHosts(uri, position, result));
+  if (terminator !== undefined && terminator !== '?') {
+    const databaseStart = ++position;
+    while (position < length && uri[position] !== '?') position++;
+    const database = uri.slice(databaseStart, position);
+    terminator = uri[position];
+    // An empty dbname would force the default (user name) and hide PGDATABASE: leave it unset.
+    if (database !== '') storeDecoded(result, 'dbname', database);
   }
+  if (terminator !== undefined) {
+    parseUriQuery(uri.slice(position + 1), result);
+  }
+  return result;
+}
 
+/** Looks ahead for "user[:password]@"; returns where the host list starts. */
+function parseUriCredentials(uri: string, start: number, result: Record<string, string>): number {
+  let position = start;
+  while (position < uri.length && uri[position] !== '@' && uri[position] !== '/') position++;
+  if (uri[position] !== '@') return start;
+  const credentialsEnd = position;
+  let userEnd = start;
+  while (userEnd < credentialsEnd && uri[userEnd] !== ':') userEnd++;
+  const user = uri.slice(start, userEnd);
+  if (user !== '') storeDecoded(result, 'user', user);
+  if (userEnd < credentialsEnd) {
+    const password = uri.slice(userEnd + 1, credentialsEnd);
+    if (password !== '') storeDecoded(result, 'password', password);
+  }
+  return credentialsEnd + 1;
+}
+
+/**
+ * "host[:port]" entries separated by commas, hosts in brackets for IPv6. Returns the position and
+ * character ('/', '?' or undefined at the end) after the list.
+ */
+function parseUriHosts(
+  uri: string,
+  start: number,
+  result: Record<string, string>,
+): { position: number; terminator: string | undefined } {
+  const length = uri.length;
   const hosts: string[] = [];
   const ports: string[] = [];
+  let position = start;
   let terminator: string | undefined;
   for (;;) {
     let host: string;
     if (uri[position] === '[') {
-      const hostStart = ++position;
-      while (position < length && uri[position] !== ']') position++;
-      if (position >= length) {
-        throw new ConnectionStringError(
-          `end of string reached when looking for matching "]" in IPv6 host address in URI: "${uri}"`,
-        );
-      }
-      if (position === hostStart) {
-        throw new ConnectionStringError(`IPv6 host address may not be empty in URI: "${uri}"`);
-      }
-      host = uri.slice(hostStart, position);
-      position++;
-      const next = uri[position];
-      if (next !== undefined && next !== ':' && next !== '/' && next !== '?' && next !== ',') {
-        throw new ConnectionStringError(
-          `unexpected character "${next}" at position ${position + 1} in URI (expected ":" or "/"): "${uri}"`,
-        );
-      }
+      ({ host, position } = readBracketedHost(uri, position));
     } else {
       const hostStart = position;
       while (position < length && !':/?,'.includes(uri[position]!)) position++;
@@ -309,19 +337,31 @@ function parseUri(uri: string): Record<string, string> {
   if (hostList !== '') storeDecoded(result, 'host', hostList);
   // As libpq: "h1,h2" without ports stores port ",", which later means the default for each host.
   if (portList !== '') storeDecoded(result, 'port', portList);
+  return { position, terminator };
+}
 
-  if (terminator !== undefined && terminator !== '?') {
-    const databaseStart = ++position;
-    while (position < length && uri[position] !== '?') position++;
-    const database = uri.slice(databaseStart, position);
-    terminator = uri[position];
-    // An empty dbname would force the default (user name) and hide PGDATABASE: leave it unset.
-    if (database !== '') storeDecoded(result, 'dbname', database);
+/** "[address]" at `start`: the address and the position after the "]". */
+function readBracketedHost(uri: string, start: number): { host: string; position: number } {
+  const hostStart = start + 1;
+  let position = hostStart;
+  while (position < uri.length && uri[position] !== ']') position++;
+  if (position >= uri.length) {
+    throw new ConnectionStringError(
+      `end of string reached when looking for matching "]" in IPv6 host address in URI: "${uri}"`,
+    );
   }
-  if (terminator !== undefined) {
-    parseUriQuery(uri.slice(position + 1), result);
+  if (position === hostStart) {
+    throw new ConnectionStringError(`IPv6 host address may not be empty in URI: "${uri}"`);
   }
-  return result;
+  const host = uri.slice(hostStart, position);
+  position++;
+  const next = uri[position];
+  if (next !== undefined && next !== ':' && next !== '/' && next !== '?' && next !== ',') {
+    throw new ConnectionStringError(
+      `unexpected character "${next}" at position ${position + 1} in URI (expected ":" or "/"): "${uri}"`,
+    );
+  }
+  return { host, position };
 }
 
 function parseUriQuery(query: string, result: Record<string, string>): void {

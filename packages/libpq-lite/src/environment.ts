@@ -61,10 +61,10 @@ export function defaultSocketDirectory(exists: (path: string) => boolean = exist
   return exists('/var/run/postgresql') ? '/var/run/postgresql' : '/tmp';
 }
 
-export const DEFAULT_PORT = 5432;
+const DEFAULT_PORT = 5432;
 
 /** Fills unset keywords from the environment (`conninfo_add_defaults`). */
-export function applyEnvironment(
+function applyEnvironment(
   parameters: Record<string, string>,
   env: Record<string, string | undefined>,
 ): Record<string, string> {
@@ -94,7 +94,7 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], keyword: 
 }
 
 /** libpq's `ParseIntParam`: surrounding white space allowed, nothing else. */
-export function parseIntegerParameter(value: string, keyword: string): number {
+function parseIntegerParameter(value: string, keyword: string): number {
   const trimmed = value.trim();
   if (!/^[-+]?\d+$/.test(trimmed) || !Number.isSafeInteger(Number(trimmed))) {
     throw new ConnectionStringError(`invalid integer value "${value}" for connection option "${keyword}"`);
@@ -135,11 +135,53 @@ export function resolveSettings(
   const values = applyEnvironment(parameters, options.env);
   const env = options.env;
   const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME : safeHomedir();
-  const fileExists = options.fileExists ?? existsSync;
-
   const user = nonEmpty(values.user) ?? safeUserName();
   const dbname = nonEmpty(values.dbname) ?? user;
+  const tls = resolveTlsSettings(values, home, options.fileExists ?? existsSync);
+  const protocolVersions = resolveProtocolVersions(values);
+  refuseUnsupportedSettings(values);
+  const loadBalanceHosts =
+    oneOf(values.load_balance_hosts ?? 'disable', ['disable', 'random'] as const, 'load_balance_hosts') ===
+    'random';
+  const timeouts = resolveTimeouts(values);
+  const targets = resolveTargets(values, options.socketDirectoryExists);
+  return {
+    targets,
+    user,
+    dbname,
+    password: values.password === '' ? undefined : values.password,
+    passfile: nonEmpty(values.passfile) ?? join(home, '.pgpass'),
+    ...tls,
+    ...protocolVersions,
+    ...timeouts,
+    requireAuth: parseRequireAuth(values.require_auth),
+    loadBalanceHosts,
+    startupParameters: startupParametersFor(values, user, dbname),
+  };
+}
 
+type TlsSettings = Pick<
+  ConnectionSettings,
+  | 'sslmode'
+  | 'sslnegotiation'
+  | 'sslrootcert'
+  | 'sslcert'
+  | 'sslkey'
+  | 'sslpassword'
+  | 'sslcertmode'
+  | 'sslcrl'
+  | 'sslsni'
+  | 'sslMinProtocolVersion'
+  | 'sslMaxProtocolVersion'
+  | 'channelBinding'
+>;
+
+/** The ssl* keywords and channel_binding, refusing combinations libpq refuses as weak. */
+function resolveTlsSettings(
+  values: Record<string, string>,
+  home: string,
+  fileExists: (path: string) => boolean,
+): TlsSettings {
   const sslmode = oneOf(
     values.sslmode ?? 'prefer',
     ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const,
@@ -166,21 +208,51 @@ export function resolveSettings(
     ['disable', 'prefer', 'require'] as const,
     'channel_binding',
   );
-  const tlsVersions = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
+  const defaultCrl = join(home, '.postgresql', 'root.crl');
+  return {
+    sslmode,
+    sslnegotiation,
+    sslrootcert,
+    sslcert: nonEmpty(values.sslcert) ?? join(home, '.postgresql', 'postgresql.crt'),
+    sslkey: nonEmpty(values.sslkey) ?? join(home, '.postgresql', 'postgresql.key'),
+    sslpassword: values.sslpassword,
+    sslcertmode: oneOf(
+      values.sslcertmode ?? 'allow',
+      ['disable', 'allow', 'require'] as const,
+      'sslcertmode',
+    ),
+    sslcrl: nonEmpty(values.sslcrl) ?? (fileExists(defaultCrl) ? defaultCrl : ''),
+    sslsni: values.sslsni === undefined || values.sslsni !== '0',
+    ...resolveTlsVersionRange(values),
+    channelBinding,
+  };
+}
+
+const TLS_VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const;
+
+function resolveTlsVersionRange(
+  values: Record<string, string>,
+): Pick<ConnectionSettings, 'sslMinProtocolVersion' | 'sslMaxProtocolVersion'> {
   const sslMinProtocolVersion = oneOf(
     nonEmpty(values.ssl_min_protocol_version) ?? 'TLSv1.2',
-    tlsVersions,
+    TLS_VERSIONS,
     'ssl_min_protocol_version',
   );
   const maxText = nonEmpty(values.ssl_max_protocol_version);
   const sslMaxProtocolVersion =
-    maxText === undefined ? undefined : oneOf(maxText, tlsVersions, 'ssl_max_protocol_version');
+    maxText === undefined ? undefined : oneOf(maxText, TLS_VERSIONS, 'ssl_max_protocol_version');
   if (
     sslMaxProtocolVersion !== undefined &&
-    tlsVersions.indexOf(sslMaxProtocolVersion) < tlsVersions.indexOf(sslMinProtocolVersion)
+    TLS_VERSIONS.indexOf(sslMaxProtocolVersion) < TLS_VERSIONS.indexOf(sslMinProtocolVersion)
   ) {
     throw new ConnectionStringError('invalid SSL protocol version range');
   }
+  return { sslMinProtocolVersion, sslMaxProtocolVersion };
+}
+
+function resolveProtocolVersions(
+  values: Record<string, string>,
+): Pick<ConnectionSettings, 'minProtocolVersion' | 'maxProtocolVersion'> {
   const minProtocolVersion = parseProtocolVersion(
     nonEmpty(values.min_protocol_version) ?? '3.0',
     'min_protocol_version',
@@ -192,7 +264,14 @@ export function resolveSettings(
   if (minProtocolVersion.minor > maxProtocolVersion.minor) {
     throw new ConnectionStringError('min_protocol_version is greater than max_protocol_version');
   }
-  // Refuse rather than ignore settings whose absence would change who we talk to.
+  return { minProtocolVersion, maxProtocolVersion };
+}
+
+/**
+ * Refuses rather than ignores settings whose absence would change who we talk to, and validates
+ * the ones accepted only for compatibility.
+ */
+function refuseUnsupportedSettings(values: Record<string, string>): void {
   if (nonEmpty(values.service) !== undefined) {
     throw new ConnectionStringError(
       `service "${values.service}" cannot be used: connection service files are not supported by this client; ` +
@@ -224,25 +303,30 @@ export function resolveSettings(
       'target_session_attrs',
     );
   }
-  const loadBalanceHosts =
-    oneOf(values.load_balance_hosts ?? 'disable', ['disable', 'random'] as const, 'load_balance_hosts') ===
-    'random';
+}
 
+function resolveTimeouts(
+  values: Record<string, string>,
+): Pick<ConnectionSettings, 'connectTimeoutMs' | 'keepalives'> {
   let connectTimeoutMs: number | undefined;
   if (nonEmpty(values.connect_timeout) !== undefined) {
     const seconds = parseIntegerParameter(values.connect_timeout!, 'connect_timeout');
     // libpq: zero or negative means wait forever; 1 second is raised to 2 (too easily hit).
     if (seconds > 0) connectTimeoutMs = Math.max(seconds, 2) * 1000;
   }
-
-  const keepalivesEnabled =
+  const enabled =
     values.keepalives === undefined || parseIntegerParameter(values.keepalives, 'keepalives') !== 0;
-  const keepalivesIdle = values.keepalives_idle
+  const idleSeconds = values.keepalives_idle
     ? parseIntegerParameter(values.keepalives_idle, 'keepalives_idle')
     : 0;
+  return { connectTimeoutMs, keepalives: { enabled, idleMs: Math.max(idleSeconds, 0) * 1000 } };
+}
 
-  const targets = resolveTargets(values, options.socketDirectoryExists);
-
+function startupParametersFor(
+  values: Record<string, string>,
+  user: string,
+  dbname: string,
+): Record<string, string> {
   const startupParameters: Record<string, string> = { user, database: dbname };
   if (values.replication !== undefined && values.replication !== '') {
     startupParameters.replication = values.replication;
@@ -255,39 +339,7 @@ export function resolveSettings(
   if (clientEncoding !== undefined) {
     startupParameters.client_encoding = clientEncoding === 'auto' ? 'UTF8' : clientEncoding;
   }
-
-  return {
-    targets,
-    user,
-    dbname,
-    password: values.password === '' ? undefined : values.password,
-    passfile: nonEmpty(values.passfile) ?? join(home, '.pgpass'),
-    sslmode,
-    sslnegotiation,
-    sslrootcert,
-    sslcert: nonEmpty(values.sslcert) ?? join(home, '.postgresql', 'postgresql.crt'),
-    sslkey: nonEmpty(values.sslkey) ?? join(home, '.postgresql', 'postgresql.key'),
-    sslpassword: values.sslpassword,
-    sslcertmode: oneOf(
-      values.sslcertmode ?? 'allow',
-      ['disable', 'allow', 'require'] as const,
-      'sslcertmode',
-    ),
-    sslcrl:
-      nonEmpty(values.sslcrl) ??
-      (fileExists(join(home, '.postgresql', 'root.crl')) ? join(home, '.postgresql', 'root.crl') : ''),
-    sslsni: values.sslsni === undefined || values.sslsni !== '0',
-    sslMinProtocolVersion,
-    sslMaxProtocolVersion,
-    channelBinding,
-    connectTimeoutMs,
-    minProtocolVersion,
-    maxProtocolVersion,
-    requireAuth: parseRequireAuth(values.require_auth),
-    loadBalanceHosts,
-    keepalives: { enabled: keepalivesEnabled, idleMs: Math.max(keepalivesIdle, 0) * 1000 },
-    startupParameters,
-  };
+  return startupParameters;
 }
 
 const AUTH_METHODS = ['password', 'md5', 'gss', 'sspi', 'scram-sha-256', 'oauth', 'none'];

@@ -1,4 +1,3 @@
-export { type AuthenticationContext, mapStartupError, type PasswordSource } from './auth/authenticate.js';
 export { md5PasswordResponse } from './auth/md5.js';
 export { MAX_SCRAM_ITERATIONS, normalizeScramPassword, ScramClient } from './auth/scram.js';
 export { certificateHashAlgorithm, tlsServerEndPointHash } from './certificate-hash.js';
@@ -6,15 +5,11 @@ export { type ConnectOptions, connect } from './connect.js';
 export { Connection, parseServerVersion } from './connection.js';
 export {
   CONNECTION_KEYWORDS,
-  decodeUriComponent,
   isConnectionKeyword,
-  isConnectionUri,
   parseConnectionString,
 } from './conninfo.js';
 export {
-  applyEnvironment,
   type ConnectionSettings,
-  DEFAULT_PORT,
   defaultSocketDirectory,
   type HostTarget,
   resolveSettings,
@@ -31,7 +26,6 @@ export {
   type TlsErrorCode,
 } from './errors.js';
 export {
-  findPasswordInText,
   matchPasswordFileLine,
   type PasswordFileKey,
   readPasswordFile,

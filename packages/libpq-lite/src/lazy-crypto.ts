@@ -5,7 +5,7 @@ const require = createRequire(import.meta.url);
 let loaded: typeof Crypto | undefined;
 
 /**
- * node:crypto, loaded on first use: it is about 1.5 MiB of resident memory that a connection
+ * node:crypto, loaded on first use: it is resident memory (bench/README.md) that a connection
  * without a password or TLS never needs (a `wal receive` with trust or peer authentication), and
  * the functions that need it are synchronous, so `import()` would not do.
  */

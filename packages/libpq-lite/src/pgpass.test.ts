@@ -2,7 +2,8 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findPasswordInText, matchPasswordFileLine, readPasswordFile } from './index.js';
+import { matchPasswordFileLine, readPasswordFile } from './index.js';
+import { findPasswordInText } from './pgpass.js';
 
 const key = { host: 'db.example.com', port: '5432', dbname: 'replication', user: 'alice' };
 

@@ -50,7 +50,7 @@ function parseUnsigned(text: string | null, what: string, command: string): bigi
  * Timelines are int4 up to PG15 and int8 from PG16 in IDENTIFY_SYSTEM; both arrive as decimal
  * text, and a TimeLineID is 32 bits.
  */
-export function parseTimeline(text: string | null, command: string): number {
+function parseTimeline(text: string | null, command: string): number {
   const value = parseUnsigned(text, 'timeline', command);
   if (value === 0n || value > 0xffffffffn) {
     throw new ProtocolError('WAL_ERR_PROTOCOL_UNEXPECTED_RESULT', `${command}: invalid timeline ${text}`);

@@ -1,4 +1,4 @@
-import { ProtocolError } from '@wal/protocol';
+import { BackendMessageCode, ProtocolError } from '@wal/protocol';
 import { ConnectionError, ServerError } from './errors.js';
 import { parseNextTimeline } from './replication-commands.js';
 import type { QueryResult } from './simple-query.js';
@@ -38,12 +38,6 @@ export interface ReplicationStream {
   sendFrame(frame: Buffer): void;
   sendCopyDone(): void;
 }
-
-const CODE_COPY_DATA = 0x64; // 'd'
-const CODE_COPY_DONE = 0x63; // 'c'
-const CODE_ERROR_RESPONSE = 0x45; // 'E'
-const CODE_NOTICE_RESPONSE = 0x4e; // 'N'
-const CODE_PARAMETER_STATUS = 0x53; // 'S'
 
 /**
  * COPY BOTH as a queue the caller pulls from. CopyData payloads are handed out as the framer
@@ -89,22 +83,25 @@ export class CopyBothStream implements ReplicationStream {
       }
       if (this.phase === 'copy') {
         // Hot path: no decoding, no copy.
-        if (frame.code === CODE_COPY_DATA) {
+        if (frame.code === BackendMessageCode.CopyData) {
           if (this.wire.trace !== undefined) this.wire.decode(frame);
           return { type: 'copy-data', data: frame.payload };
         }
-        if (frame.code === CODE_COPY_DONE) {
+        if (frame.code === BackendMessageCode.CopyDone) {
           this.wire.decode(frame);
           this.phase = 'after-copy';
           this.sendCopyDone();
           return { type: 'copy-done' };
         }
-        if (frame.code === CODE_NOTICE_RESPONSE || frame.code === CODE_PARAMETER_STATUS) {
+        if (
+          frame.code === BackendMessageCode.NoticeResponse ||
+          frame.code === BackendMessageCode.ParameterStatus
+        ) {
           const message = this.wire.decode(frame);
           if (message.type === 'ParameterStatus') this.onParameter?.(message.name, message.value);
           continue;
         }
-        if (frame.code !== CODE_ERROR_RESPONSE) this.phase = 'after-copy';
+        if (frame.code !== BackendMessageCode.ErrorResponse) this.phase = 'after-copy';
       }
       const message = this.wire.decode(frame);
       switch (message.type) {

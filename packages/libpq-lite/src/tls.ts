@@ -5,7 +5,7 @@ import type { ConnectionSettings, HostTarget } from './environment.js';
 import { TlsError } from './errors.js';
 
 /** The ALPN protocol PostgreSQL 17+ servers speak (`pqcomm.h`: PG_ALPN_PROTOCOL). */
-export const POSTGRES_ALPN_PROTOCOL = 'postgresql';
+const POSTGRES_ALPN_PROTOCOL = 'postgresql';
 
 /** How the server certificate is checked for this connection. */
 export type Verification = 'none' | 'chain' | 'chain-and-host';
@@ -15,7 +15,7 @@ export type Verification = 'none' | 'chain' | 'chain-and-host';
  * the weaker modes) check the chain only when a root certificate file exists, because that is
  * how libpq behaved before verify-ca existed.
  */
-export function verificationFor(
+function verificationFor(
   settings: ConnectionSettings,
   exists: (path: string) => boolean = existsSync,
 ): Verification {
@@ -40,7 +40,7 @@ function readFileOrThrow(path: string, what: string): Buffer {
 }
 
 /** Node TLS options for one attempt. Throws TlsError for unusable certificate settings. */
-export function buildTlsOptions(
+function buildTlsOptions(
   settings: ConnectionSettings,
   target: HostTarget,
   socket: Socket,
@@ -92,7 +92,7 @@ export function buildTlsOptions(
  * libpq refuses a private key others can read (`fe-secure-openssl.c`): at most 0600 when the
  * current user owns it, at most 0640 when root does (a key shared through a group).
  */
-export function checkPrivateKeyPermissions(path: string): void {
+function checkPrivateKeyPermissions(path: string): void {
   if (process.platform === 'win32') return;
   const information = statSync(path);
   if (!information.isFile()) {
@@ -121,7 +121,7 @@ export async function startTls(
 ): Promise<TLSSocket> {
   const tlsOptions = buildTlsOptions(settings, target, socket);
   const verification = verificationFor(settings);
-  // Loaded on first use: a receiver on a Unix socket or with sslmode=disable never needs it (~3 MiB).
+  // Loaded on first use: a receiver on a Unix socket or with sslmode=disable never needs its memory.
   const tls = await import('node:tls');
   return await new Promise<TLSSocket>((resolve, reject) => {
     const tlsSocket = tls.connect(tlsOptions);

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { BackendMessage, FrontendMessage } from '@wal/protocol';
+import type { BackendMessage, Frame, FrontendMessage } from '@wal/protocol';
 import { decodeBackendMessage, encodeFrontendMessage, MessageFramer, WalError } from '@wal/protocol';
 import { ConnectionError } from './errors.js';
 import type { SocketReader } from './socket-reader.js';
@@ -10,12 +10,6 @@ import { describeBackend, describeFrontend, type TraceSink } from './trace.js';
  * given back to `release()`. Opaque to callers.
  */
 export type ReadLease = number & { readonly __readLease: unique symbol };
-
-/** A frame as the framer hands it out (`code` 0 never occurs on a client). */
-export interface Frame {
-  code: number;
-  payload: Buffer;
-}
 
 /**
  * Above this many unread bytes we stop reading the socket, so TCP flow control reaches the server.

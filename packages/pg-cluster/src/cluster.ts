@@ -431,65 +431,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     await mkdir(cluster.socketDir, { mode: 0o700 });
     await giveToServerUser(cluster.socketDir);
 
-    const initdb = await runToCompletion(
-      binaries.initdb,
-      [
-        '-D',
-        cluster.dataDir,
-        '-U',
-        SUPERUSER,
-        '--auth=trust',
-        '--encoding=UTF8',
-        '--no-locale',
-        '--no-sync',
-        '--no-instructions',
-        `--wal-segsize=${resolved.segmentSizeMb}`,
-      ],
-      { home: baseDir, logPath: cluster.logPath },
-    );
-    if (initdb.exitCode !== 0) {
-      throw new ClusterError(
-        'WAL_ERR_CLUSTER_INITDB',
-        `initdb for ${cluster.description} failed (exit ${String(initdb.exitCode ?? initdb.signal)}):\n${initdb.output.trim()}`,
-      );
-    }
-
-    // Appended after initdb's defaults, so these win (the last occurrence of a setting counts).
-    await appendFile(
-      join(cluster.dataDir, 'postgresql.conf'),
-      `\n# Written by @wal/pg-cluster\n${renderSettings(baseSettings(cluster, resolved))}\n`,
-    );
-    await writeFile(join(cluster.dataDir, 'pg_hba.conf'), renderHba(resolved.hba));
-
-    const statements = setupStatements(resolved.users, cluster.superuserPassword);
-    const setup = await runToCompletion(
-      binaries.postgres,
-      [
-        '--single',
-        '-D',
-        cluster.dataDir,
-        '-F',
-        '-c',
-        'exit_on_error=on',
-        // Failed statements would be logged in full, passwords included.
-        '-c',
-        'log_min_error_statement=panic',
-        'postgres',
-      ],
-      { home: baseDir, logPath: cluster.logPath, input: `${statements.join('\n')}\n` },
-    );
-    if (setup.exitCode !== 0) {
-      throw new ClusterError(
-        'WAL_ERR_CLUSTER_SETUP',
-        `Creating roles in ${cluster.description} (single-user mode) failed (exit ${String(setup.exitCode ?? setup.signal)}):\n` +
-          setup.output
-            .split('\n')
-            .filter((line) => !/PASSWORD/i.test(line))
-            .join('\n')
-            .trim(),
-      );
-    }
-
+    await initializeDataDirectory(cluster, resolved);
+    await createRoles(cluster, resolved);
     await cluster.startServer(false);
     return cluster;
   } catch (error) {
@@ -500,5 +443,69 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       forgetLeftover(leftover);
     }
     throw error;
+  }
+}
+
+/** initdb, then our settings appended to `postgresql.conf` and our own `pg_hba.conf`. */
+async function initializeDataDirectory(cluster: Cluster, resolved: ResolvedClusterOptions): Promise<void> {
+  const initdb = await runToCompletion(
+    cluster.binaries.initdb,
+    [
+      '-D',
+      cluster.dataDir,
+      '-U',
+      SUPERUSER,
+      '--auth=trust',
+      '--encoding=UTF8',
+      '--no-locale',
+      '--no-sync',
+      '--no-instructions',
+      `--wal-segsize=${resolved.segmentSizeMb}`,
+    ],
+    { home: cluster.baseDir, logPath: cluster.logPath },
+  );
+  if (initdb.exitCode !== 0) {
+    throw new ClusterError(
+      'WAL_ERR_CLUSTER_INITDB',
+      `initdb for ${cluster.description} failed (exit ${String(initdb.exitCode ?? initdb.signal)}):\n${initdb.output.trim()}`,
+    );
+  }
+  // Appended after initdb's defaults, so these win (the last occurrence of a setting counts).
+  await appendFile(
+    join(cluster.dataDir, 'postgresql.conf'),
+    `\n# Written by @wal/pg-cluster\n${renderSettings(baseSettings(cluster, resolved))}\n`,
+  );
+  await writeFile(join(cluster.dataDir, 'pg_hba.conf'), renderHba(resolved.hba));
+}
+
+/** The roles and passwords, in single-user mode: no connection is possible before they exist. */
+async function createRoles(cluster: Cluster, resolved: ResolvedClusterOptions): Promise<void> {
+  const statements = setupStatements(resolved.users, cluster.superuserPassword);
+  const setup = await runToCompletion(
+    cluster.binaries.postgres,
+    [
+      '--single',
+      '-D',
+      cluster.dataDir,
+      '-F',
+      '-c',
+      'exit_on_error=on',
+      // Failed statements would be logged in full, passwords included.
+      '-c',
+      'log_min_error_statement=panic',
+      'postgres',
+    ],
+    { home: cluster.baseDir, logPath: cluster.logPath, input: `${statements.join('\n')}\n` },
+  );
+  if (setup.exitCode !== 0) {
+    throw new ClusterError(
+      'WAL_ERR_CLUSTER_SETUP',
+      `Creating roles in ${cluster.description} (single-user mode) failed (exit ${String(setup.exitCode ?? setup.signal)}):\n` +
+        setup.output
+          .split('\n')
+          .filter((line) => !/PASSWORD/i.test(line))
+          .join('\n')
+          .trim(),
+    );
   }
 }

@@ -86,6 +86,22 @@ export function resolveClusterOptions(options: ClusterOptions = {}): ResolvedClu
     throw invalid(`segmentSizeMb ${String(segmentSizeMb)} is invalid; use a power of two from 1 to 1024.`);
   }
   const hba = options.hba ?? [...DEFAULT_HBA];
+  checkHba(hba);
+  const settings = options.settings ?? {};
+  checkSettings(settings);
+  const users = options.users ?? [];
+  checkUsers(users);
+  return {
+    version,
+    segmentSizeMb,
+    tls: options.tls === true,
+    hba: [...hba],
+    settings: { ...settings },
+    users,
+  };
+}
+
+function checkHba(hba: readonly string[]): void {
   if (!Array.isArray(hba) || hba.length === 0) {
     throw invalid('hba must be a non-empty list of pg_hba.conf lines (omit it for the default).');
   }
@@ -94,7 +110,9 @@ export function resolveClusterOptions(options: ClusterOptions = {}): ResolvedClu
       throw invalid(`hba line ${JSON.stringify(line)} must be one non-empty pg_hba.conf line.`);
     }
   }
-  const settings = options.settings ?? {};
+}
+
+function checkSettings(settings: Record<string, string>): void {
   for (const [name, value] of Object.entries(settings)) {
     if (!SETTING_NAME.test(name))
       throw invalid(`setting name "${name}" is not a valid configuration parameter.`);
@@ -102,7 +120,10 @@ export function resolveClusterOptions(options: ClusterOptions = {}): ResolvedClu
       throw invalid(`setting ${name} must be a one-line string, got ${JSON.stringify(value)}.`);
     }
   }
-  const users = options.users ?? [];
+}
+
+/** Role names PostgreSQL accepts unquoted, unique, and passwords that fit one SQL line. */
+function checkUsers(users: readonly ClusterUser[]): void {
   const seen = new Set<string>([ADMIN_ROLE, SUPERUSER]);
   for (const user of users) {
     if (typeof user?.name !== 'string' || !ROLE_NAME.test(user.name)) {
@@ -130,14 +151,6 @@ export function resolveClusterOptions(options: ClusterOptions = {}): ResolvedClu
       throw invalid(`user "${user.name}": passwordEncryption needs a password.`);
     }
   }
-  return {
-    version,
-    segmentSizeMb,
-    tls: options.tls === true,
-    hba: [...hba],
-    settings: { ...settings },
-    users,
-  };
 }
 
 /** A postgresql.conf value: always quoted, which every parameter type accepts. */

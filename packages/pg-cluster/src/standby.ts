@@ -106,19 +106,7 @@ async function chownTree(path: string, uid: number, gid: number): Promise<void> 
  * streams through a physical slot over the primary's Unix socket; it does not serve TLS.
  */
 export async function startStandby(primary: Cluster, options: StandbyOptions = {}): Promise<Cluster> {
-  if (!primary.running) {
-    throw new ClusterError(
-      'WAL_ERR_CLUSTER_STANDBY',
-      `${primary.description} is not running; start it first.`,
-    );
-  }
-  const slot = options.slot ?? `standby_${randomBytes(4).toString('hex')}`;
-  if (!/^[a-z0-9_]{1,63}$/.test(slot)) {
-    throw new ClusterError(
-      'WAL_ERR_CLUSTER_OPTIONS',
-      `Slot name "${slot}" is invalid; use 1-63 lower-case letters, digits and underscores.`,
-    );
-  }
+  const slot = standbySlotName(primary, options);
   const settingsCheck = resolveClusterOptions({ version: primary.version, settings: options.settings ?? {} });
 
   const baseDir = await mkdtemp(join(tmpdir(), 'wal-pg-'));
@@ -148,42 +136,9 @@ export async function startStandby(primary: Cluster, options: StandbyOptions = {
     // Reserve WAL before the backup starts, so everything from its redo point stays available.
     await session.query('SELECT pg_create_physical_replication_slot($1, true)', [slot]);
     slotCreated = true;
-    const legacy = primary.version < 15;
-    await session.query(
-      legacy
-        ? "SELECT pg_start_backup('wal standby', true, false)"
-        : "SELECT pg_backup_start('wal standby', true)",
-    );
-    await copyDataDirectory(primary.dataDir, standby.dataDir);
-    const stopped = await session.query<{ labelfile: string; spcmapfile: string | null }>(
-      legacy
-        ? 'SELECT labelfile, spcmapfile FROM pg_stop_backup(false, false)'
-        : 'SELECT labelfile, spcmapfile FROM pg_backup_stop(false)',
-    );
-    const label = stopped.rows[0];
-    if (label === undefined) throw new Error('the backup stop function returned no row');
-    await writeFile(join(standby.dataDir, 'backup_label'), label.labelfile);
-    if (label.spcmapfile) await writeFile(join(standby.dataDir, 'tablespace_map'), label.spcmapfile);
-    await copyWal(primary.pgWalDir, standby.pgWalDir);
-    await writeFile(join(standby.dataDir, 'standby.signal'), '');
+    await takeBaseBackup(session, primary, standby);
 
-    const primaryConnection = `host=${primary.socketDir} port=${primary.port} user=${ADMIN_ROLE} application_name=standby`;
-    const settings: Record<string, string> = {
-      unix_socket_directories: standby.socketDir,
-      // The primary's certificate files live in its directory, which may go first.
-      ssl: 'off',
-      hot_standby: 'on',
-      primary_conninfo: primaryConnection,
-      primary_slot_name: slot,
-      ...settingsCheck.settings,
-    };
-    await appendFile(
-      join(standby.dataDir, 'postgresql.conf'),
-      `\n# Written by @wal/pg-cluster for a standby of ${quoteLiteral(primary.dataDir)}\n${renderSettings(settings)}\n`,
-    );
-    const user = serverUser();
-    if (user.uid !== undefined && user.gid !== undefined)
-      await chownTree(standby.dataDir, user.uid, user.gid);
+    await configureStandby(primary, standby, slot, settingsCheck.settings);
 
     await standby.startServer(false);
     return standby;
@@ -204,4 +159,73 @@ export async function startStandby(primary: Cluster, options: StandbyOptions = {
   } finally {
     await session.end().catch(() => undefined);
   }
+}
+
+/** The slot the standby streams through, after checking that the primary can serve one. */
+function standbySlotName(primary: Cluster, options: StandbyOptions): string {
+  if (!primary.running) {
+    throw new ClusterError(
+      'WAL_ERR_CLUSTER_STANDBY',
+      `${primary.description} is not running; start it first.`,
+    );
+  }
+  const slot = options.slot ?? `standby_${randomBytes(4).toString('hex')}`;
+  if (!/^[a-z0-9_]{1,63}$/.test(slot)) {
+    throw new ClusterError(
+      'WAL_ERR_CLUSTER_OPTIONS',
+      `Slot name "${slot}" is invalid; use 1-63 lower-case letters, digits and underscores.`,
+    );
+  }
+  return slot;
+}
+
+/**
+ * A non-exclusive low-level backup of `primary` into the standby's data directory: the files, the
+ * backup label and tablespace map the stop function returns, the WAL written meanwhile, and
+ * `standby.signal`.
+ */
+async function takeBaseBackup(session: pg.Client, primary: Cluster, standby: Cluster): Promise<void> {
+  const legacy = primary.version < 15;
+  await session.query(
+    legacy
+      ? "SELECT pg_start_backup('wal standby', true, false)"
+      : "SELECT pg_backup_start('wal standby', true)",
+  );
+  await copyDataDirectory(primary.dataDir, standby.dataDir);
+  const stopped = await session.query<{ labelfile: string; spcmapfile: string | null }>(
+    legacy
+      ? 'SELECT labelfile, spcmapfile FROM pg_stop_backup(false, false)'
+      : 'SELECT labelfile, spcmapfile FROM pg_backup_stop(false)',
+  );
+  const label = stopped.rows[0];
+  if (label === undefined) throw new Error('the backup stop function returned no row');
+  await writeFile(join(standby.dataDir, 'backup_label'), label.labelfile);
+  if (label.spcmapfile) await writeFile(join(standby.dataDir, 'tablespace_map'), label.spcmapfile);
+  await copyWal(primary.pgWalDir, standby.pgWalDir);
+  await writeFile(join(standby.dataDir, 'standby.signal'), '');
+}
+
+/** The standby's settings appended to its `postgresql.conf`, and its files given to the server user. */
+async function configureStandby(
+  primary: Cluster,
+  standby: Cluster,
+  slot: string,
+  extraSettings: Record<string, string>,
+): Promise<void> {
+  const primaryConnection = `host=${primary.socketDir} port=${primary.port} user=${ADMIN_ROLE} application_name=standby`;
+  const settings: Record<string, string> = {
+    unix_socket_directories: standby.socketDir,
+    // The primary's certificate files live in its directory, which may go first.
+    ssl: 'off',
+    hot_standby: 'on',
+    primary_conninfo: primaryConnection,
+    primary_slot_name: slot,
+    ...extraSettings,
+  };
+  await appendFile(
+    join(standby.dataDir, 'postgresql.conf'),
+    `\n# Written by @wal/pg-cluster for a standby of ${quoteLiteral(primary.dataDir)}\n${renderSettings(settings)}\n`,
+  );
+  const user = serverUser();
+  if (user.uid !== undefined && user.gid !== undefined) await chownTree(standby.dataDir, user.uid, user.gid);
 }

@@ -2,7 +2,6 @@ import { ProtocolError } from './errors.js';
 
 /** Largest LSN: a 64-bit unsigned byte position in the WAL. */
 export const MAX_LSN = 0xffffffffffffffffn;
-export const INVALID_LSN = 0n;
 
 const LSN_PATTERN = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
 

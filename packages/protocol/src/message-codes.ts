@@ -34,6 +34,28 @@ export const FrontendMessageCode = {
 } as const;
 
 /**
+ * The byte a server answers an SSLRequest or GSSENCRequest with (protocol.sgml "SSL Session
+ * Encryption"). A server too old to know the request answers with an ErrorResponse ('E') instead.
+ */
+export const EncryptionResponseCode = {
+  SslAccepted: 0x53, // 'S'
+  Refused: 0x4e, // 'N'
+} as const;
+
+/**
+ * The first byte of a CopyData payload during physical replication (protocol-replication.sgml):
+ * 'w', 'k' and 's' come from the server, 'r', 'h' and 'p' from the standby.
+ */
+export const ReplicationMessageType = {
+  XLogData: 0x77, // 'w'
+  PrimaryKeepalive: 0x6b, // 'k'
+  PrimaryStatusUpdate: 0x73, // 's'
+  StandbyStatusUpdate: 0x72, // 'r'
+  HotStandbyFeedback: 0x68, // 'h'
+  RequestPrimaryStatus: 0x70, // 'p'
+} as const;
+
+/**
  * The Int32 that starts a startup packet in place of a protocol version (`pqcomm.h`): 1234 in the
  * high 16 bits and a request number in the low 16 bits, so no real protocol version collides.
  */

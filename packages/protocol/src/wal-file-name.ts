@@ -4,7 +4,6 @@ import { ProtocolError } from './errors.js';
 
 export const MIN_WAL_SEGMENT_SIZE = 1024 * 1024;
 export const MAX_WAL_SEGMENT_SIZE = 1024 * 1024 * 1024;
-export const DEFAULT_WAL_SEGMENT_SIZE = 16 * 1024 * 1024;
 
 export type WalCompression = 'none' | 'gzip' | 'lz4' | 'zstd';
 

@@ -1,31 +1,28 @@
 import type { Session } from '@wal/fake-walsender';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   checkDirectory,
   cleanUp,
-  cliIsBuilt,
-  cliTarget,
   expectAllStored,
   expectOneKeepaliveAnswer,
   FLUSH_LSN,
   HAPPY,
   lsnText,
   makeTarget,
-  runCli,
   SEGMENT,
   shutDownFirstConnectionAt,
-  startCli,
   startServer,
   statusUpdates,
   strayFiles,
   waitUntil,
-} from './harness.js';
+} from '@wal/stream-faults';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cliIsBuilt, cliTarget, runCli, startCli } from './cli-process.js';
 
 /**
  * `wal receive` (the built binary, bin/run.js over dist/) against the fake walsender: a
  * representative subset of the scenarios, checking exit codes, messages and the stored files. The
- * library suite next to this file covers every scenario; the CLI only adds flags, output and exit
- * codes (its retry delay is pg_receivewal's fixed 5 s, so only one case reconnects).
+ * library suite (packages/stream-faults) covers every scenario; the CLI only adds flags, output and
+ * exit codes (its retry delay is pg_receivewal's fixed 5 s, so only one case reconnects).
  */
 
 afterEach(cleanUp);

@@ -62,60 +62,18 @@ export async function authenticate(context: AuthenticationContext): Promise<void
       case 'ErrorResponse':
         throw mapStartupError(new ServerError(message.fields), context);
       case 'AuthenticationOk':
-        if (scram !== undefined && !scram.completed) {
-          throw new AuthenticationError(
-            'WAL_ERR_AUTH_INCOMPLETE',
-            'server did not complete authentication: it accepted the login without proving it knows the password (SCRAM server signature missing)',
-          );
-        }
-        if (scram === undefined && !sawRequest) {
-          // trust: the server never asked for anything.
-          checkChannelBindingAllowsNonSasl(settings, 'none');
-          checkRequireAuth(settings, 'none');
-        } else if (
-          scram !== undefined &&
-          settings.channelBinding === 'require' &&
-          scram.mechanism !== 'SCRAM-SHA-256-PLUS'
-        ) {
-          throw new AuthenticationError(
-            'WAL_ERR_AUTH_CHANNEL_BINDING',
-            'channel binding required, but server authenticated client without channel binding',
-          );
-        }
+        checkAuthenticationOk(settings, scram, sawRequest);
         return;
-      case 'AuthenticationCleartextPassword': {
+      case 'AuthenticationCleartextPassword':
+      case 'AuthenticationMD5Password':
         sawRequest = true;
-        checkChannelBindingAllowsNonSasl(settings, 'password');
-        checkRequireAuth(settings, 'password');
-        const source = await requirePassword(context);
-        wire.send({ type: 'PasswordMessage', password: source.password });
+        await sendPassword(message, context);
         continue;
-      }
-      case 'AuthenticationMD5Password': {
-        sawRequest = true;
-        checkChannelBindingAllowsNonSasl(settings, 'password');
-        checkRequireAuth(settings, 'md5');
-        const source = await requirePassword(context);
-        wire.send({
-          type: 'PasswordMessage',
-          password: md5PasswordResponse(source.password, settings.user, message.salt),
-        });
-        continue;
-      }
-      case 'AuthenticationSASL': {
+      case 'AuthenticationSASL':
         if (scram !== undefined) throw unexpected(message.type);
         sawRequest = true;
-        checkRequireAuth(settings, 'scram-sha-256');
-        const channelBinding = chooseChannelBinding(message.mechanisms, context);
-        const source = await requirePassword(context);
-        scram = new ScramClient({ password: source.password, channelBinding });
-        wire.send({
-          type: 'SASLInitialResponse',
-          mechanism: scram.mechanism,
-          data: scram.clientFirstMessage(),
-        });
+        scram = await startScram(message.mechanisms, context);
         continue;
-      }
       case 'AuthenticationSASLContinue':
         if (scram === undefined) throw unexpected(message.type);
         wire.send({ type: 'SASLResponse', data: await scram.clientFinalMessage(message.data) });
@@ -124,20 +82,85 @@ export async function authenticate(context: AuthenticationContext): Promise<void
         if (scram === undefined) throw unexpected(message.type);
         scram.verifyServerFinal(message.data);
         continue;
-      case 'AuthenticationRequest': {
-        sawRequest = true;
-        const name = METHOD_NAMES[message.method];
-        if (name !== undefined) checkRequireAuth(settings, name);
-        throw new AuthenticationError(
-          'WAL_ERR_AUTH_UNSUPPORTED',
-          `${UNSUPPORTED_METHODS[message.method] ?? `authentication method ${message.method} not supported`}; ` +
-            'configure pg_hba.conf to use scram-sha-256, md5, password or trust for this client',
-        );
-      }
+      case 'AuthenticationRequest':
+        throw unsupportedMethod(message.method, settings);
       default:
         throw unexpected(message.type);
     }
   }
+}
+
+/**
+ * AuthenticationOk is only acceptable when the server proved itself as far as the settings demand:
+ * a SCRAM exchange finished with the server's signature, and channel binding when required.
+ */
+function checkAuthenticationOk(
+  settings: ConnectionSettings,
+  scram: ScramClient | undefined,
+  sawRequest: boolean,
+): void {
+  if (scram !== undefined && !scram.completed) {
+    throw new AuthenticationError(
+      'WAL_ERR_AUTH_INCOMPLETE',
+      'server did not complete authentication: it accepted the login without proving it knows the password (SCRAM server signature missing)',
+    );
+  }
+  if (scram === undefined && !sawRequest) {
+    // trust: the server never asked for anything.
+    checkChannelBindingAllowsNonSasl(settings, 'none');
+    checkRequireAuth(settings, 'none');
+  } else if (
+    scram !== undefined &&
+    settings.channelBinding === 'require' &&
+    scram.mechanism !== 'SCRAM-SHA-256-PLUS'
+  ) {
+    throw new AuthenticationError(
+      'WAL_ERR_AUTH_CHANNEL_BINDING',
+      'channel binding required, but server authenticated client without channel binding',
+    );
+  }
+}
+
+/** Answers a cleartext or MD5 password request. */
+async function sendPassword(
+  message: Extract<BackendMessage, { type: 'AuthenticationCleartextPassword' | 'AuthenticationMD5Password' }>,
+  context: AuthenticationContext,
+): Promise<void> {
+  const { settings, wire } = context;
+  checkChannelBindingAllowsNonSasl(settings, 'password');
+  checkRequireAuth(settings, message.type === 'AuthenticationMD5Password' ? 'md5' : 'password');
+  const source = await requirePassword(context);
+  wire.send({
+    type: 'PasswordMessage',
+    password:
+      message.type === 'AuthenticationMD5Password'
+        ? md5PasswordResponse(source.password, settings.user, message.salt)
+        : source.password,
+  });
+}
+
+/** Chooses the SASL mechanism and sends SASLInitialResponse. */
+async function startScram(mechanisms: string[], context: AuthenticationContext): Promise<ScramClient> {
+  checkRequireAuth(context.settings, 'scram-sha-256');
+  const channelBinding = chooseChannelBinding(mechanisms, context);
+  const source = await requirePassword(context);
+  const scram = new ScramClient({ password: source.password, channelBinding });
+  context.wire.send({
+    type: 'SASLInitialResponse',
+    mechanism: scram.mechanism,
+    data: scram.clientFirstMessage(),
+  });
+  return scram;
+}
+
+function unsupportedMethod(method: number, settings: ConnectionSettings): AuthenticationError {
+  const name = METHOD_NAMES[method];
+  if (name !== undefined) checkRequireAuth(settings, name);
+  return new AuthenticationError(
+    'WAL_ERR_AUTH_UNSUPPORTED',
+    `${UNSUPPORTED_METHODS[method] ?? `authentication method ${method} not supported`}; ` +
+      'configure pg_hba.conf to use scram-sha-256, md5, password or trust for this client',
+  );
 }
 
 function unexpected(type: string): ProtocolError {

@@ -36,8 +36,9 @@ type Saslprep = (text: string) => string;
 let saslprep: Saslprep | undefined;
 
 /**
- * Loaded on first use, not with the module: its Unicode tables cost ~9 MiB of memory, which a
- * receiver that authenticates with trust, md5 or a certificate never needs (issue 5's RSS target).
+ * Loaded on first use, not with the module: its Unicode tables take megabytes of memory, which a
+ * receiver that authenticates with trust, md5 or a certificate never needs (peak RSS is one of the
+ * receiver's measures in bench/README.md).
  */
 function loadSaslprep(): Saslprep {
   if (saslprep === undefined) {

@@ -24,7 +24,7 @@ const CODES = {
   CopyInResponse: BackendMessageCode.CopyInResponse,
 } as const;
 
-export function decodeCopyResponse<Type extends CopyResponse['type']>(
+function decodeCopyResponse<Type extends CopyResponse['type']>(
   type: Type,
   payload: Buffer,
 ): CopyResponse & { type: Type } {

@@ -1,4 +1,5 @@
 import { ProtocolError } from '../errors.js';
+import { describeCode } from '../message-codes.js';
 
 /** One whole message: `code` is the type byte, or 0 for a startup packet (which has none). */
 export interface Frame {
@@ -138,7 +139,7 @@ export class MessageFramer {
   }
 
   private checkLength(code: number, lengthField: number, startup: boolean): void {
-    const what = startup ? 'startup packet' : `message '${printable(code)}'`;
+    const what = startup ? 'startup packet' : `message ${describeCode(code)}`;
     // A startup packet also holds a 4-byte version or request code, so it needs 8 bytes.
     const minimum = startup ? 8 : UNTYPED_HEADER_LENGTH;
     if (lengthField < minimum) {
@@ -231,7 +232,3 @@ export class MessageFramer {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-function printable(code: number): string {
-  return code >= 0x20 && code < 0x7f ? String.fromCharCode(code) : `\\x${code.toString(16).padStart(2, '0')}`;
-}

@@ -1,5 +1,6 @@
 import { writeInt64, writeUint32 } from '../io/integers.js';
 import { expectLength } from '../io/reader.js';
+import { ReplicationMessageType } from '../message-codes.js';
 
 /**
  * 'h' hot standby feedback: `[0] 'h', [1..8] sendTime, Int32 xmin, Int32 xmin epoch,
@@ -13,12 +14,11 @@ export interface HotStandbyFeedback {
   catalogXminEpoch: number;
 }
 
-export const HOT_STANDBY_FEEDBACK_TYPE = 0x68; // 'h'
 export const HOT_STANDBY_FEEDBACK_LENGTH = 25;
 
 export function encodeHotStandbyFeedback(feedback: HotStandbyFeedback): Buffer {
   const payload = Buffer.allocUnsafe(HOT_STANDBY_FEEDBACK_LENGTH);
-  payload[0] = HOT_STANDBY_FEEDBACK_TYPE;
+  payload[0] = ReplicationMessageType.HotStandbyFeedback;
   writeInt64(payload, feedback.sendTime, 1, 'sendTime');
   writeUint32(payload, feedback.xmin, 9, 'xmin');
   writeUint32(payload, feedback.xminEpoch, 13, 'xminEpoch');

@@ -1,6 +1,7 @@
 import { ProtocolError } from '../errors.js';
 import { writeInt64, writeUint64 } from '../io/integers.js';
 import { expectLength } from '../io/reader.js';
+import { ReplicationMessageType } from '../message-codes.js';
 
 /** 'k' primary keepalive: `[0] 'k', [1..8] walEnd, [9..16] sendTime, [17] replyRequested` (18 bytes). */
 export interface PrimaryKeepalive {
@@ -11,7 +12,6 @@ export interface PrimaryKeepalive {
   replyRequested: boolean;
 }
 
-export const PRIMARY_KEEPALIVE_TYPE = 0x6b; // 'k'
 export const PRIMARY_KEEPALIVE_LENGTH = 18;
 
 /**
@@ -38,7 +38,7 @@ export function decodePrimaryKeepalive(payload: Buffer): PrimaryKeepalive {
 /** The CopyData payload of a keepalive. */
 export function encodePrimaryKeepalive(message: Omit<PrimaryKeepalive, 'type'>): Buffer {
   const payload = Buffer.allocUnsafe(PRIMARY_KEEPALIVE_LENGTH);
-  payload[0] = PRIMARY_KEEPALIVE_TYPE;
+  payload[0] = ReplicationMessageType.PrimaryKeepalive;
   writeUint64(payload, message.walEnd, 1, 'walEnd');
   writeInt64(payload, message.sendTime, 9, 'sendTime');
   payload[17] = message.replyRequested ? 1 : 0;

@@ -1,5 +1,6 @@
 import { writeInt64, writeUint64 } from '../io/integers.js';
 import { expectLength } from '../io/reader.js';
+import { ReplicationMessageType } from '../message-codes.js';
 
 /**
  * 's' primary status update (PostgreSQL 19+), sent only in reply to a 'p' request:
@@ -14,7 +15,6 @@ export interface PrimaryStatusUpdate {
   sendTime: bigint;
 }
 
-export const PRIMARY_STATUS_UPDATE_TYPE = 0x73; // 's'
 export const PRIMARY_STATUS_UPDATE_LENGTH = 33;
 
 export function decodePrimaryStatusUpdate(payload: Buffer): PrimaryStatusUpdate {
@@ -30,7 +30,7 @@ export function decodePrimaryStatusUpdate(payload: Buffer): PrimaryStatusUpdate 
 
 export function encodePrimaryStatusUpdate(message: Omit<PrimaryStatusUpdate, 'type'>): Buffer {
   const payload = Buffer.allocUnsafe(PRIMARY_STATUS_UPDATE_LENGTH);
-  payload[0] = PRIMARY_STATUS_UPDATE_TYPE;
+  payload[0] = ReplicationMessageType.PrimaryStatusUpdate;
   writeUint64(payload, message.latestWalWriteLsn, 1, 'latestWalWriteLsn');
   writeUint64(payload, message.oldestXidInCommit, 9, 'oldestXidInCommit');
   writeUint64(payload, message.nextXid, 17, 'nextXid');

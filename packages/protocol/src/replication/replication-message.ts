@@ -1,5 +1,5 @@
 import { ProtocolError } from '../errors.js';
-import { describeCode } from '../message-codes.js';
+import { describeCode, ReplicationMessageType } from '../message-codes.js';
 import { decodeHotStandbyFeedback, type HotStandbyFeedback } from './hot-standby-feedback.js';
 import { decodePrimaryKeepalive, type PrimaryKeepalive } from './primary-keepalive.js';
 import { decodePrimaryStatusUpdate, type PrimaryStatusUpdate } from './primary-status-update.js';
@@ -30,11 +30,11 @@ function requireType(direction: string, payload: Buffer): number {
 export function decodeReplicationMessage(copyDataPayload: Buffer): ReplicationMessage {
   const type = requireType('A replication', copyDataPayload);
   switch (type) {
-    case 0x77: // 'w'
+    case ReplicationMessageType.XLogData:
       return decodeXLogData(copyDataPayload);
-    case 0x6b: // 'k'
+    case ReplicationMessageType.PrimaryKeepalive:
       return decodePrimaryKeepalive(copyDataPayload);
-    case 0x73: // 's'
+    case ReplicationMessageType.PrimaryStatusUpdate:
       return decodePrimaryStatusUpdate(copyDataPayload);
     default:
       throw new ProtocolError(
@@ -48,11 +48,11 @@ export function decodeReplicationMessage(copyDataPayload: Buffer): ReplicationMe
 export function decodeStandbyMessage(copyDataPayload: Buffer): StandbyMessage {
   const type = requireType('A standby', copyDataPayload);
   switch (type) {
-    case 0x72: // 'r'
+    case ReplicationMessageType.StandbyStatusUpdate:
       return { type: 'StandbyStatusUpdate', ...decodeStandbyStatusUpdate(copyDataPayload) };
-    case 0x68: // 'h'
+    case ReplicationMessageType.HotStandbyFeedback:
       return { type: 'HotStandbyFeedback', ...decodeHotStandbyFeedback(copyDataPayload) };
-    case 0x70: // 'p'
+    case ReplicationMessageType.RequestPrimaryStatus:
       return { type: 'RequestPrimaryStatus', ...decodeRequestPrimaryStatus(copyDataPayload) };
     default:
       throw new ProtocolError(

@@ -1,6 +1,7 @@
 import { ProtocolError } from '../errors.js';
 import { writeInt64, writeUint64 } from '../io/integers.js';
 import { expectLength } from '../io/reader.js';
+import { FrontendMessageCode, ReplicationMessageType } from '../message-codes.js';
 
 /**
  * 'r' standby status update, client to server:
@@ -16,13 +17,12 @@ export interface StandbyStatusUpdate {
   replyRequested: boolean;
 }
 
-export const STANDBY_STATUS_UPDATE_TYPE = 0x72; // 'r'
 export const STANDBY_STATUS_UPDATE_LENGTH = 34;
 /** 'd', Int32 length, then the 34-byte payload. */
 export const STANDBY_STATUS_UPDATE_FRAME_LENGTH = 39;
 
 function writePayload(target: Buffer, offset: number, status: StandbyStatusUpdate): void {
-  target[offset] = STANDBY_STATUS_UPDATE_TYPE;
+  target[offset] = ReplicationMessageType.StandbyStatusUpdate;
   writeUint64(target, status.writeLsn, offset + 1, 'writeLsn');
   writeUint64(target, status.flushLsn, offset + 9, 'flushLsn');
   writeUint64(target, status.applyLsn, offset + 17, 'applyLsn');
@@ -49,7 +49,7 @@ export function writeStandbyStatusUpdateFrame(target: Buffer, status: StandbySta
       `A standby status update frame needs a ${STANDBY_STATUS_UPDATE_FRAME_LENGTH}-byte buffer, got ${target.length}`,
     );
   }
-  target[0] = 0x64; // 'd' CopyData
+  target[0] = FrontendMessageCode.CopyData;
   target.writeUInt32BE(4 + STANDBY_STATUS_UPDATE_LENGTH, 1);
   writePayload(target, 5, status);
   return target.subarray(0, STANDBY_STATUS_UPDATE_FRAME_LENGTH);

@@ -1,5 +1,6 @@
 import { writeInt64, writeUint64 } from '../io/integers.js';
 import { expectMinimumLength } from '../io/reader.js';
+import { ReplicationMessageType } from '../message-codes.js';
 
 /**
  * 'w' XLogData (renamed WALData in PostgreSQL 19): WAL bytes from the server.
@@ -23,7 +24,6 @@ export interface XLogDataHeader {
   sendTime: bigint;
 }
 
-export const XLOG_DATA_TYPE = 0x77; // 'w'
 export const XLOG_DATA_HEADER_LENGTH = 25;
 
 /** `payload` is the whole CopyData payload including the 'w' byte. */
@@ -43,7 +43,7 @@ export function decodeXLogData(payload: Buffer): XLogData {
  * right behind it in one buffer. Returns the offset after the header.
  */
 export function encodeXLogDataHeader(target: Buffer, offset: number, header: XLogDataHeader): number {
-  target[offset] = XLOG_DATA_TYPE;
+  target[offset] = ReplicationMessageType.XLogData;
   writeUint64(target, header.dataStart, offset + 1, 'dataStart');
   writeUint64(target, header.walEnd, offset + 9, 'walEnd');
   writeInt64(target, header.sendTime, offset + 17, 'sendTime');

@@ -1,17 +1,15 @@
 /**
- * Helpers of the fault suite (receiver side): the receiver — `receiveWal` over a
- * `DirectorySink`, and the built `wal receive` binary — against the fake walsender's scenarios.
+ * Helpers of the fault suite: the receiver — `receiveWal` over a `DirectorySink` here, the built
+ * `wal receive` binary in apps/cli/src/faults — against the fake walsender's scenarios.
  *
  * The oracle for stored WAL is the fake server's own WAL generator (`server.model`), never the
  * receiver's output: a complete segment must equal `generator.segmentBytes(n)` of its timeline, and a
  * `.partial` segment must be a prefix of it followed by zeros. File names are parsed here with a
  * regular expression of their own, not with `@wal/protocol`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   createFakeWalsender,
   type FakeWalsender,
@@ -33,18 +31,6 @@ export const SEGMENT = BigInt(MEGABYTE);
 export const FLUSH_LSN = SEGMENT + 3n * SEGMENT + SEGMENT / 2n;
 /** Scenario parameters: IDENTIFY_SYSTEM reports a position inside segment 1, the stream starts there. */
 export const HAPPY = { reportedLsn: '0/100090' };
-
-/** The built CLI entry (`npx tsc -b apps/cli` makes dist/). */
-export const CLI_BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
-const CLI_BUILT = fileURLToPath(new URL('../../dist/commands/receive.js', import.meta.url));
-
-export function cliIsBuilt(): boolean {
-  try {
-    return statSync(CLI_BUILT).isFile();
-  } catch {
-    return false;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Servers and directories
@@ -349,77 +335,8 @@ export function segmentName(
 }
 
 // ---------------------------------------------------------------------------------------------
-// The CLI binary
+// Waiting and what the server recorded
 // ---------------------------------------------------------------------------------------------
-
-export interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-export interface CliProcess {
-  child: ChildProcess;
-  result: Promise<CliResult>;
-}
-
-/**
- * Starts `node bin/run.js receive ARGS…` with a clean environment (no PG* variables of the test
- * runner, no ~/.pgpass) plus `env`; SIGKILLed after `limitMs` so a hang fails the test, not the suite.
- */
-export function startCli(
-  args: readonly string[],
-  options: { env?: Record<string, string>; limitMs?: number } = {},
-): CliProcess {
-  const child = spawn(process.execPath, [CLI_BIN, 'receive', ...args], {
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: '/nonexistent',
-      PGCONNECT_TIMEOUT: '5',
-      ...options.env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const result = new Promise<CliResult>((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, options.limitMs ?? 20_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, timedOut });
-    });
-  });
-  return { child, result };
-}
-
-/** `startCli(...)` to its end. */
-export function runCli(
-  args: readonly string[],
-  options: { env?: Record<string, string>; limitMs?: number } = {},
-): Promise<CliResult> {
-  return startCli(args, options).result;
-}
-
-/** `-h host -p port -U postgres -D directory`, the connection part of every CLI case. */
-export function cliTarget(server: FakeWalsender, directory: string): string[] {
-  return ['-h', server.host, '-p', String(server.port), '-U', 'postgres', '-w', '-D', directory];
-}
 
 /**
  * Resolves once `predicate()` holds, checking every few milliseconds; rejects after `limitMs` with
