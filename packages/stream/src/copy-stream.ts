@@ -247,6 +247,7 @@ export class CopyStream {
 
   #durableLsn(): bigint {
     const sinkDurable = this.#options.sink.durableLsn;
+    // biome-ignore lint/complexity/useMathMinMax: bigints; Math.max does not take them.
     return sinkDurable > this.#flushedLsn ? sinkDurable : this.#flushedLsn;
   }
 
