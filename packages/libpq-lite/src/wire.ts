@@ -15,8 +15,8 @@ export type ReadLease = number & { readonly __readLease: unique symbol };
  * Above this many unread bytes we stop reading the socket, so TCP flow control reaches the server.
  * Reading resumes once the consumer drained the queue to `LOW_WATER_MARK`: the gap between the two
  * is what one pause/resume cycle (a `readStop` and a `readStart`) buys, so it is wide. Every unread
- * byte is resident memory, and the kernel's socket buffer holds more behind it anyway: 1 MiB kept
- * `wal receive` as fast as 2 MiB did (bench/README.md).
+ * byte is resident memory, and the kernel's socket buffer holds more behind it anyway, so a larger
+ * mark buys no speed (bench/README.md, "Memory").
  */
 export const HIGH_WATER_MARK = 1024 * 1024;
 export const LOW_WATER_MARK = 256 * 1024;

@@ -15,8 +15,8 @@ let loadingCompressor: Promise<BlockCompressor> | undefined;
 let loadedCompressor: BlockCompressor | undefined;
 
 /**
- * lz4-napi's block compressor, loaded on first use: the native module adds about 9 MiB to the
- * resident set, and only `-Z lz4` needs it (reading LZ4 files during the scan is our own code).
+ * lz4-napi's block compressor, loaded on first use: the native module adds megabytes to the
+ * resident set (bench/README.md, "Memory"), and only `-Z lz4` needs it (reading LZ4 files during the scan is our own code).
  */
 function blockCompressor(): Promise<BlockCompressor> {
   loadingCompressor ??= import('lz4-napi').then((module) => {
