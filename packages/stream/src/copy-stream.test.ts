@@ -21,7 +21,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   throw new Error(`gave up waiting until ${what}`);
 }
 
-/** Runs copyStream in the background, recording its events, outcome or error. */
+/** Runs a CopyStream in the background, recording its events, outcome or error. */
 function start(
   stream: FakeReplicationStream,
   sink: MemorySink,
@@ -80,7 +80,7 @@ function finishedSegments(events: ReceiveEvent[]): bigint[] {
   return events.flatMap((event) => (event.type === 'segment-finished' ? [event.lsn] : []));
 }
 
-describe('copyStream: pipelined sink writes', () => {
+describe('CopyStream: pipelined sink writes', () => {
   it('keeps several writes in flight and accounts for them in the order they were started', async () => {
     const stream = new FakeReplicationStream().answerCopyDone();
     const sink = new MemorySink();
@@ -149,7 +149,7 @@ describe('copyStream: pipelined sink writes', () => {
     const failure = new Error('disk full');
     sink.failWrite = failure;
     sink.releaseWrite();
-    await until(() => run.run.finished, 'copyStream failed');
+    await until(() => run.run.finished, 'the copy failed');
     expect(run.run.error).toBe(failure);
     expect(run.state.writtenLsn).toBe(START + BigInt(quarter));
     expect(finishedSegments(run.events)).toEqual([]);
@@ -288,7 +288,7 @@ describe('copyStream: pipelined sink writes', () => {
   });
 });
 
-describe('copyStream: a sink that writes at once (WalSink.writeAtOnce, flushAtOnce)', () => {
+describe('CopyStream: a sink that writes at once (WalSink.writeAtOnce, flushAtOnce)', () => {
   const statuses = (stream: FakeReplicationStream) =>
     stream.sent.filter((message) => message.type === 'status');
 
