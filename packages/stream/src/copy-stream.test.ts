@@ -362,4 +362,20 @@ describe('CopyStream: a sink that writes at once (WalSink.writeAtOnce, flushAtOn
     expect(sink.calls).toEqual(['write', 'flush-at-once', 'write-at-once']);
     expect(stream.sent.length).toBe(sentBefore);
   });
+
+  it('reports what was written before a message that fails, then throws', async () => {
+    const stream = new FakeReplicationStream().answerCopyDone();
+    const sink = new AtOnceMemorySink();
+    sink.prepared = { systemId: 1n, segmentSize: SEGMENT };
+    stream.pushWal(START, bytes(1000, 1));
+    const run = start(stream, sink);
+    await until(() => run.state.writtenLsn === START + 1000n, 'the segment start is written');
+    // In one batch: the rest of the segment (written at once), then WAL at the wrong position.
+    stream
+      .pushWal(START + 1000n, bytes(SEGMENT - 1000, 2))
+      .pushWal(START + 5n * BigInt(SEGMENT), bytes(10, 3));
+    await run.done;
+    expect(run.run.error).toMatchObject({ code: 'WAL_ERR_STREAM_UNEXPECTED_POSITION' });
+    expect(finishedSegments(run.events)).toEqual([START + BigInt(SEGMENT)]);
+  });
 });

@@ -101,6 +101,8 @@ export class CopyStream {
   #endResult: EndOfStreamResult | undefined;
   /** Events for the loop to yield: most iterations have none, and then nothing is allocated. */
   #events: ReceiveEvent[] = [];
+  /** What ended the COPY, thrown once the events before it are yielded. */
+  #failure: { error: unknown } | undefined;
 
   constructor(stream: ReplicationStream, options: CopyStreamOptions) {
     const maxBytesInFlight = options.maxBytesInFlight ?? DEFAULT_MAX_BYTES_IN_FLIGHT;
@@ -140,12 +142,11 @@ export class CopyStream {
         // the connection keeps what it read for reuse: so this comes first, or the megabytes read
         // while the first segment is opened are never reused.
         this.#stream.release();
-        const failure = this.#accountSettled(clock.monotonic());
-        if (this.#events.length > 0) for (const event of this.#takeEvents()) yield event;
-        if (failure !== undefined) throw failure.error;
-
+        this.#accountSettled(clock.monotonic());
         this.#startWaitingWork();
+        // Events go out before a failure met after them, as they happened.
         if (this.#events.length > 0) for (const event of this.#takeEvents()) yield event;
+        this.#throwFailure();
 
         if (this.#stopReason === undefined && signal?.aborted) this.#stopReason = 'aborted';
         if (this.#pipeline.idle) {
@@ -157,6 +158,7 @@ export class CopyStream {
         if (!this.#serverEnded) this.#sendDueFeedback(now);
         const received = this.#receiveBuffered(now);
         if (this.#events.length > 0) for (const event of this.#takeEvents()) yield event;
+        this.#throwFailure();
         if (received) {
           this.#deadline.received(clock.monotonic());
           continue;
@@ -189,33 +191,44 @@ export class CopyStream {
     return this.#pipeline.accepting && this.#stopReason === undefined;
   }
 
+  #throwFailure(): void {
+    if (this.#failure !== undefined) throw this.#failure.error;
+  }
+
   #takeEvents(): ReceiveEvent[] {
     const events = this.#events;
     this.#events = [];
     return events;
   }
 
-  /** Sink calls that finished, in the order they were started; returns the first failure met. */
-  #accountSettled(now: number): { error: unknown } | undefined {
+  /** Sink calls that finished, in the order they were started, up to the first failure met. */
+  #accountSettled(now: number): void {
     for (let operation = this.#pipeline.nextSettled(); operation !== undefined; ) {
-      if (operation.failed) return { error: operation.error };
+      if (operation.failed) {
+        this.#failure = { error: operation.error };
+        return;
+      }
       if (operation.kind === 'write') this.#wrote(operation.startLsn, operation.endLsn, now);
       else this.#flushed(operation.durableLsn, now);
       operation = this.#pipeline.nextSettled();
     }
-    return undefined;
   }
 
   /** A held segment start once everything before it is written, then a flush when one is wanted. */
   #startWaitingWork(): void {
+    if (this.#failure !== undefined) return;
     const { clock } = this.#options;
-    const written = this.#pipeline.startHeld();
-    if (written !== undefined) this.#wrote(written.startLsn, written.endLsn, clock.monotonic());
-    if (this.#flushWanted && !this.#pipeline.flushRunning && this.#stopReason === undefined) {
-      this.#flushWanted = false;
-      // Like pg_receivewal: everything already received is written, then one fsync and status.
-      const durableLsn = this.#pipeline.flush(this.writtenLsn);
-      if (durableLsn !== undefined) this.#flushed(durableLsn, clock.monotonic());
+    try {
+      const written = this.#pipeline.startHeld();
+      if (written !== undefined) this.#wrote(written.startLsn, written.endLsn, clock.monotonic());
+      if (this.#flushWanted && !this.#pipeline.flushRunning && this.#stopReason === undefined) {
+        this.#flushWanted = false;
+        // Like pg_receivewal: everything already received is written, then one fsync and status.
+        const durableLsn = this.#pipeline.flush(this.writtenLsn);
+        if (durableLsn !== undefined) this.#flushed(durableLsn, clock.monotonic());
+      }
+    } catch (error) {
+      this.#failure = { error };
     }
   }
 
@@ -299,13 +312,17 @@ export class CopyStream {
   /** Reads and dispatches every message already buffered; true when anything was read. */
   #receiveBuffered(now: number): boolean {
     let received = false;
-    while (this.#reading && !this.#serverEnded) {
-      const event = this.#stream.readMessage();
-      if (event === undefined) break;
-      received = true;
-      if (event.type === 'copy-data') this.#dispatch(event.data, now);
-      else if (event.type === 'copy-done') this.#serverCopyDone = true;
-      else this.#endResult = event.result;
+    try {
+      while (this.#reading && !this.#serverEnded) {
+        const event = this.#stream.readMessage();
+        if (event === undefined) break;
+        received = true;
+        if (event.type === 'copy-data') this.#dispatch(event.data, now);
+        else if (event.type === 'copy-done') this.#serverCopyDone = true;
+        else this.#endResult = event.result;
+      }
+    } catch (error) {
+      this.#failure = { error };
     }
     return received;
   }
