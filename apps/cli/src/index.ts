@@ -1,6 +1,7 @@
 export {
   type CompressionMethod,
   type CompressionSpecification,
+  currentCompressionRuntime,
   parseCompressionSpecification,
 } from './compression-spec.js';
 export { FALLBACK_APPLICATION_NAME, replicationConnectionParameters } from './connection-parameters.js';

@@ -6,9 +6,9 @@
  *
  * The oracles here are deliberately independent of the product: LSN text and WAL file names are
  * parsed with a few lines of their own (not @wal/protocol), SQL goes through node-postgres
- * (`cluster.sql`), decompression through node:zlib and lz4-napi.
+ * (`cluster.sql`), decompression through node:zlib, lz4-napi and zstd(1).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,6 +192,8 @@ export function clusterEnvironment(cluster: Cluster, extra: Record<string, strin
 
 export interface StartOptions {
   readonly env?: Record<string, string>;
+  /** The node binary that runs the CLI: another Node.js line than the test's (zstd needs 22.15+). */
+  readonly node?: string;
 }
 
 /** Starts `node bin/run.js receive <args>` against `cluster`. */
@@ -201,7 +203,7 @@ export function startReceive(
   options: StartOptions = {},
 ): RunningProcess {
   return new RunningProcess(
-    process.execPath,
+    options.node ?? process.execPath,
     [CLI_BIN, 'receive', ...args],
     clusterEnvironment(cluster, options.env),
     `wal receive ${args.join(' ')}`,
@@ -561,7 +563,7 @@ export function compareDecompressedWithPgWal(
   pgWalDir: string,
 ): { compared: string[]; differences: string[] } {
   const files = listFiles(directory)
-    .map((name) => ({ name, segment: name.replace(/\.(gz|lz4)$/, '') }))
+    .map((name) => ({ name, segment: name.replace(/\.(gz|lz4|zst)$/, '') }))
     .filter(({ segment }) => isCompleteSegmentName(segment));
   return compareSegmentsWithPgWal(directory, pgWalDir, files, walFileContents);
 }
@@ -586,10 +588,16 @@ export function unlz4(path: string): Buffer {
   return Buffer.from(decompressFrameSync(readFileSync(path)));
 }
 
-/** The uncompressed contents of a WAL file by its name's suffix (.gz, .lz4 or none). */
+/** zstd(1) itself, not node:zlib: the test runs on Node.js 20 too, and the program is the reference. */
+export function unzstd(path: string): Buffer {
+  return execFileSync('zstd', ['--decompress', '--stdout', '--quiet', path], { maxBuffer: 64 * MEGABYTE });
+}
+
+/** The uncompressed contents of a WAL file by its name's suffix (.gz, .lz4, .zst or none). */
 export function walFileContents(path: string): Buffer {
   if (/\.gz(\.partial)?$/.test(path)) return gunzip(path);
   if (/\.lz4(\.partial)?$/.test(path)) return unlz4(path);
+  if (/\.zst(\.partial)?$/.test(path)) return unzstd(path);
   return readFileSync(path);
 }
 

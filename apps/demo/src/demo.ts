@@ -1,56 +1,36 @@
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Flags } from '@oclif/core';
+import { currentCompressionRuntime, Logger, type ReceiveOptions, runReceive } from '@wal/cli';
 import { connect } from '@wal/libpq-lite';
-import type { Cluster } from '@wal/pg-cluster';
+import { type Cluster, type PostgresVersion, startCluster } from '@wal/pg-cluster';
 import { formatLsn, parseLsn } from '@wal/protocol';
-import { BaseCommand } from '../base-command.js';
-import { currentCompressionRuntime } from '../compression-spec.js';
-import { Logger } from '../log.js';
-import { runReceive } from '../receive.js';
-import type { ReceiveOptions } from '../receive-options.js';
 
 const SLOT = 'wal_demo';
 
 /**
- * `wal demo`: everything `wal receive` does, against a PostgreSQL it starts itself from the
+ * The demo: everything `wal receive` does, against a PostgreSQL it starts itself from the
  * embedded binaries (free port, temporary directory) and removes afterwards. It shows
  * IDENTIFY_SYSTEM over a replication connection, then streams a few segments of freshly made WAL
  * through a slot into a temporary directory up to an end position, and lists the files.
+ * It lives in the workspace, not in the published CLI, so that installing `wal` does not install
+ * PostgreSQL (docs/adr/0007-node-lines-and-packaging.md).
  */
-export default class Demo extends BaseCommand {
-  static override summary = 'Start a throwaway PostgreSQL, stream some of its WAL, then clean up.';
-  static override flags = {
-    'server-version': Flags.integer({
-      description: 'PostgreSQL major version to start (14 to 18)',
-      default: 18,
-      min: 14,
-      max: 18,
-    }),
-  };
-
-  async run(): Promise<void> {
-    const { flags } = await this.parse(Demo);
-    const version = flags['server-version'];
-    say(`Starting a throwaway PostgreSQL ${version} (1 MB WAL segments)...`);
-    // Loaded here, not at the top: oclif reads every command module to list commands, and the
-    // cluster helper (node-postgres, certificate code) is only needed when the demo runs.
-    const { startCluster } = await import('@wal/pg-cluster');
-    const cluster = await startCluster({ version, segmentSizeMb: 1 });
-    const archive = await mkdtemp(join(tmpdir(), 'wal-demo-archive-'));
-    try {
-      say(`  listening on ${cluster.host}:${cluster.port}, data in ${cluster.dataDir}`);
-      await identifyAndCreateSlot(cluster);
-      const endLsn = await writeSomeWal(cluster);
-      await receiveAndList(cluster, archive, endLsn);
-    } finally {
-      say();
-      say('Stopping the server and removing its files...');
-      await cluster.stop();
-      await rm(archive, { recursive: true, force: true });
-      say('Done.');
-    }
+export async function runDemo(version: PostgresVersion): Promise<void> {
+  say(`Starting a throwaway PostgreSQL ${version} (1 MB WAL segments)...`);
+  const cluster = await startCluster({ version, segmentSizeMb: 1 });
+  const archive = await mkdtemp(join(tmpdir(), 'wal-demo-archive-'));
+  try {
+    say(`  listening on ${cluster.host}:${cluster.port}, data in ${cluster.dataDir}`);
+    await identifyAndCreateSlot(cluster);
+    const endLsn = await writeSomeWal(cluster);
+    await receiveAndList(cluster, archive, endLsn);
+  } finally {
+    say();
+    say('Stopping the server and removing its files...');
+    await cluster.stop();
+    await rm(archive, { recursive: true, force: true });
+    say('Done.');
   }
 }
 
