@@ -40,9 +40,13 @@ export function nodeBinary(line) {
       .split('\n')
       .pop();
     execFileSync('tar', ['-xzf', join(scratch, tarball), '-C', scratch, 'package/bin/node']);
-    mkdirSync(dirname(dirname(binary)), { recursive: true });
-    // A rename, so a binary at `binary` is always a complete one, even after an interrupted fetch.
-    renameSync(join(scratch, 'package'), dirname(dirname(binary)));
+    // A rename, so a binary at `binary` is always a complete one, even after an interrupted fetch;
+    // if another run got there first, its copy is as good as ours.
+    try {
+      renameSync(join(scratch, 'package'), dirname(dirname(binary)));
+    } catch (error) {
+      if (!existsSync(binary)) throw error;
+    }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
