@@ -16,6 +16,17 @@ export const NODE_LINES = { 22: '22.23.5', 24: '24.22.3' };
 const root = new URL('..', import.meta.url).pathname;
 const cache = join(root, 'node_modules', '.cache', 'wal-node-lines');
 
+/**
+ * npm's environment without the npm_config_* variables `pnpm run` passes down (npm warns about
+ * each one it does not know), except those that say how to reach the registry.
+ */
+function npmEnvironment() {
+  const network = /^npm_config_(registry|cache|proxy|https_proxy|noproxy|cafile|strict_ssl|userconfig)$/i;
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !/^npm_config_/i.test(key) || network.test(key)),
+  );
+}
+
 /** The path of `line`'s node binary, fetched with `npm pack` on first use. */
 export function nodeBinary(line) {
   const version = NODE_LINES[line];
@@ -32,6 +43,7 @@ export function nodeBinary(line) {
       ['pack', `${name}@${version}`, '--pack-destination', scratch, '--loglevel=warn'],
       {
         cwd: scratch,
+        env: npmEnvironment(),
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'inherit'],
       },
