@@ -259,6 +259,9 @@ class Session {
     let lsn = start.lsn;
     let timeline = start.timeline;
     this.#remember(lsn, timeline);
+    // Once per connection, as pg_receivewal's StreamLog prints it: not again after a timeline
+    // switch, and also when endLsn lies before the start.
+    yield { type: 'streaming-started', lsn, timeline };
 
     for (;;) {
       await ensureHistoryFile(connection, sink, timeline);
@@ -329,7 +332,6 @@ class Session {
     });
     // From here on the sink is closed whatever happens, even if the consumer stops iterating now.
     this.#copy = copy;
-    yield { type: 'streaming-started', lsn, timeline } satisfies ReceiveEvent;
     const outcome = yield* copy.run();
     this.#copy = undefined;
     this.#receivedWal ||= copy.receivedWal;
@@ -412,7 +414,7 @@ class Session {
         this.#remember(segmentStartOf(copy.writtenLsn, this.#segmentSize), this.#timeline);
       }
       try {
-        await copy.close();
+        await copy.close('failure');
       } catch {
         // The streaming error is what gets reported; a close failure after it adds nothing the
         // next attempt's sink.prepare/resumePoint would not report again.
