@@ -11,7 +11,10 @@ import {
   type RunResult,
   runPgReceivewal,
   runReceive,
+  startPgReceivewal,
+  startReceive,
   useSuiteServer,
+  waitForFile,
 } from './harness.js';
 
 /**
@@ -97,6 +100,30 @@ describe.skipIf(!runnable)(`wal receive prints what pg_receivewal ${VERSION} pri
       /^pg_receivewal: starting log streaming at .*\npg_receivewal: stopped log streaming at /,
     );
     expect(withoutProgram(wal.stderr)).toBe(withoutProgram(pg.stderr));
+  }, 60_000);
+
+  it('SIGINT while streaming, with -v: interrupt, not renaming, interrupt again, exit 0', async () => {
+    const { cluster } = suite;
+    const stderr: Record<'pg' | 'wal', string> = { pg: '', wal: '' };
+    for (const program of ['pg', 'wal'] as const) {
+      run += 1;
+      const directory = suite.directory(`signal-${program}${run}`);
+      const args = ['--directory', directory, '--verbose'];
+      const receiver = program === 'pg' ? startPgReceivewal(cluster, args) : startReceive(cluster, args);
+      // COPY runs once the segment file is open.
+      await waitForFile(directory, /\.partial$/);
+      receiver.signal('SIGINT');
+      const result = await receiver.wait(30_000);
+      expect(result.code, describeRun(result)).toBe(0);
+      // Where each started depends on the WAL the server wrote meanwhile: compare without it.
+      stderr[program] = withoutProgram(result.stderr)
+        .replace(/ at [0-9A-F]+\/[0-9A-F]+ /g, ' at X/X ')
+        .replace(/"[0-9A-F]{24}\.partial"/g, '"SEGMENT.partial"');
+    }
+    expect(stderr.pg).toMatch(
+      /^PROGRAM: starting log streaming at .*\nPROGRAM: received interrupt signal, exiting\nPROGRAM: not renaming "SEGMENT\.partial", segment is not complete\nPROGRAM: received interrupt signal, exiting\n$/,
+    );
+    expect(stderr.wal).toBe(stderr.pg);
   }, 60_000);
 
   it("a 70-character slot name: the server's NOTICE that it is truncated, for every command that names it", async () => {
