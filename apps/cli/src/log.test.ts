@@ -90,7 +90,9 @@ describe('Logger', () => {
 
     const json = logger({ json: true });
     json.logger.serverNotice({ severity: 'NOTICE', code: '42622', message: 'n' });
-    json.logger.serverNotice({ severity: 'WARNING', code: '01000', message: 'w\u001b', detail: 'd' });
+    json.logger.serverNotice({ severity: 'WARNING', code: '01000', message: 'w\u001b\u009b', detail: 'd' });
+    // Nothing raw reaches a terminal in JSON mode either, C1 controls included.
+    expect(json.output.text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
     expect(json.output.lines.map((line) => JSON.parse(line))).toEqual([
       {
         time: '2026-01-02T03:04:05.000Z',
@@ -104,7 +106,7 @@ describe('Logger', () => {
         time: '2026-01-02T03:04:05.000Z',
         program: 'wal receive',
         level: 'warning',
-        message: 'w\u001b',
+        message: 'w\u001b\u009b',
         severity: 'WARNING',
         sqlState: '01000',
         detail: 'd',

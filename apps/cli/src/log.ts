@@ -117,7 +117,7 @@ export class Logger {
   private line(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
     if (this.json) {
       const record = { time: this.now().toISOString(), program: this.program, level, message, ...fields };
-      this.emit(`${JSON.stringify(record, jsonReplacer)}\n`);
+      this.emit(`${escapeJsonControls(JSON.stringify(record, jsonReplacer))}\n`);
       return;
     }
     const prefix = level === 'info' ? '' : `${level}: `;
@@ -129,6 +129,14 @@ export class Logger {
     this.clearProgress();
     this.output.write(text);
   }
+}
+
+/**
+ * JSON.stringify escapes C0 controls but leaves DEL and the C1 controls (U+009B is a CSI on some
+ * terminals) raw; `\u00XX` is the same string to a JSON reader.
+ */
+function escapeJsonControls(json: string): string {
+  return json.replace(/[\u007f-\u009f]/g, (character) => `\\u00${character.charCodeAt(0).toString(16)}`);
 }
 
 /** LSNs and system identifiers are bigints: JSON gets them as decimal strings. */
