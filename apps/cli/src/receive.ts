@@ -1,6 +1,6 @@
 import { closeSync, opendirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { Connection, ConnectOptions } from '@wal/libpq-lite';
-import { formatLsn, WalError } from '@wal/protocol';
+import { escapeControlCharacters, formatLsn, WalError } from '@wal/protocol';
 import type { ReceiveEvent, ReceiveWalOptions, WalSink } from '@wal/stream';
 import type { CompressionSpecification } from './compression-spec.js';
 import { replicationConnectionParameters } from './connection-parameters.js';
@@ -350,7 +350,7 @@ class ReceiveRun {
     if (system.databaseName === null) return;
     throw new this.client.StreamError(
       'WAL_ERR_STREAM_DATABASE_SPECIFIC',
-      `replication connection is unexpectedly database specific (database "${system.databaseName}")`,
+      `replication connection is unexpectedly database specific (database "${escapeControlCharacters(system.databaseName)}")`,
     );
   }
 

@@ -160,6 +160,13 @@ describe('receiveWal: startup and the happy path', () => {
     expect(connection.closed).toBe(true);
   });
 
+  it("shows a database name's control characters escaped in the message", async () => {
+    const connection = serverWith();
+    connection.identify.databaseName = 'db\nforged line\u001b[2J';
+    const { error } = await collectFailure(receiveWal(options(connection, new MemorySink())));
+    expect((error as StreamError).message).toContain('(database "db\\nforged line\\x1b[2J")');
+  });
+
   it('throws the error of a failed first connection without retrying (pg_receivewal exits 1)', async () => {
     let attempts = 0;
     const refused = new WalError('WAL_ERR_CONNECTION_REFUSED', 'connection refused', { retryable: true });

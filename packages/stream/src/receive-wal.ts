@@ -1,5 +1,11 @@
 import type { ReplicationStream } from '@wal/libpq-lite';
-import { formatLsn, isValidWalSegmentSize, parseWalSegmentSizeSetting, type WalError } from '@wal/protocol';
+import {
+  escapeControlCharacters,
+  formatLsn,
+  isValidWalSegmentSize,
+  parseWalSegmentSizeSetting,
+  type WalError,
+} from '@wal/protocol';
 import { guardCommands } from './command-guard.js';
 import type { ReplicationConnection } from './connection.js';
 import { type Clock, CopyStream, isValidBytesInFlight, systemClock } from './copy-stream.js';
@@ -372,7 +378,7 @@ class Session {
     if (identify.databaseName !== null) {
       throw new StreamError(
         'WAL_ERR_STREAM_DATABASE_SPECIFIC',
-        `${settings.slot === undefined ? 'replication connection' : `replication connection using slot "${settings.slot}"`} is unexpectedly database specific (database "${identify.databaseName}"); connect with replication=true, not replication=database.`,
+        `${settings.slot === undefined ? 'replication connection' : `replication connection using slot "${settings.slot}"`} is unexpectedly database specific (database "${escapeControlCharacters(identify.databaseName)}"); connect with replication=true, not replication=database.`,
       );
     }
     const segmentSize = segmentSizeFromSetting(await connection.show('wal_segment_size'));
