@@ -23,7 +23,8 @@ import {
  * without -v; `starting log streaming at …` also when -E lies before the start; `stopped log
  * streaming at …` twice at an end position, as pg_receivewal says it when it decides to stop and
  * again when the server ended COPY; the server's NOTICEs as libpq prints them (a slot name of 70
- * characters is truncated to 63, and the server says so). The program names differ (`wal
+ * characters is truncated to 63, and the server says so). Control characters in the server's
+ * text are the one deliberate difference: escaped (ADR 0006). The program names differ (`wal
  * receive: ` and `pg_receivewal: `), so lines are compared after them; NOTICE lines have none.
  *
  * Determinism: both runs start at the segment of the server's flush position, with all WAL up to
@@ -124,6 +125,23 @@ describe.skipIf(!runnable)(`wal receive prints what pg_receivewal ${VERSION} pri
       /^PROGRAM: starting log streaming at .*\nPROGRAM: received interrupt signal, exiting\nPROGRAM: not renaming "SEGMENT\.partial", segment is not complete\nPROGRAM: received interrupt signal, exiting\n$/,
     );
     expect(stderr.wal).toBe(stderr.pg);
+  }, 60_000);
+
+  it("control characters in the server's error text are printed escaped, where pg_receivewal prints them raw", async () => {
+    const { cluster } = suite;
+    // The server quotes the slot name in its error; a quoted identifier may hold any character.
+    const slot = 'x\ny\u001b[31mz';
+    const args = (name: string) => ['--directory', suite.directory(name), '--create-slot', '--slot', slot];
+    const pg = await runPgReceivewal(cluster, args(`escape-pg${++run}`));
+    const wal = await runReceive(cluster, args(`escape-wal${run}`));
+    expect(pg.code, describeRun(pg)).toBe(1);
+    expect(wal.code, describeRun(wal)).toBe(1);
+    // The oracle: the server did send them, and pg_receivewal passes them on.
+    expect(pg.stderr).toContain('ERROR:  replication slot name "x\ny\u001b[31mz" contains invalid character');
+    expect(wal.stderr).toContain(
+      'ERROR:  replication slot name "x\\ny\\x1b[31mz" contains invalid character',
+    );
+    expect(wal.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
   }, 60_000);
 
   it("a 70-character slot name: the server's NOTICE that it is truncated, for every command that names it", async () => {
