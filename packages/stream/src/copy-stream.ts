@@ -69,8 +69,9 @@ export type CopyOutcome =
 /**
  * One COPY BOTH session on one timeline: pg_receivewal's HandleCopyStream, ProcessXLogDataMsg,
  * ProcessKeepaliveMsg and HandleEndOfCopyStream (src/bin/pg_basebackup/receivelog.c). `run()`
- * yields events and returns how the COPY ended; errors are thrown. Whatever happened, the caller
- * then calls `close()`, which closes the sink once its running calls have settled.
+ * yields events and returns how the COPY ended; errors are thrown. `run()` closes the sink itself
+ * when COPY ends normally (`close('end')`); after a failure the caller calls `close('failure')`,
+ * which closes it once its running calls have settled (the first close counts).
  *
  * The loop reads like HandleCopyStream: account for finished sink calls, check whether to stop,
  * send feedback that is due, read every message already buffered (synchronously: no promise per
