@@ -54,6 +54,66 @@ describe('Logger', () => {
     ]);
   });
 
+  it('escapes control characters in text lines: line breaks stay in messages, not in detail and hint', () => {
+    const { output, logger: log } = logger();
+    log.error('ERROR:  a\u001b[31m\rb\nDETAIL:  c');
+    log.detail('two\nlines\u0007');
+    log.hint('x\ny');
+    log.info('tab\tkept');
+    expect(output.text).toBe(
+      'wal receive: error: ERROR:  a\\x1b[31m\\rb\nDETAIL:  c\n' +
+        'wal receive: detail: two\\nlines\\x07\n' +
+        'wal receive: hint: x\\ny\n' +
+        'wal receive: tab\tkept\n',
+    );
+  });
+
+  it("prints the server's notices bare, as libpq's notice processor, and as records in JSON mode", () => {
+    const text = logger();
+    text.logger.serverNotice({
+      severity: 'NOTICE',
+      code: '42622',
+      message: 'identifier "a" will be truncated',
+    });
+    text.logger.serverNotice({
+      severity: 'WARNING',
+      code: '01000',
+      message: 'm\r\n',
+      detail: 'd\n',
+      hint: 'h',
+      internalQuery: 'q',
+    });
+    expect(text.output.text).toBe(
+      'NOTICE:  identifier "a" will be truncated\n' +
+        'WARNING:  m\\r\\n\nDETAIL:  d\\n\nHINT:  h\nQUERY:  q\n',
+    );
+
+    const json = logger({ json: true });
+    json.logger.serverNotice({ severity: 'NOTICE', code: '42622', message: 'n' });
+    json.logger.serverNotice({ severity: 'WARNING', code: '01000', message: 'w\u001b\u009b', detail: 'd' });
+    // Nothing raw reaches a terminal in JSON mode either, C1 controls included.
+    expect(json.output.text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    expect(json.output.lines.map((line) => JSON.parse(line))).toEqual([
+      {
+        time: '2026-01-02T03:04:05.000Z',
+        program: 'wal receive',
+        level: 'notice',
+        message: 'n',
+        severity: 'NOTICE',
+        sqlState: '42622',
+      },
+      {
+        time: '2026-01-02T03:04:05.000Z',
+        program: 'wal receive',
+        level: 'warning',
+        message: 'w\u001b\u009b',
+        severity: 'WARNING',
+        sqlState: '01000',
+        detail: 'd',
+      },
+    ]);
+  });
+
   it('clears the progress line before a log line, and shows progress only on a terminal', () => {
     const terminal = logger({ isTTY: true });
     terminal.logger.progress('50%');

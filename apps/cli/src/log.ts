@@ -1,11 +1,19 @@
+import { escapeControlCharacters, type NoticeFields } from '@wal/protocol';
+
 /**
  * stderr output in the shape of PostgreSQL's client tools (src/common/logging.c):
- * `wal receive: error: …`, `warning:`, `hint:`, `detail:`, and info lines without a level word.
- * With --json every line is one JSON object instead, for log shippers. A progress line, when
- * enabled, is redrawn below the log lines on a terminal and never written to a pipe or file.
+ * `wal receive: error: …`, `warning:`, `hint:`, `detail:`, and info lines without a level word;
+ * the server's notices as libpq prints them (`NOTICE:  …`). With --json every line is one JSON
+ * object instead, for log shippers. A progress line, when enabled, is redrawn below the log lines
+ * on a terminal and never written to a pipe or file.
+ *
+ * Text output never carries a control character but line breaks and tabs: anything else in a
+ * message (a server's text, a file name) is shown escaped (`\x1b`), so nothing printed can move
+ * the cursor or change the terminal. `detail:` and `hint:` lines and notices, which carry the
+ * server's fields, escape line breaks too: one field, one line.
  */
 
-export type LogLevel = 'error' | 'warning' | 'hint' | 'detail' | 'info' | 'trace';
+export type LogLevel = 'error' | 'warning' | 'notice' | 'hint' | 'detail' | 'info' | 'trace';
 
 export interface LogOutput {
   write(text: string): unknown;
@@ -58,10 +66,34 @@ export class Logger {
     this.line('trace', message);
   }
 
+  /**
+   * A NoticeResponse of the server, as libpq's default notice processor prints it: bare, without
+   * the program name (`NOTICE:  …`, then `DETAIL:  …`, `HINT:  …`, `QUERY:  …`). In JSON mode a
+   * record with level `warning` (WARNING) or `notice` (NOTICE, INFO, …) and the fields.
+   */
+  serverNotice(fields: NoticeFields): void {
+    if (this.json) {
+      const severity = fields.severityNonLocalized ?? fields.severity;
+      this.line(severity === 'WARNING' ? 'warning' : 'notice', fields.message, {
+        severity,
+        sqlState: fields.code,
+        ...(fields.detail === undefined ? {} : { detail: fields.detail }),
+        ...(fields.hint === undefined ? {} : { hint: fields.hint }),
+      });
+      return;
+    }
+    let text = `${escapeControlCharacters(fields.severity)}:  ${escapeControlCharacters(fields.message)}\n`;
+    if (fields.detail !== undefined) text += `DETAIL:  ${escapeControlCharacters(fields.detail)}\n`;
+    if (fields.hint !== undefined) text += `HINT:  ${escapeControlCharacters(fields.hint)}\n`;
+    if (fields.internalQuery !== undefined)
+      text += `QUERY:  ${escapeControlCharacters(fields.internalQuery)}\n`;
+    this.emit(text);
+  }
+
   /** A complaint printed bare after the program name, as glibc's getopt prints its own. */
   bare(message: string): void {
     if (this.json) this.line('error', message);
-    else this.emit(`${this.program}: ${message}\n`);
+    else this.emit(`${this.program}: ${escapeControlCharacters(message, { keepLineBreaks: true })}\n`);
   }
 
   /** Whether a progress line would be seen: only on a terminal, never in JSON mode. */
@@ -85,17 +117,26 @@ export class Logger {
   private line(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
     if (this.json) {
       const record = { time: this.now().toISOString(), program: this.program, level, message, ...fields };
-      this.emit(`${JSON.stringify(record, jsonReplacer)}\n`);
+      this.emit(`${escapeJsonControls(JSON.stringify(record, jsonReplacer))}\n`);
       return;
     }
     const prefix = level === 'info' ? '' : `${level}: `;
-    this.emit(`${this.program}: ${prefix}${message}\n`);
+    const keepLineBreaks = level !== 'detail' && level !== 'hint';
+    this.emit(`${this.program}: ${prefix}${escapeControlCharacters(message, { keepLineBreaks })}\n`);
   }
 
   private emit(text: string): void {
     this.clearProgress();
     this.output.write(text);
   }
+}
+
+/**
+ * JSON.stringify escapes C0 controls but leaves DEL and the C1 controls (U+009B is a CSI on some
+ * terminals) raw; `\u00XX` is the same string to a JSON reader.
+ */
+function escapeJsonControls(json: string): string {
+  return json.replace(/[\u007f-\u009f]/g, (character) => `\\u00${character.charCodeAt(0).toString(16)}`);
 }
 
 /** LSNs and system identifiers are bigints: JSON gets them as decimal strings. */

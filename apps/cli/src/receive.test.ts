@@ -706,6 +706,50 @@ describe('runReceive: streaming', () => {
     ]);
   });
 
+  it('says "stopped log streaming" when the stream decides to stop and again when it stopped, as pg_receivewal', async () => {
+    const test = harness({
+      events: replay([
+        { type: 'streaming-started', lsn: 0x3000000n, timeline: 1 },
+        { type: 'stopping', reason: 'endpos', lsn: 0x3000100n, timeline: 1 },
+        { type: 'stopped', reason: 'endpos', lsn: 0x3000100n, timeline: 1 },
+      ]),
+    });
+    expect(await runReceive(options('-D', directory, '-v'), test.environment)).toBe(0);
+    expect(test.stderr.lines).toEqual([
+      'wal receive: starting log streaming at 0/3000000 (timeline 1)',
+      'wal receive: stopped log streaming at 0/3000100 (timeline 1)',
+      'wal receive: stopped log streaming at 0/3000100 (timeline 1)',
+    ]);
+  });
+
+  it("prints the server's notices as libpq does, without -v, control characters escaped", async () => {
+    const notify = (test: Harness, fields: Record<string, string>) =>
+      (test.connectCalls[0]!.options.onNotice as (fields: Record<string, string>) => void)(fields);
+    const test = harness({
+      events: (_options, state) =>
+        (async function* () {
+          notify(state, {
+            severity: 'NOTICE',
+            code: '42622',
+            message: 'identifier "aaa" will be truncated to "aa"',
+          });
+          notify(state, {
+            severity: 'WARNING',
+            code: '01000',
+            message: 'forged\nwal receive: error: \u001b[2Jx',
+            detail: 'd',
+            hint: 'h',
+          });
+          yield { type: 'stopped', reason: 'endpos', lsn: 0x3000010n, timeline: 1 };
+        })(),
+    });
+    expect(await runReceive(options('-D', directory), test.environment)).toBe(0);
+    expect(test.stderr.text).toBe(
+      'NOTICE:  identifier "aaa" will be truncated to "aa"\n' +
+        'WARNING:  forged\\nwal receive: error: \\x1b[2Jx\nDETAIL:  d\nHINT:  h\n',
+    );
+  });
+
   it('is quiet without -v, and -vv adds the server facts', async () => {
     const quiet = harness({ events: replay(streamEvents) });
     await runReceive(options('-D', directory), quiet.environment);

@@ -1,6 +1,6 @@
 import { closeSync, opendirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { Connection, ConnectOptions } from '@wal/libpq-lite';
-import { formatLsn, WalError } from '@wal/protocol';
+import { escapeControlCharacters, formatLsn, WalError } from '@wal/protocol';
 import type { ReceiveEvent, ReceiveWalOptions, WalSink } from '@wal/stream';
 import type { CompressionSpecification } from './compression-spec.js';
 import { replicationConnectionParameters } from './connection-parameters.js';
@@ -333,6 +333,8 @@ class ReceiveRun {
         ...(options.password === 'never' ? {} : { passwordPrompt: () => this.promptAndKeep() }),
         ...(trace === undefined ? {} : { trace }),
         onWarning: (message: string) => this.logger.warning(message),
+        // The server's NOTICEs and WARNINGs, printed as libpq's notice processor prints them.
+        onNotice: (notice) => this.logger.serverNotice(notice),
       };
       return connect(parameters, connectOptions);
     };
@@ -348,7 +350,7 @@ class ReceiveRun {
     if (system.databaseName === null) return;
     throw new this.client.StreamError(
       'WAL_ERR_STREAM_DATABASE_SPECIFIC',
-      `replication connection is unexpectedly database specific (database "${system.databaseName}")`,
+      `replication connection is unexpectedly database specific (database "${escapeControlCharacters(system.databaseName)}")`,
     );
   }
 
@@ -430,6 +432,8 @@ class ReceiveRun {
       blockingWrites: true,
       // pg_receivewal's scan warnings (`segment file "…" has incorrect size …, skipping`).
       onWarning: (message: string) => logger.warning(message),
+      // `not renaming "….partial", segment is not complete`, which it prints without -v.
+      onNotice: (message: string) => logger.info(message, { event: 'partial-kept' }),
     });
   }
 
@@ -579,6 +583,8 @@ function eventLine(event: RenderedEvent): EventLine {
         message: `switched to timeline ${event.timeline} at ${formatLsn(event.lsn)}`,
         fields: position(event.lsn, event.timeline),
       };
+    // pg_receivewal says it when it decides to stop and again once the server ended COPY.
+    case 'stopping':
     case 'stopped':
       return {
         verbosity: 1,

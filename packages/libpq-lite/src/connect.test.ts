@@ -802,6 +802,74 @@ describe('replication stream against a scripted server', () => {
     await connection.close();
   });
 
+  it('hands every NoticeResponse to onNotice as it is read: at startup, with a command, inside COPY', async () => {
+    const notice = (message: string, extra: Partial<NoticeFields> = {}): BackendMessage => ({
+      type: 'NoticeResponse',
+      fields: { severity: 'NOTICE', code: '42622', message, ...extra },
+    });
+    const server = await startServer(async (peer) => {
+      await peer.startup();
+      peer.send(notice('during startup'));
+      peer.ready();
+      await peer.message();
+      peer.send(
+        notice('with SHOW', { severity: 'WARNING', code: '01000', detail: 'a detail' }),
+        { type: 'RowDescription', fields: [field('x', 25)] },
+        { type: 'DataRow', values: [Buffer.from('on')] },
+        { type: 'CommandComplete', tag: 'SHOW' },
+        { type: 'ReadyForQuery', transactionStatus: 'I' },
+      );
+      await peer.message();
+      peer.send(notice('before COPY'), copyBoth, notice('inside COPY'), {
+        type: 'CopyData',
+        data: Buffer.from('w'),
+      });
+      peer.send({ type: 'CopyDone' });
+      await peer.message();
+      peer.send(
+        notice('after COPY'),
+        { type: 'CommandComplete', tag: 'START_REPLICATION' },
+        { type: 'ReadyForQuery', transactionStatus: 'I' },
+      );
+      await peer.message();
+    });
+    const seen: NoticeFields[] = [];
+    const order: string[] = [];
+    const connection = await connect(base(server.port), {
+      env: quietEnv,
+      onNotice: (fields) => {
+        seen.push(fields);
+        order.push(`notice: ${fields.message}`);
+      },
+    });
+    expect(await connection.show('x')).toBe('on');
+    const stream = await connection.startReplication({ startLsn: 0xb00000n, timeline: 1 });
+    if (stream.kind !== 'copy') throw new Error('expected COPY');
+    for (;;) {
+      const event = stream.readMessage();
+      if (event === undefined) await stream.waitForMessage();
+      else order.push(event.type);
+      if (event?.type === 'end') break;
+    }
+    expect(seen.map((fields) => fields.message)).toEqual([
+      'during startup',
+      'with SHOW',
+      'before COPY',
+      'inside COPY',
+      'after COPY',
+    ]);
+    expect(seen[1]).toMatchObject({ severity: 'WARNING', code: '01000', detail: 'a detail' });
+    // A notice inside COPY is reported when the stream reads past it, before the data after it.
+    expect(order.slice(3)).toEqual([
+      'notice: inside COPY',
+      'copy-data',
+      'copy-done',
+      'notice: after COPY',
+      'end',
+    ]);
+    await connection.close();
+  });
+
   it('treats CommandComplete "COPY 0" then EOF as a server shutdown', async () => {
     const server = await startServer(async (peer) => {
       await peer.startup();

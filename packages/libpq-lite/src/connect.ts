@@ -5,6 +5,7 @@ import {
   BackendMessageCode,
   EncryptionResponseCode,
   encodeFrontendMessage,
+  type NoticeFields,
   ProtocolError,
   WalError,
 } from '@wal/protocol';
@@ -46,6 +47,12 @@ export interface ConnectOptions {
   trace?: TraceSink;
   /** Warnings libpq prints on stderr (password file permissions...). */
   onWarning?: (message: string) => void;
+  /**
+   * Every NoticeResponse of the session (NOTICE, WARNING, ...), raw, when it is read: before the
+   * result of the command it came with, as libpq's notice processor sees it (which prints
+   * `NOTICE:  …` on stderr). Without it notices are dropped. Must not throw.
+   */
+  onNotice?: (notice: NoticeFields) => void;
 }
 
 type Address = { kind: 'tcp'; address: string; family: 4 | 6 } | { kind: 'unix'; path: string };
@@ -433,6 +440,7 @@ async function establish(
   // After a TLS handshake the TLS socket reads the raw socket itself; its plaintext comes as 'data'.
   const wire = new Wire(tlsSocket ?? rawSocket, {
     trace: options.trace,
+    onNotice: options.onNotice,
     description,
     reader: tlsSocket === undefined ? reader : undefined,
   });

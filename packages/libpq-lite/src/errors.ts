@@ -1,5 +1,5 @@
 import type { NoticeFields } from '@wal/protocol';
-import { WalError } from '@wal/protocol';
+import { escapeControlCharacters, WalError } from '@wal/protocol';
 import { isRetryableSqlState } from './sqlstate.js';
 
 /**
@@ -25,10 +25,15 @@ export class ServerError extends WalError {
   }
 }
 
+/**
+ * libpq's layout (`ERROR:  …`, `DETAIL:  …` on the next line), with each field's own control
+ * characters escaped: the message is printed, and a server must not forge lines or terminal
+ * escapes with it. `fields` keeps the text as sent.
+ */
 function formatServerMessage(fields: NoticeFields, prefix: string | undefined): string {
-  let text = `${prefix ?? ''}${fields.severity}:  ${fields.message}`;
-  if (fields.detail !== undefined) text += `\nDETAIL:  ${fields.detail}`;
-  if (fields.hint !== undefined) text += `\nHINT:  ${fields.hint}`;
+  let text = `${prefix ?? ''}${escapeControlCharacters(fields.severity)}:  ${escapeControlCharacters(fields.message)}`;
+  if (fields.detail !== undefined) text += `\nDETAIL:  ${escapeControlCharacters(fields.detail)}`;
+  if (fields.hint !== undefined) text += `\nHINT:  ${escapeControlCharacters(fields.hint)}`;
   return text;
 }
 

@@ -1,4 +1,4 @@
-import { formatLsn, ProtocolError, parseLsn } from '@wal/protocol';
+import { escapeControlCharacters, formatLsn, ProtocolError, parseLsn } from '@wal/protocol';
 import type { QueryResult, RawQueryResult } from './simple-query.js';
 
 /**
@@ -67,7 +67,7 @@ function parseLsnColumn(text: string | null, command: string): bigint {
   } catch (error) {
     throw new ProtocolError(
       'WAL_ERR_PROTOCOL_UNEXPECTED_RESULT',
-      `${command}: could not parse LSN "${text}"`,
+      `${command}: could not parse LSN "${escapeControlCharacters(text)}"`,
       {
         cause: error,
       },

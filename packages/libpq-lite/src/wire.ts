@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { BackendMessage, Frame, FrontendMessage } from '@wal/protocol';
+import type { BackendMessage, Frame, FrontendMessage, NoticeFields } from '@wal/protocol';
 import { decodeBackendMessage, encodeFrontendMessage, MessageFramer, WalError } from '@wal/protocol';
 import { ConnectionError } from './errors.js';
 import type { SocketReader } from './socket-reader.js';
@@ -60,6 +60,8 @@ export class Wire {
   /** Set once the session is established: EOF from then on is "lost", before it "closed". */
   established = false;
   readonly trace: TraceSink | undefined;
+  /** Where notices go: every NoticeResponse decoded, whoever reads it (ConnectOptions.onNotice). */
+  private readonly onNotice: ((notice: NoticeFields) => void) | undefined;
   readonly description: string;
 
   /**
@@ -69,10 +71,16 @@ export class Wire {
    */
   constructor(
     socket: Socket,
-    options: { trace?: TraceSink | undefined; description: string; reader?: SocketReader | undefined },
+    options: {
+      trace?: TraceSink | undefined;
+      onNotice?: ((notice: NoticeFields) => void) | undefined;
+      description: string;
+      reader?: SocketReader | undefined;
+    },
   ) {
     this.socket = socket;
     this.trace = options.trace;
+    this.onNotice = options.onNotice;
     this.description = options.description;
     socket.on('end', this.onEnd);
     socket.on('close', this.onEnd);
@@ -308,6 +316,8 @@ export class Wire {
   decode(frame: Frame): BackendMessage {
     const message = decodeBackendMessage(frame.code, frame.payload);
     if (this.trace !== undefined) this.trace(describeBackend(message, frame.payload.length));
+    // Every reader of the wire skips notices; decoding is the one place all of them pass.
+    if (message.type === 'NoticeResponse') this.onNotice?.(message.fields);
     return message;
   }
 

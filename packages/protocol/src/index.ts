@@ -14,6 +14,7 @@ export * from './backend/ready-for-query.js';
 export * from './backend/row-description.js';
 export * from './copy/copy-data.js';
 export * from './copy/copy-done.js';
+export * from './display-text.js';
 export { ProtocolError, WalError } from './errors.js';
 export * from './frontend/cancel-request.js';
 export * from './frontend/copy-fail.js';

@@ -220,6 +220,13 @@ describe('DirectorySink: uncompressed segments', () => {
     expect(sink.durableLsn).toBe(2n * SEGMENT + 5000n);
     expect(notices).toEqual([`not renaming "${name(2n)}.partial", segment is not complete`]);
 
+    // Closed after a failure: kept as silently as pg_receivewal's error path keeps it.
+    notices.length = 0;
+    sink = await preparedSink({ onNotice: (message) => notices.push(message) });
+    await writeRange(sink, 2n * SEGMENT, 2n * SEGMENT + 6000n);
+    await sink.close('failure');
+    expect(notices).toEqual([]);
+
     sink = await preparedSink();
     const resume = await sink.resumePoint();
     expect(resume).toEqual({ lsn: 2n * SEGMENT, timeline: 1 });

@@ -7,7 +7,7 @@ import {
   segmentOffsetOf,
   segmentStartLsn,
 } from '@wal/protocol';
-import type { WalSink } from '@wal/stream';
+import type { SinkCloseReason, WalSink } from '@wal/stream';
 import { type CompressionOptions, type CompressionSpec, resolveCompression } from './compression/index.js';
 import { checkDirectoryMatches } from './directory-guard.js';
 import { fileSystemError, SinkError } from './errors.js';
@@ -31,8 +31,9 @@ export interface DirectorySinkOptions {
   /** pg_receivewal's scan warnings (`segment file "..." has incorrect size ..., skipping`). */
   onWarning?: (message: string) => void;
   /**
-   * Messages pg_receivewal prints without -v, e.g. `not renaming "X.partial", segment is not
-   * complete` when an incomplete segment is closed.
+   * Messages pg_receivewal prints without -v: `not renaming "X.partial", segment is not complete`
+   * when `close('end')` keeps an incomplete segment (not after a failure, where pg_receivewal
+   * closes it silently).
    */
   onNotice?: (message: string) => void;
   /** Check every complete file while scanning, like pg_receivewal (slow with many `.lz4` files). */
@@ -268,13 +269,13 @@ export class DirectorySink implements WalSink {
     return this.durable;
   }
 
-  close(): Promise<void> {
+  close(reason: SinkCloseReason = 'end'): Promise<void> {
     return this.serialise(async () => {
       const segment = this.current;
       if (segment !== undefined) {
         this.current = undefined;
         const end = this.positionOf(segment);
-        await this.closeSegment(segment);
+        await this.closeSegment(segment, reason === 'end');
         this.advanceDurable(end);
       }
       // walmethod->finish(): fsync the directory.
@@ -368,7 +369,7 @@ export class DirectorySink implements WalSink {
     this.stagedWriteTimer.unref();
   }
 
-  private async closeSegment(segment: SegmentFile): Promise<void> {
+  private async closeSegment(segment: SegmentFile, reportPartial = true): Promise<void> {
     let result: 'completed' | 'partial';
     try {
       result = await segment.close();
@@ -376,7 +377,7 @@ export class DirectorySink implements WalSink {
       await segment.abandon();
       throw error;
     }
-    if (result === 'partial')
+    if (result === 'partial' && reportPartial)
       this.onNotice?.(`not renaming "${segment.partialName}", segment is not complete`);
   }
 

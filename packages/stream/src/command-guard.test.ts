@@ -44,7 +44,7 @@ describe('commands outside COPY are bounded (guardCommands)', () => {
       'no answer from the server to START_REPLICATION within 50 ms; reconnecting.',
     );
     expect(connection.destroyed).toBe(true);
-    expect(events.map((event) => event.type)).toEqual(['connected']);
+    expect(events.map((event) => event.type)).toEqual(['connected', 'streaming-started']);
   });
 
   it('an abort while a command waits ends the iteration with a stopped event, not an error', async () => {
@@ -58,12 +58,12 @@ describe('commands outside COPY are bounded (guardCommands)', () => {
       signal: stop.signal,
     })) {
       events.push(event);
-      // START_REPLICATION is sent right after 'connected'; stop while it waits.
-      if (event.type === 'connected') setTimeout(() => stop.abort(), 10);
+      // START_REPLICATION is sent right after 'streaming-started'; stop while it waits.
+      if (event.type === 'streaming-started') setTimeout(() => stop.abort(), 10);
     }
     expect(connection.destroyed).toBe(true);
     expect(connection.commands.at(-1)).toBe('START_REPLICATION 0/3000000 TIMELINE 1');
-    expect(events.map((event) => event.type)).toEqual(['connected', 'stopped']);
+    expect(events.map((event) => event.type)).toEqual(['connected', 'streaming-started', 'stopped']);
     expect(events.at(-1)).toMatchObject({ type: 'stopped', reason: 'aborted', lsn: 0x3000000n });
   });
 });

@@ -11,7 +11,7 @@ import {
 import { StreamError } from './errors.js';
 import { buildStatusUpdate, ReceiveDeadline, StatusSchedule } from './feedback.js';
 import { lengthToKeepBeforeStop, nextSegmentBoundary } from './positions.js';
-import type { WalSink } from './sink.js';
+import type { SinkCloseReason, WalSink } from './sink.js';
 import { SinkPipeline } from './sink-pipeline.js';
 import { checkNextTimeline } from './timeline.js';
 import type { ReceiveEvent } from './types.js';
@@ -69,8 +69,9 @@ export type CopyOutcome =
 /**
  * One COPY BOTH session on one timeline: pg_receivewal's HandleCopyStream, ProcessXLogDataMsg,
  * ProcessKeepaliveMsg and HandleEndOfCopyStream (src/bin/pg_basebackup/receivelog.c). `run()`
- * yields events and returns how the COPY ended; errors are thrown. Whatever happened, the caller
- * then calls `close()`, which closes the sink once its running calls have settled.
+ * yields events and returns how the COPY ended; errors are thrown. `run()` closes the sink itself
+ * when COPY ends normally (`close('end')`); after a failure the caller calls `close('failure')`,
+ * which closes it once its running calls have settled (the first close counts).
  *
  * The loop reads like HandleCopyStream: account for finished sink calls, check whether to stop,
  * send feedback that is due, read every message already buffered (synchronously: no promise per
@@ -128,9 +129,9 @@ export class CopyStream {
     return this.#pipeline.running();
   }
 
-  /** Closes the sink after its running calls (once, whoever asks). */
-  close(): Promise<void> {
-    return this.#pipeline.close();
+  /** Closes the sink after its running calls (once, whoever asks: the first reason counts). */
+  close(reason: SinkCloseReason): Promise<void> {
+    return this.#pipeline.close(reason);
   }
 
   async *run(): AsyncGenerator<ReceiveEvent, CopyOutcome, undefined> {
@@ -410,7 +411,7 @@ export class CopyStream {
   async #endOfCopy(): Promise<CopyOutcome> {
     const { timeline, signal } = this.#options;
     this.#waker.stopWatching();
-    await this.close();
+    await this.close('end');
     if (this.#serverCopyDone && !this.#copyDoneSent) this.#sendCopyDone();
     const endResult = await this.#readEndResult();
     if (this.#stopReason === undefined && signal?.aborted) this.#stopReason = 'aborted';
@@ -466,14 +467,17 @@ export class CopyStream {
    * 4. close the sink: the open segment stays `.partial`, durably. The caller closes the connection.
    */
   async *#stop(reason: 'endpos' | 'aborted'): AsyncGenerator<ReceiveEvent, CopyOutcome, undefined> {
-    const { sink, clock, receiveTimeoutMs } = this.#options;
+    const { sink, clock, receiveTimeoutMs, timeline } = this.#options;
+    // pg_receivewal reports the stop when it decides it (CheckCopyStreamStop), before it closes the
+    // segment, and again once the server ended COPY.
+    yield { type: 'stopping', reason, lsn: this.receivedLsn, timeline };
     this.#waker.stopWatching();
     const durableLsn = await sink.flush();
     if (durableLsn > this.#flushedLsn) this.#flushedLsn = durableLsn;
     this.#sendStatus(clock.monotonic());
     this.#sendCopyDone();
     await this.#drainUntilEnd(Math.min(STOP_WAIT_MS, receiveTimeoutMs ?? STOP_WAIT_MS));
-    await this.close();
+    await this.close('end');
     yield this.#progress(clock.monotonic());
     return { kind: 'stopped', reason, lsn: this.receivedLsn };
   }

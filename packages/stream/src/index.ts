@@ -15,7 +15,7 @@ export {
   segmentSizeFromSetting,
 } from './receive-wal.js';
 export { type Classification, classifyError, MAX_RECONNECT_DELAY_MS, ReconnectBackoff } from './reconnect.js';
-export type { WalSink } from './sink.js';
+export type { SinkCloseReason, WalSink } from './sink.js';
 export { chooseStartPosition, type StartPosition, type StartPositionSource } from './start-position.js';
 export { checkHistoryContent, checkNextTimeline, ensureHistoryFile } from './timeline.js';
 export type { ReceiveEvent, ReceiveWalOptions } from './types.js';

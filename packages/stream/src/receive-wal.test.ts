@@ -160,6 +160,13 @@ describe('receiveWal: startup and the happy path', () => {
     expect(connection.closed).toBe(true);
   });
 
+  it("shows a database name's control characters escaped in the message", async () => {
+    const connection = serverWith();
+    connection.identify.databaseName = 'db\nforged line\u001b[2J';
+    const { error } = await collectFailure(receiveWal(options(connection, new MemorySink())));
+    expect((error as StreamError).message).toContain('(database "db\\nforged line\\x1b[2J")');
+  });
+
   it('throws the error of a failed first connection without retrying (pg_receivewal exits 1)', async () => {
     let attempts = 0;
     const refused = new WalError('WAL_ERR_CONNECTION_REFUSED', 'connection refused', { retryable: true });
@@ -255,8 +262,10 @@ describe('receiveWal: start position', () => {
   it('stops before START_REPLICATION when the start point is already past endpos', async () => {
     const connection = serverWith();
     const events = await collect(receiveWal(options(connection, new MemorySink(), { endLsn: 0x2ffffffn })));
-    expect(types(events)).toEqual(['connected', 'stopped']);
-    expect(events[1]).toEqual({ type: 'stopped', reason: 'endpos', lsn: 0x3000000n, timeline: 1 });
+    // pg_receivewal prints where it would start, then that it stopped there.
+    expect(types(events)).toEqual(['connected', 'streaming-started', 'stopped']);
+    expect(events[1]).toEqual({ type: 'streaming-started', lsn: 0x3000000n, timeline: 1 });
+    expect(events[2]).toEqual({ type: 'stopped', reason: 'endpos', lsn: 0x3000000n, timeline: 1 });
     expect(connection.commands.some((command) => command.startsWith('START_REPLICATION'))).toBe(false);
   });
 });
@@ -519,10 +528,12 @@ describe('receiveWal: errors and reconnects', () => {
       'connected',
       'streaming-started',
       'progress',
+      'stopping',
       'progress',
       'stopped',
     ]);
     expect(events[2]).toEqual({ type: 'disconnected', error: lost, retryInMs: 0 });
+    expect(events[6]).toEqual({ type: 'stopping', reason: 'endpos', lsn: 0x3000080n, timeline: 1 });
     expect(first.closed).toBe(true);
     expect(second.commands.at(-1)).toBe('START_REPLICATION 0/3000000 TIMELINE 1');
   });
@@ -677,6 +688,10 @@ describe('receiveWal: timelines', () => {
     ]);
     expect(sink.historyFiles.get(2)).toEqual(history);
     expect(events).toContainEqual({ type: 'timeline-switched', timeline: 2, lsn: 0xb00130n });
+    // Streaming started once, on this connection: pg_receivewal says it once per StreamLog.
+    expect(events.filter((event) => event.type === 'streaming-started')).toEqual([
+      { type: 'streaming-started', lsn: 0xb00000n, timeline: 1 },
+    ]);
     expect(events.at(-1)).toEqual({ type: 'stopped', reason: 'endpos', lsn: 0xb00200n, timeline: 2 });
     expect(sink.writes.map((write) => [write.timeline, write.startLsn])).toEqual([
       [1, 0xb00000n],
@@ -685,6 +700,7 @@ describe('receiveWal: timelines', () => {
     // The old timeline's segment is closed before CopyDone goes out.
     expect(connection.streams[0]!.sent.at(-1)).toEqual({ type: 'copy-done' });
     expect(sink.calls.filter((call) => call === 'close')).toHaveLength(2);
+    expect(sink.closeReason).toBe('end');
   });
 
   it('moves on when START_REPLICATION lands exactly at a timeline end (no COPY), without looping', async () => {
@@ -816,16 +832,13 @@ describe('receiveWal: stopping', () => {
 
   it('closes the sink and the connection when the consumer breaks out of the loop', async () => {
     const sink = new MemorySink();
-    sink.holdWrites = true;
     const connection = serverWith((stream) => stream.pushWal(0x3000000n, bytes(0x40, 1)));
-    const started = sink.nextWriteStarted();
     for await (const event of receiveWal(options(connection, sink))) {
-      if (event.type === 'streaming-started') {
-        void started.then(() => sink.releaseWrite());
-        break;
-      }
+      if (event.type === 'progress') break;
     }
     expect(sink.calls.at(-1)).toBe('close');
+    // Not a normal end of COPY: a sink reports no kept .partial (pg_receivewal's error path).
+    expect(sink.closeReason).toBe('failure');
     expect(connection.closed).toBe(true);
   });
 

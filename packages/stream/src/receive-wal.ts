@@ -1,5 +1,11 @@
 import type { ReplicationStream } from '@wal/libpq-lite';
-import { formatLsn, isValidWalSegmentSize, parseWalSegmentSizeSetting, type WalError } from '@wal/protocol';
+import {
+  escapeControlCharacters,
+  formatLsn,
+  isValidWalSegmentSize,
+  parseWalSegmentSizeSetting,
+  type WalError,
+} from '@wal/protocol';
 import { guardCommands } from './command-guard.js';
 import type { ReplicationConnection } from './connection.js';
 import { type Clock, CopyStream, isValidBytesInFlight, systemClock } from './copy-stream.js';
@@ -259,6 +265,9 @@ class Session {
     let lsn = start.lsn;
     let timeline = start.timeline;
     this.#remember(lsn, timeline);
+    // Once per connection, as pg_receivewal's StreamLog prints it: not again after a timeline
+    // switch, and also when endLsn lies before the start.
+    yield { type: 'streaming-started', lsn, timeline };
 
     for (;;) {
       await ensureHistoryFile(connection, sink, timeline);
@@ -329,7 +338,6 @@ class Session {
     });
     // From here on the sink is closed whatever happens, even if the consumer stops iterating now.
     this.#copy = copy;
-    yield { type: 'streaming-started', lsn, timeline } satisfies ReceiveEvent;
     const outcome = yield* copy.run();
     this.#copy = undefined;
     this.#receivedWal ||= copy.receivedWal;
@@ -370,7 +378,7 @@ class Session {
     if (identify.databaseName !== null) {
       throw new StreamError(
         'WAL_ERR_STREAM_DATABASE_SPECIFIC',
-        `${settings.slot === undefined ? 'replication connection' : `replication connection using slot "${settings.slot}"`} is unexpectedly database specific (database "${identify.databaseName}"); connect with replication=true, not replication=database.`,
+        `${settings.slot === undefined ? 'replication connection' : `replication connection using slot "${settings.slot}"`} is unexpectedly database specific (database "${escapeControlCharacters(identify.databaseName)}"); connect with replication=true, not replication=database.`,
       );
     }
     const segmentSize = segmentSizeFromSetting(await connection.show('wal_segment_size'));
@@ -412,7 +420,7 @@ class Session {
         this.#remember(segmentStartOf(copy.writtenLsn, this.#segmentSize), this.#timeline);
       }
       try {
-        await copy.close();
+        await copy.close('failure');
       } catch {
         // The streaming error is what gets reported; a close failure after it adds nothing the
         // next attempt's sink.prepare/resumePoint would not report again.

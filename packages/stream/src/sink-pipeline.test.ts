@@ -166,13 +166,15 @@ describe('SinkPipeline', () => {
     write(START, 100);
     const running = pipeline.running();
     expect(running).toBeDefined();
-    const closed = pipeline.close();
-    const again = pipeline.close();
+    const closed = pipeline.close('end');
+    const again = pipeline.close('failure');
     await turns();
     expect(sink.calls).toEqual(['write']);
     sink.releaseWrite();
     await Promise.all([closed, again, running]);
     expect(sink.calls).toEqual(['write', 'close']);
+    // The first caller's reason counts.
+    expect(sink.closeReason).toBe('end');
     expect(pipeline.running()).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import type { ReadLease, ReplicationStream } from '@wal/libpq-lite';
-import type { WalSink } from './sink.js';
+import type { SinkCloseReason, WalSink } from './sink.js';
 
 /** What a finished sink operation did, as the copy loop accounts for it. */
 export type SettledOperation =
@@ -223,12 +223,12 @@ export class SinkPipeline {
   /**
    * Closes the sink (the open segment is renamed when complete, kept `.partial` otherwise), after
    * every running call has settled: never under a running write. Later calls get the first one's
-   * result.
+   * result (and its `reason`).
    */
-  close(): Promise<void> {
+  close(reason: SinkCloseReason): Promise<void> {
     this.#closed ??= (async () => {
       await this.running();
-      await this.#sink.close();
+      await this.#sink.close(reason);
     })();
     return this.#closed;
   }

@@ -12,6 +12,9 @@
  * write called before it. After a call fails, later calls may fail too; the loop reports nothing
  * after the first failure.
  */
+/** Why the loop closes its sink: COPY ended normally ('end'), or streaming failed ('failure'). */
+export type SinkCloseReason = 'end' | 'failure';
+
 export interface WalSink {
   /** Facts of the server, once per connection; throws SinkError WAL_ERR_SINK_MISMATCH if the directory holds another system / segment size. */
   prepare(info: {
@@ -48,8 +51,13 @@ export interface WalSink {
    * none of the sink's calls is still running.
    */
   flushAtOnce?(): bigint | undefined;
-  /** End of stream on this timeline / on stop / on error: close the open segment (rename when complete, keep .partial otherwise), durably. */
-  close(): Promise<void>;
+  /**
+   * End of stream on this timeline / on stop / on error: close the open segment (rename when
+   * complete, keep .partial otherwise), durably. `reason` says which: 'end' when COPY ended
+   * normally (end of timeline, endpos, stop), 'failure' when streaming failed — pg_receivewal
+   * reports a kept `.partial` only in the first case (receivelog.c close_walfile).
+   */
+  close(reason?: SinkCloseReason): Promise<void>;
   /** Highest LSN known durable (advances when a segment completes: fsync+rename, and on flush()). */
   readonly durableLsn: bigint;
 }

@@ -33,6 +33,14 @@ export interface ReceiveWalOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * What the loop reports, in order. Per connection: `connected`, then `streaming-started` once
+ * (where streaming begins, a segment start: pg_receivewal's StreamLog line, also when `endLsn`
+ * lies before it), then per timeline `segment-finished`/`progress` and `timeline-switched` (the
+ * next timeline's first write starts at the segment start of its `lsn`). A stop decided while
+ * COPY runs is `stopping` (then the sink is flushed and closed and COPY ended), and the last event
+ * is `stopped`; a stop before START_REPLICATION is `stopped` alone.
+ */
 export type ReceiveEvent =
   | { type: 'connected'; systemId: bigint; timeline: number; serverVersion: number; segmentSize: number }
   | { type: 'streaming-started'; lsn: bigint; timeline: number }
@@ -40,4 +48,5 @@ export type ReceiveEvent =
   | { type: 'timeline-switched'; timeline: number; lsn: bigint }
   | { type: 'progress'; receivedLsn: bigint; durableLsn: bigint; serverWalEnd: bigint }
   | { type: 'disconnected'; error: WalError; retryInMs: number }
+  | { type: 'stopping'; reason: 'endpos' | 'aborted'; lsn: bigint; timeline: number }
   | { type: 'stopped'; reason: 'endpos' | 'aborted'; lsn: bigint; timeline: number };

@@ -235,6 +235,12 @@ describe.skipIf(!runnable)(
       const walResult = await runReceive(replica, ['--directory', ours, '--slot', 'tl_wal', ...common]);
       expect(walResult.code, describeRun(walResult)).toBe(0);
       expect(walResult.stderr).toMatch(/switched to timeline 2 at /);
+      // The same lines: "starting log streaming" once, not again on timeline 2; the old
+      // timeline's "not renaming … .partial"; "stopped log streaming" twice.
+      expect(walResult.stderr.match(/starting log streaming at/g)).toHaveLength(1);
+      expect(walResult.stderr.replace(/^wal receive: /gm, '')).toBe(
+        pgResult.stderr.replace(/^pg_receivewal: /gm, ''),
+      );
 
       const names = listFiles(ours);
       expect(names).toContain('00000002.history');

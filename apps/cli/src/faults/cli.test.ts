@@ -1,4 +1,4 @@
-import type { Session } from '@wal/fake-walsender';
+import { errorFields, type Session } from '@wal/fake-walsender';
 import {
   checkDirectory,
   cleanUp,
@@ -134,6 +134,38 @@ describe('wal receive against the fake walsender', () => {
     expect(result.stderr).not.toContain('waiting 5 seconds');
     expect(strayFiles(root)).toEqual([]);
     expect(checkDirectory(directory, server).histories).toEqual([]);
+  });
+
+  it("a server's NOTICE and ERROR with line breaks, CR and ESC: printed escaped, one line per field", async () => {
+    const server = await startServer('happy', HAPPY, {
+      script: (session: Session) =>
+        session.serveDefault({
+          async onQuery(_sql, command) {
+            if (command.kind !== 'START_REPLICATION') return false;
+            await session.send({
+              type: 'NoticeResponse',
+              fields: { severity: 'WARNING', code: '01000', message: 'careful\u001b[2J\rnow' },
+            });
+            await session.error(
+              errorFields('XX000', 'broken\nwal receive: error: forged\r\u001b]0;pwned\u0007', {
+                detail: 'line one\nline two',
+              }),
+            );
+            return true;
+          },
+        }),
+    });
+    const { directory } = makeTarget();
+    const result = await runCli([...cliTarget(server, directory), '-n']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('WARNING:  careful\\x1b[2J\\rnow\n');
+    expect(result.stderr).toContain('broken\\nwal receive: error: forged\\r\\x1b]0;pwned\\x07');
+    expect(result.stderr).toContain('line one\\nline two');
+    // Nothing the server sent reaches the terminal raw, and it forged no line of ours.
+    expect(result.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
+    expect(result.stderr.split('\n').filter((line) => line.startsWith('wal receive: error: forged'))).toEqual(
+      [],
+    );
   });
 
   it('server shutdown (COPY 0 + close): waits 5 s, reconnects, continues with no gap, exit 0 at endpos', async () => {

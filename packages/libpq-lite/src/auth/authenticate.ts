@@ -1,5 +1,5 @@
 import type { BackendMessage } from '@wal/protocol';
-import { ProtocolError } from '@wal/protocol';
+import { escapeControlCharacters, ProtocolError } from '@wal/protocol';
 import type { ConnectionSettings } from '../environment.js';
 import { AuthenticationError, ServerError } from '../errors.js';
 import { SqlState } from '../sqlstate.js';
@@ -262,7 +262,7 @@ export function mapStartupError(error: ServerError, context: AuthenticationConte
       const file = context.usedPassword?.passwordFile;
       return new AuthenticationError(
         'WAL_ERR_AUTH_FAILED',
-        `${error.fields.message}${file !== undefined ? `\npassword retrieved from file "${file}"` : ''}\n` +
+        `${escapeControlCharacters(error.fields.message)}${file !== undefined ? `\npassword retrieved from file "${file}"` : ''}\n` +
           `Check the password of role "${settings.user}" (and how pg_hba.conf authenticates this client).`,
         { serverError: error },
       );
@@ -270,14 +270,14 @@ export function mapStartupError(error: ServerError, context: AuthenticationConte
     case SqlState.invalidAuthorizationSpecification:
       return new AuthenticationError(
         'WAL_ERR_AUTH_REJECTED',
-        `${error.fields.message}\nThe server refuses this login: check that role "${settings.user}" exists and that ` +
+        `${escapeControlCharacters(error.fields.message)}\nThe server refuses this login: check that role "${settings.user}" exists and that ` +
           'pg_hba.conf has a matching line (for physical replication the database column must be "replication").',
         { serverError: error },
       );
     case SqlState.insufficientPrivilege:
       return new AuthenticationError(
         'WAL_ERR_AUTH_NO_REPLICATION_PERMISSION',
-        `${error.fields.message}${error.detail !== undefined ? `\nDETAIL:  ${error.detail}` : ''}\n` +
+        `${escapeControlCharacters(error.fields.message)}${error.detail !== undefined ? `\nDETAIL:  ${escapeControlCharacters(error.detail)}` : ''}\n` +
           `Grant the permission with: ALTER ROLE ${quoteRoleForHint(settings.user)} REPLICATION;`,
         { serverError: error },
       );

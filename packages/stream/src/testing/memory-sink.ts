@@ -1,4 +1,4 @@
-import type { WalSink } from '../sink.js';
+import type { SinkCloseReason, WalSink } from '../sink.js';
 
 export interface RecordedWrite {
   timeline: number;
@@ -20,6 +20,8 @@ export class MemorySink implements WalSink {
   durableLsn = 0n;
   writtenLsn = 0n;
   holdWrites = false;
+  /** The reason the last close() was given. */
+  closeReason: SinkCloseReason | undefined;
   /** Writes currently running (> 1 would mean the stream overlapped writes). */
   running = 0;
   maximumRunning = 0;
@@ -103,8 +105,9 @@ export class MemorySink implements WalSink {
     return this.durableLsn;
   }
 
-  async close(): Promise<void> {
+  async close(reason?: SinkCloseReason): Promise<void> {
     this.calls.push('close');
+    this.closeReason = reason;
     if (this.writtenLsn > this.durableLsn) this.durableLsn = this.writtenLsn;
   }
 
