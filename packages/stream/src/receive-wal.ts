@@ -6,7 +6,8 @@ import { type Clock, CopyStream, isValidBytesInFlight, systemClock } from './cop
 import { StreamError } from './errors.js';
 import { segmentStartOf } from './positions.js';
 import { classifyError, ReconnectBackoff } from './reconnect.js';
-import { chooseStartPosition } from './start-position.js';
+import { slotInvalidatedError } from './slot-invalidation.js';
+import { chooseStartPosition, type StartPositionSource } from './start-position.js';
 import { checkNextTimeline, ensureHistoryFile } from './timeline.js';
 import type { ReceiveEvent, ReceiveWalOptions } from './types.js';
 
@@ -271,11 +272,7 @@ class Session {
         yield { type: 'stopped', reason: 'aborted', lsn, timeline };
         return;
       }
-      const started = await connection.startReplication({
-        ...(settings.slot === undefined ? {} : { slot: settings.slot }),
-        startLsn: lsn,
-        timeline,
-      });
+      const started = await this.#startReplication(lsn, timeline, start.source);
       let next: { timeline: number; startLsn: bigint };
       if (started.kind === 'no-copy') {
         // Requested exactly at the end of a historic timeline: the server skips COPY and sends the
@@ -303,6 +300,22 @@ class Session {
       lsn = segmentStartOf(next.startLsn, segmentSize);
       this.#remember(lsn, timeline);
       yield { type: 'timeline-switched', timeline, lsn: next.startLsn };
+    }
+  }
+
+  /** START_REPLICATION; an invalidated slot becomes a SlotInvalidatedError (no retry can help). */
+  async #startReplication(lsn: bigint, timeline: number, startSource: StartPositionSource) {
+    const slot = this.#settings.slot;
+    try {
+      return await this.#connection.startReplication({
+        ...(slot === undefined ? {} : { slot }),
+        startLsn: lsn,
+        timeline,
+      });
+    } catch (error) {
+      // After a stream in this session, the target holds the WAL before lsn whatever the start was.
+      const source = this.receivedWal ? 'previous-stream' : startSource;
+      throw slotInvalidatedError(error, slot, { lsn, source }) ?? error;
     }
   }
 
