@@ -32,6 +32,7 @@ import {
 } from './errors.js';
 import { readPasswordFile } from './pgpass.js';
 import { SocketReader } from './socket-reader.js';
+import { checkTargetSession, sessionPasses } from './target-session.js';
 import { startTls } from './tls.js';
 import type { TraceSink } from './trace.js';
 import { Wire } from './wire.js';
@@ -66,22 +67,35 @@ export async function connect(
   const failures: WalError[] = [];
   const prompt = promptOnce(options.passwordPrompt);
 
-  for (const target of targets) {
-    const getPassword = passwordLookup(settings, target, socketDirectory, options.onWarning, prompt);
-    let addresses: Address[];
-    try {
-      addresses = await resolveAddresses(target);
-    } catch (error) {
-      failures.push(toWalError(error));
-      continue;
-    }
-    for (const address of addresses) {
-      const outcome = await tryEncryptionMethods(
-        { settings, target, address, options, getPassword },
-        failures,
-      );
-      if (outcome instanceof Connection) return outcome;
-      if (outcome === 'next-host') break;
+  for (const requirement of sessionPasses(settings.targetSessionAttrs)) {
+    for (const target of targets) {
+      const getPassword = passwordLookup(settings, target, socketDirectory, options.onWarning, prompt);
+      let addresses: Address[];
+      try {
+        addresses = await resolveAddresses(target);
+      } catch (error) {
+        failures.push(toWalError(error));
+        continue;
+      }
+      for (const address of addresses) {
+        const outcome = await tryEncryptionMethods(
+          { settings, target, address, options, getPassword },
+          failures,
+        );
+        if (outcome instanceof Connection) {
+          const rejected = await checkTargetSession(
+            outcome,
+            requirement,
+            settings.startupParameters.replication,
+          );
+          if (rejected === undefined) return outcome;
+          // libpq: close politely, then the next host, not the next address of this one.
+          await outcome.close();
+          failures.push(rejected);
+          break;
+        }
+        if (outcome === 'next-host') break;
+      }
     }
   }
   throw combineFailures(failures);
