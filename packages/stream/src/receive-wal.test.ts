@@ -616,6 +616,46 @@ describe('receiveWal: errors and reconnects', () => {
     );
   });
 
+  it('on PostgreSQL 15-17 turns 58P01 through a slot without restart_lsn into the invalidated-slot error', async () => {
+    const removed = Object.assign(
+      new WalError(
+        'WAL_ERR_SERVER',
+        'ERROR:  requested WAL segment 000000010000000000000003 has already been removed',
+      ),
+      { sqlState: '58P01' },
+    );
+    for (const restartLsn of [null, 0x5000000n]) {
+      const streaming = serverWith((stream) => stream.pushError(removed));
+      streaming.slots.set('archive', { slotType: 'physical', restartLsn: 0x3000000n, restartTimeline: 1 });
+      // The second connection only answers READ_REPLICATION_SLOT, after max_slot_wal_keep_size struck.
+      const asked = new FakeConnection();
+      asked.slots.set('archive', { slotType: 'physical', restartLsn, restartTimeline: null });
+      const connections = [streaming, asked];
+      const { error } = await collectFailure(
+        receiveWal({
+          connect: async () => connections.shift()!,
+          sink: new MemorySink(),
+          slot: 'archive',
+          reconnectDelayMs: 0,
+        }),
+      );
+      expect(asked.commands).toEqual(['READ_REPLICATION_SLOT archive']);
+      expect(asked.closed).toBe(true);
+      if (restartLsn === null) {
+        expect(error).toBeInstanceOf(SlotInvalidatedError);
+        expect((error as SlotInvalidatedError).invalidationReason).toBeUndefined();
+        expect((error as SlotInvalidatedError).gapStartLsn).toBe(0x3000000n);
+        expect((error as Error).message).toContain('max_slot_wal_keep_size');
+        expect((error as Error).message).toContain(
+          'Nothing was received yet; streaming would have started at 0/3000000',
+        );
+        expect((error as Error).cause).toBe(removed);
+      } else {
+        expect((error as StreamError).code).toBe('WAL_ERR_STREAM_WAL_REMOVED');
+      }
+    }
+  });
+
   it('keeps other 55000 errors of START_REPLICATION as they are', async () => {
     const logical = Object.assign(
       new WalError(
