@@ -999,6 +999,26 @@ describe('target_session_attrs against a server that does not report in_hot_stan
     await connection.close();
   });
 
+  it('stops a check that waits for the server when the signal aborts', async () => {
+    const controller = new AbortController();
+    const server = await startServer(async (peer) => {
+      await peer.startup();
+      peer.ready('13.14');
+      expect(await peer.message()).toEqual({ type: 'Query', sql: 'SHOW transaction_read_only' });
+      // No answer: only the abort can end the wait.
+      controller.abort();
+      await peer.message().catch(() => undefined);
+    });
+    const error = await failure(
+      connect(base(server.port, { target_session_attrs: 'read-only' }), {
+        env: quietEnv,
+        signal: controller.signal,
+      }),
+      ConnectionError,
+    );
+    expect(error.code).toBe('WAL_ERR_CONNECTION_ABORTED');
+  });
+
   it('runs SELECT pg_catalog.pg_is_in_recovery() on a replication=database connection', async () => {
     const seen: string[] = [];
     const server = await thirteen('SELECT pg_catalog.pg_is_in_recovery()', 't', seen);

@@ -32,7 +32,7 @@ import {
 } from './errors.js';
 import { readPasswordFile } from './pgpass.js';
 import { SocketReader } from './socket-reader.js';
-import { checkTargetSession, sessionPasses } from './target-session.js';
+import { checkTargetSession, type SessionRequirement, sessionPasses } from './target-session.js';
 import { startTls } from './tls.js';
 import type { TraceSink } from './trace.js';
 import { Wire } from './wire.js';
@@ -83,14 +83,9 @@ export async function connect(
           failures,
         );
         if (outcome instanceof Connection) {
-          const rejected = await checkTargetSession(
-            outcome,
-            requirement,
-            settings.startupParameters.replication,
-          );
+          const rejected = await checkSession(outcome, requirement, settings, options.signal);
           if (rejected === undefined) return outcome;
-          // libpq: close politely, then the next host, not the next address of this one.
-          await outcome.close();
+          // libpq: the next host, not the next address of this one.
           failures.push(rejected);
           break;
         }
@@ -99,6 +94,32 @@ export async function connect(
     }
   }
   throw combineFailures(failures);
+}
+
+/**
+ * target_session_attrs for one established session (libpq CONNECTION_CHECK_TARGET). A rejected
+ * session is closed politely. The abort signal ends a check that waits for the server.
+ */
+async function checkSession(
+  connection: Connection,
+  requirement: SessionRequirement,
+  settings: ConnectionSettings,
+  signal: AbortSignal | undefined,
+): Promise<WalError | undefined> {
+  const onAbort = (): void => connection.destroy();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let rejected: WalError | undefined;
+  try {
+    rejected = await checkTargetSession(connection, requirement, settings.startupParameters.replication);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  if (signal?.aborted) {
+    connection.destroy();
+    throw abortError(signal);
+  }
+  if (rejected !== undefined) await connection.close();
+  return rejected;
 }
 
 /** The prompt, asked at most once per `connect()` whatever the number of hosts. */
