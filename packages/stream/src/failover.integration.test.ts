@@ -99,4 +99,45 @@ describe(`failover with target_session_attrs=primary, PostgreSQL ${version}`, ()
     expect(events.at(-1)?.type).toBe('stopped');
     expect(sink.historyFiles.has(2)).toBe(true);
   }, 90_000);
+
+  it('stops when the next primary in the list is another system (the system identifier guard)', async () => {
+    const other = await startCluster({ version, segmentSizeMb: 1 });
+    const first = await startCluster({ version, segmentSizeMb: 1 });
+    try {
+      const parameters = {
+        host: `${first.host},${other.host}`,
+        port: `${first.port},${other.port}`,
+        user: first.superuser,
+        dbname: 'replication',
+        replication: 'true',
+        target_session_attrs: 'primary',
+      };
+      const events: ReceiveEvent[] = [];
+      let failure: unknown;
+      try {
+        for await (const event of receiveWal({
+          connect: () => connect(parameters, { env: { HOME: '/nonexistent' } }),
+          sink: new MemorySink(),
+          reconnectDelayMs: 100,
+          statusIntervalMs: 200,
+        })) {
+          events.push(event);
+          // Streaming from the first primary: take it away; the next connect finds the other one.
+          if (
+            event.type === 'streaming-started' &&
+            events.filter((e) => e.type === 'streaming-started').length === 1
+          ) {
+            await first.shutdown('immediate');
+          }
+        }
+      } catch (error) {
+        failure = error;
+      }
+      expect(events.filter((event) => event.type === 'connected')).toHaveLength(1);
+      expect((failure as { code?: string }).code).toBe('WAL_ERR_STREAM_SYSTEM_ID_CHANGED');
+    } finally {
+      await first.stop();
+      await other.stop();
+    }
+  }, 90_000);
 });
