@@ -67,30 +67,31 @@ export async function connect(
   const failures: WalError[] = [];
   const prompt = promptOnce(options.passwordPrompt);
 
-  for (const requirement of sessionPasses(settings.targetSessionAttrs)) {
-    for (const target of targets) {
-      const getPassword = passwordLookup(settings, target, socketDirectory, options.onWarning, prompt);
-      let addresses: Address[];
-      try {
-        addresses = await resolveAddresses(target);
-      } catch (error) {
-        failures.push(toWalError(error));
-        continue;
+  // prefer-standby runs the host list twice, the second time taking any server (libpq).
+  const passes = sessionPasses(settings.targetSessionAttrs);
+  const attempts = passes.flatMap((requirement) => targets.map((target) => ({ target, requirement })));
+  for (const { target, requirement } of attempts) {
+    const getPassword = passwordLookup(settings, target, socketDirectory, options.onWarning, prompt);
+    let addresses: Address[];
+    try {
+      addresses = await resolveAddresses(target);
+    } catch (error) {
+      failures.push(toWalError(error));
+      continue;
+    }
+    for (const address of addresses) {
+      const outcome = await tryEncryptionMethods(
+        { settings, target, address, options, getPassword },
+        failures,
+      );
+      if (outcome instanceof Connection) {
+        const rejected = await checkSession(outcome, requirement, settings, options.signal);
+        if (rejected === undefined) return outcome;
+        // libpq: the next host, not the next address of this one.
+        failures.push(rejected);
+        break;
       }
-      for (const address of addresses) {
-        const outcome = await tryEncryptionMethods(
-          { settings, target, address, options, getPassword },
-          failures,
-        );
-        if (outcome instanceof Connection) {
-          const rejected = await checkSession(outcome, requirement, settings, options.signal);
-          if (rejected === undefined) return outcome;
-          // libpq: the next host, not the next address of this one.
-          failures.push(rejected);
-          break;
-        }
-        if (outcome === 'next-host') break;
-      }
+      if (outcome === 'next-host') break;
     }
   }
   throw combineFailures(failures);
