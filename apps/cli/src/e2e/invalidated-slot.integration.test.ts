@@ -14,9 +14,11 @@ import {
 } from './harness.js';
 
 /**
- * A slot invalidated by idle_replication_slot_timeout (PostgreSQL 18): where pg_receivewal
- * retries START_REPLICATION every 5 s forever, `wal receive` stops with exit 1, the reason and
- * the first LSN its directory lacks, and the flags that recreate the slot (ADR 0006, item 10).
+ * A slot invalidated by idle_replication_slot_timeout (PostgreSQL 18): where pg_receivewal 18
+ * retries START_REPLICATION every 5 s forever (its main loop retries every StreamLog failure; the
+ * pg_receivewal 15 used as oracle here refuses servers newer than 15), `wal receive` stops with
+ * exit 1, the reason and the first LSN its directory lacks, and the flags that recreate the slot
+ * (ADR 0006, item 10).
  */
 
 const runs18 = testedVersions().includes(18);
