@@ -26,7 +26,7 @@ export type StreamErrorCode =
   | 'WAL_ERR_STREAM_SLOT_NOT_PHYSICAL'
   /**
    * The slot has been invalidated (PostgreSQL 18: idle_replication_slot_timeout or
-   * max_slot_wal_keep_size): the server refuses to stream through it. Fatal; a SlotInvalidatedError.
+   * max_slot_wal_keep_size): the server keeps no WAL for it. Fatal; a SlotInvalidatedError.
    */
   | 'WAL_ERR_STREAM_SLOT_INVALIDATED'
   /** The start timeline is newer than the server's current timeline. Retryable (pg_receivewal loops). */

@@ -24,8 +24,8 @@ export interface ResumePoint {
 }
 
 /**
- * The slot is invalidated: the server keeps no WAL for it and refuses to stream through it, so
- * reconnecting cannot help. Not retryable.
+ * The slot is invalidated: the server keeps no WAL for it (and from PostgreSQL 18 on refuses to
+ * stream through it), so reconnecting cannot help. Not retryable.
  */
 export class SlotInvalidatedError extends StreamError {
   /** `pg_replication_slots.invalidation_reason` as the server reported it, when it did. */
@@ -52,7 +52,7 @@ export class SlotInvalidatedError extends StreamError {
       : `Nothing was received yet; streaming would have started at ${formatLsn(resume.lsn)}.`;
     super(
       'WAL_ERR_STREAM_SLOT_INVALIDATED',
-      `replication slot "${slot}" has been invalidated (${why}); the server no longer keeps WAL for it and refuses to stream through it. ` +
+      `replication slot "${slot}" has been invalidated (${why}); the server no longer keeps WAL for it, and streaming through it cannot resume. ` +
         `${gap} Drop and create the slot again, and restart streaming (a new base backup is needed to cover the gap).`,
       { cause: options.cause, slot },
     );
