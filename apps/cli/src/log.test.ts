@@ -157,6 +157,14 @@ describe('reportError', () => {
     expect(suggestionFor(missing)).toBe('Create the slot first with --create-slot --slot=archive.');
     expect(suggestionFor(new WalError('WAL_ERR_STREAM_SLOT_MISSING', 'x'))).toBeUndefined();
     expect(suggestionFor(new WalError('WAL_ERR_STREAM_WAL_REMOVED', 'x'))).toMatch(/--slot/);
+    const invalidated = Object.assign(new WalError('WAL_ERR_STREAM_SLOT_INVALIDATED', 'x'), {
+      slot: 'archive',
+    });
+    expect(suggestionFor(invalidated)).toBe(
+      'Drop the slot with --drop-slot --slot=archive, create it again with --create-slot --slot=archive, then start again.',
+    );
+    const lost = Object.assign(new WalError('WAL_ERR_STREAM_WAL_REMOVED', 'x'), { slot: 'archive' });
+    expect(suggestionFor(lost)).toMatch(/--drop-slot --slot=archive/);
   });
 
   it('prints command-line errors with or without the help hint', () => {

@@ -30,9 +30,19 @@ const SUGGESTIONS_BY_CODE: Readonly<Record<string, Suggestion>> = {
   },
   WAL_ERR_STREAM_DATABASE_SPECIFIC:
     'wal receive asks for a physical replication connection (replication=true), but the server answered with a database connection.',
-  WAL_ERR_STREAM_WAL_REMOVED:
-    'Give a slot with --slot (create it with --create-slot) so the server keeps WAL until it is received.',
+  WAL_ERR_STREAM_WAL_REMOVED: (error) =>
+    slotOf(error) === undefined
+      ? 'Give a slot with --slot (create it with --create-slot) so the server keeps WAL until it is received.'
+      : recreateSlot(error),
+  WAL_ERR_STREAM_SLOT_INVALIDATED: recreateSlot,
 };
+
+function recreateSlot(error: WalError): string | undefined {
+  const slot = slotOf(error);
+  return slot === undefined
+    ? undefined
+    : `Drop the slot with --drop-slot --slot=${slot}, create it again with --create-slot --slot=${slot}, then start again.`;
+}
 
 const SUGGESTIONS_BY_SQLSTATE: Readonly<Record<string, string>> = {
   '28000':

@@ -19,6 +19,12 @@ async function start(
   return { server, client };
 }
 
+function lengthOf(payload: Buffer): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeInt32BE(payload.length + 4);
+  return length;
+}
+
 afterEach(async () => {
   for (const client of clients.splice(0)) client.close();
   await Promise.all(servers.splice(0).map((server) => server.close()));
@@ -77,6 +83,47 @@ describe('startup and authentication', () => {
     });
     const key17 = messages17.find((message) => message.type === 'BackendKeyData');
     expect(key17?.type === 'BackendKeyData' && key17.secretKey.length).toBe(4);
+  });
+
+  it("answers libpq 19's grease request (3.9999 with _pq_.test_protocol_negotiation) as a server does", async () => {
+    // Built by hand: length, protocol 3.9999, then name/value pairs and a closing NUL.
+    const body = Buffer.concat(
+      ['user', 'alice', 'replication', 'true', '_pq_.test_protocol_negotiation', ''].map((text) =>
+        Buffer.from(`${text}\0`),
+      ),
+    );
+    const packet = Buffer.alloc(8 + body.length + 1);
+    packet.writeInt32BE(packet.length, 0);
+    packet.writeInt32BE((3 << 16) | 9999, 4);
+    body.copy(packet, 8);
+    // NegotiateProtocolVersion: 'v', length, the newest minor the server supports, one option.
+    const negotiation = (minor: number): Buffer => {
+      const option = Buffer.from('_pq_.test_protocol_negotiation\0');
+      const message = Buffer.alloc(1 + 4 + 4 + 4 + option.length);
+      message.write('v', 0);
+      message.writeInt32BE(message.length - 1, 1);
+      message.writeInt32BE((3 << 16) | minor, 5);
+      message.writeInt32BE(1, 9);
+      option.copy(message, 13);
+      return message;
+    };
+    for (const [version, minor, keyLength] of [
+      [18, 2, 32],
+      [17, 0, 4],
+    ] as const) {
+      const { client } = await start({ server: { version } });
+      client.sendRaw(packet);
+      const first = await client.next();
+      expect(first?.code).toBe('v'.charCodeAt(0));
+      expect(Buffer.concat([Buffer.from('v'), lengthOf(first!.payload), first!.payload])).toEqual(
+        negotiation(minor),
+      );
+      expect(await client.expect('AuthenticationOk')).toEqual({ type: 'AuthenticationOk' });
+      // The session runs at the negotiated version: 3.2 has the long cancel key.
+      let frame = await client.next();
+      while (frame?.message?.type === 'ParameterStatus') frame = await client.next();
+      expect(frame?.message?.type === 'BackendKeyData' && frame.message.secretKey.length).toBe(keyLength);
+    }
   });
 
   for (const method of ['password', 'md5', 'scram-sha-256'] as const) {

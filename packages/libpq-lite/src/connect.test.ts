@@ -997,3 +997,108 @@ describe('replication stream against a scripted server', () => {
     connection.destroy();
   });
 });
+
+describe('target_session_attrs against a server that does not report in_hot_standby (before 14)', () => {
+  const column = (name: string) => ({
+    name,
+    tableOid: 0,
+    columnNumber: 0,
+    typeOid: 25,
+    typeSize: -1,
+    typeModifier: -1,
+    format: 0,
+  });
+  /** A PostgreSQL 13 walsender: answers one query with `value`, then expects Terminate. */
+  function thirteen(expectedQuery: string | undefined, value: string, seen: string[]) {
+    return startServer(async (peer) => {
+      await peer.startup();
+      peer.ready('13.14');
+      const first = await peer.message();
+      if (first.type === 'Query') {
+        seen.push(first.sql);
+        if (first.sql !== expectedQuery) throw new Error(`unexpected query ${first.sql}`);
+        peer.send(
+          { type: 'RowDescription', fields: [column('answer')] },
+          { type: 'DataRow', values: [Buffer.from(value)] },
+          { type: 'CommandComplete', tag: 'SHOW' },
+          { type: 'ReadyForQuery', transactionStatus: 'I' },
+        );
+        seen.push((await peer.message()).type);
+      } else {
+        seen.push(first.type);
+      }
+    });
+  }
+
+  it('refuses primary/standby on a physical replication connection with a clear reason, asking nothing', async () => {
+    const seen: string[] = [];
+    const server = await thirteen(undefined, '', seen);
+    const error = await failure(
+      connect(base(server.port, { target_session_attrs: 'primary' }), { env: quietEnv }),
+      ConnectionError,
+    );
+    expect(error.code).toBe('WAL_ERR_CONNECTION_TARGET_SESSION');
+    expect(error.retryable).toBe(true);
+    expect(error.message).toBe(
+      `connection to server at "127.0.0.1", port ${server.port} failed: server version "13.14" does not report ` +
+        '"in_hot_standby" (PostgreSQL 14 and later do), and a physical replication connection cannot run SQL to ' +
+        'ask whether it is a standby; use target_session_attrs=any, read-write or read-only with this server',
+    );
+    // Closed politely, like libpq's sendTerminateConn.
+    expect(seen).toEqual(['Terminate']);
+  });
+
+  it('asks SHOW transaction_read_only for read-write and read-only, as libpq does', async () => {
+    const seen: string[] = [];
+    const readOnly = await thirteen('SHOW transaction_read_only', 'on', seen);
+    const refused = await failure(
+      connect(base(readOnly.port, { target_session_attrs: 'read-write' }), { env: quietEnv }),
+      ConnectionError,
+    );
+    expect(refused.message).toBe(
+      `connection to server at "127.0.0.1", port ${readOnly.port} failed: session is read-only`,
+    );
+    expect(seen).toEqual(['SHOW transaction_read_only', 'Terminate']);
+    const writable = await thirteen('SHOW transaction_read_only', 'off', []);
+    const connection = await connect(base(writable.port, { target_session_attrs: 'read-write' }), {
+      env: quietEnv,
+    });
+    expect(connection.port).toBe(writable.port);
+    await connection.close();
+  });
+
+  it('stops a check that waits for the server when the signal aborts', async () => {
+    const controller = new AbortController();
+    const server = await startServer(async (peer) => {
+      await peer.startup();
+      peer.ready('13.14');
+      expect(await peer.message()).toEqual({ type: 'Query', sql: 'SHOW transaction_read_only' });
+      // No answer: only the abort can end the wait.
+      controller.abort();
+      await peer.message().catch(() => undefined);
+    });
+    const error = await failure(
+      connect(base(server.port, { target_session_attrs: 'read-only' }), {
+        env: quietEnv,
+        signal: controller.signal,
+      }),
+      ConnectionError,
+    );
+    expect(error.code).toBe('WAL_ERR_CONNECTION_ABORTED');
+  });
+
+  it('runs SELECT pg_catalog.pg_is_in_recovery() on a replication=database connection', async () => {
+    const seen: string[] = [];
+    const server = await thirteen('SELECT pg_catalog.pg_is_in_recovery()', 't', seen);
+    const error = await failure(
+      connect(base(server.port, { target_session_attrs: 'primary', replication: 'database' }), {
+        env: quietEnv,
+      }),
+      ConnectionError,
+    );
+    expect(error.message).toBe(
+      `connection to server at "127.0.0.1", port ${server.port} failed: server is in hot standby mode`,
+    );
+    expect(seen).toEqual(['SELECT pg_catalog.pg_is_in_recovery()', 'Terminate']);
+  });
+});

@@ -33,6 +33,7 @@ import {
 } from './errors.js';
 import { readPasswordFile } from './pgpass.js';
 import { SocketReader } from './socket-reader.js';
+import { checkTargetSession, type SessionRequirement, sessionPasses } from './target-session.js';
 import { startTls } from './tls.js';
 import type { TraceSink } from './trace.js';
 import { Wire } from './wire.js';
@@ -73,7 +74,10 @@ export async function connect(
   const failures: WalError[] = [];
   const prompt = promptOnce(options.passwordPrompt);
 
-  for (const target of targets) {
+  // prefer-standby runs the host list twice, the second time taking any server (libpq).
+  const passes = sessionPasses(settings.targetSessionAttrs);
+  const attempts = passes.flatMap((requirement) => targets.map((target) => ({ target, requirement })));
+  for (const { target, requirement } of attempts) {
     const getPassword = passwordLookup(settings, target, socketDirectory, options.onWarning, prompt);
     let addresses: Address[];
     try {
@@ -87,11 +91,43 @@ export async function connect(
         { settings, target, address, options, getPassword },
         failures,
       );
-      if (outcome instanceof Connection) return outcome;
+      if (outcome instanceof Connection) {
+        const rejected = await checkSession(outcome, requirement, settings, options.signal);
+        if (rejected === undefined) return outcome;
+        // libpq: the next host, not the next address of this one.
+        failures.push(rejected);
+        break;
+      }
       if (outcome === 'next-host') break;
     }
   }
   throw combineFailures(failures);
+}
+
+/**
+ * target_session_attrs for one established session (libpq CONNECTION_CHECK_TARGET). A rejected
+ * session is closed politely. The abort signal ends a check that waits for the server.
+ */
+async function checkSession(
+  connection: Connection,
+  requirement: SessionRequirement,
+  settings: ConnectionSettings,
+  signal: AbortSignal | undefined,
+): Promise<WalError | undefined> {
+  const onAbort = (): void => connection.destroy();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let rejected: WalError | undefined;
+  try {
+    rejected = await checkTargetSession(connection, requirement, settings.startupParameters.replication);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  if (signal?.aborted) {
+    connection.destroy();
+    throw abortError(signal);
+  }
+  if (rejected !== undefined) await connection.close();
+  return rejected;
 }
 
 /** The prompt, asked at most once per `connect()` whatever the number of hosts. */

@@ -121,6 +121,15 @@ describe('resolveSettings', () => {
     ]);
   });
 
+  it('reads target_session_attrs from the keyword, then PGTARGETSESSIONATTRS, default any', () => {
+    expect(resolve({ user: 'u' }).targetSessionAttrs).toBe('any');
+    expect(resolve({ user: 'u' }, { PGTARGETSESSIONATTRS: 'standby' }).targetSessionAttrs).toBe('standby');
+    expect(
+      resolve({ user: 'u', target_session_attrs: 'prefer-standby' }, { PGTARGETSESSIONATTRS: 'standby' })
+        .targetSessionAttrs,
+    ).toBe('prefer-standby');
+  });
+
   it('accepts protocol 3.2 through max_protocol_version', () => {
     expect(resolve({ user: 'u', max_protocol_version: 'latest' }).maxProtocolVersion.minor).toBe(2);
     expect(resolve({ user: 'u', max_protocol_version: '3.2' }).maxProtocolVersion.minor).toBe(2);

@@ -3,6 +3,7 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { CONNECTION_KEYWORDS, isConnectionKeyword } from './conninfo.js';
 import { ConnectionStringError } from './errors.js';
+import { TARGET_SESSION_ATTRS, type TargetSessionAttrs } from './target-session.js';
 
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 export type ChannelBindingMode = 'disable' | 'prefer' | 'require';
@@ -47,6 +48,8 @@ export interface ConnectionSettings {
   /** Methods allowed by `require_auth`, or undefined when unrestricted. */
   requireAuth: { allowed: Set<string>; negated: boolean } | undefined;
   loadBalanceHosts: boolean;
+  /** Which server a session must reach (libpq target_session_attrs), checked on every connect. */
+  targetSessionAttrs: TargetSessionAttrs;
   keepalives: { enabled: boolean; idleMs: number };
   /** Parameters sent in the StartupMessage. */
   startupParameters: Record<string, string>;
@@ -156,6 +159,11 @@ export function resolveSettings(
     ...timeouts,
     requireAuth: parseRequireAuth(values.require_auth),
     loadBalanceHosts,
+    targetSessionAttrs: oneOf(
+      values.target_session_attrs ?? 'any',
+      TARGET_SESSION_ATTRS,
+      'target_session_attrs',
+    ),
     startupParameters: startupParametersFor(values, user, dbname),
   };
 }
@@ -295,14 +303,6 @@ function refuseUnsupportedSettings(values: Record<string, string>): void {
   }
   if (values.gssencmode !== undefined)
     oneOf(values.gssencmode, ['disable', 'prefer', 'require'] as const, 'gssencmode');
-  // Accepted for compatibility; every session is fine for a replication client (see README).
-  if (values.target_session_attrs !== undefined) {
-    oneOf(
-      values.target_session_attrs,
-      ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'] as const,
-      'target_session_attrs',
-    );
-  }
 }
 
 function resolveTimeouts(

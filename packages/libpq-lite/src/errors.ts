@@ -46,7 +46,9 @@ export type ConnectionErrorCode =
   | 'WAL_ERR_CONNECTION_HOST_NOT_FOUND'
   | 'WAL_ERR_CONNECTION_FAILED'
   | 'WAL_ERR_CONNECTION_PROTOCOL_VERSION'
-  | 'WAL_ERR_CONNECTION_STATE';
+  | 'WAL_ERR_CONNECTION_STATE'
+  /** The server is not what target_session_attrs asks for (read-only, a standby...). Retryable. */
+  | 'WAL_ERR_CONNECTION_TARGET_SESSION';
 
 /** The transport failed: nothing reached a server, the server went away, or the caller misused the connection. */
 export class ConnectionError extends WalError {

@@ -42,5 +42,11 @@ export {
 export type { CopyEvent, EndOfStreamResult, ReplicationStream } from './replication-stream.js';
 export type { FieldDescription, QueryResult } from './simple-query.js';
 export { isRetryableSqlState, SqlState } from './sqlstate.js';
+export {
+  checkTargetSession,
+  type SessionRequirement,
+  TARGET_SESSION_ATTRS,
+  type TargetSessionAttrs,
+} from './target-session.js';
 export type { TraceSink } from './trace.js';
 export type { ReadLease } from './wire.js';

@@ -104,6 +104,32 @@ describe.each(chosen)('a real PostgreSQL %i server', (version) => {
     await cluster?.stop();
   });
 
+  it("answers libpq 19's grease request (3.9999) with NegotiateProtocolVersion, as the fake walsender does", async () => {
+    const session = await Session.open(cluster);
+    session.send(
+      encodeFrontendMessage({
+        type: 'StartupMessage',
+        protocolVersion: (3 << 16) | 9999,
+        parameters: {
+          user: cluster.superuser,
+          database: 'replication',
+          replication: 'true',
+          '_pq_.test_protocol_negotiation': '',
+        },
+      }),
+    );
+    const startup = await session.untilReady();
+    // apps/fake-walsender/src/server.test.ts expects these same bytes from the fake.
+    expect(startup[0]).toEqual({
+      type: 'NegotiateProtocolVersion',
+      newestMinorVersion: version >= 18 ? 2 : 0,
+      unrecognizedOptions: ['_pq_.test_protocol_negotiation'],
+    });
+    const key = startup.find((message) => message.type === 'BackendKeyData');
+    expect(key?.type === 'BackendKeyData' && key.secretKey.length).toBe(version >= 18 ? 32 : 4);
+    session.close();
+  });
+
   it.each([196608, 196610])(
     'runs a replication session with protocol version %i',
     async (protocolVersion) => {

@@ -24,6 +24,11 @@ export type StreamErrorCode =
   | 'WAL_ERR_STREAM_SLOT_MISSING'
   /** READ_REPLICATION_SLOT: the slot is not a physical slot. Fatal. */
   | 'WAL_ERR_STREAM_SLOT_NOT_PHYSICAL'
+  /**
+   * The slot has been invalidated (PostgreSQL 18: idle_replication_slot_timeout or
+   * max_slot_wal_keep_size): the server keeps no WAL for it. Fatal; a SlotInvalidatedError.
+   */
+  | 'WAL_ERR_STREAM_SLOT_INVALIDATED'
   /** The start timeline is newer than the server's current timeline. Retryable (pg_receivewal loops). */
   | 'WAL_ERR_STREAM_TIMELINE_NOT_PRESENT'
   /** The server no longer has the WAL at the start position (SQLSTATE 58P01). Fatal: needs the operator. */

@@ -16,6 +16,7 @@ export {
 } from './receive-wal.js';
 export { type Classification, classifyError, MAX_RECONNECT_DELAY_MS, ReconnectBackoff } from './reconnect.js';
 export type { SinkCloseReason, WalSink } from './sink.js';
+export { type ResumePoint, SlotInvalidatedError, slotInvalidatedError } from './slot-invalidation.js';
 export { chooseStartPosition, type StartPosition, type StartPositionSource } from './start-position.js';
 export { checkHistoryContent, checkNextTimeline, ensureHistoryFile } from './timeline.js';
 export type { ReceiveEvent, ReceiveWalOptions } from './types.js';

@@ -2,6 +2,7 @@ import { WalError } from '@wal/protocol';
 import { describe, expect, it } from 'vitest';
 import { StreamError } from './errors.js';
 import { receiveWal, receiveWalWithClock } from './receive-wal.js';
+import { SlotInvalidatedError } from './slot-invalidation.js';
 import { FakeConnection, FakeReplicationStream, ManualClock, MemorySink } from './testing/index.js';
 import type { ReceiveEvent, ReceiveWalOptions } from './types.js';
 
@@ -571,6 +572,117 @@ describe('receiveWal: errors and reconnects', () => {
     expect((error as StreamError).code).toBe('WAL_ERR_STREAM_WAL_REMOVED');
     expect((error as Error).message).toMatch(/has already been removed.*replication slot/s);
     expect((error as Error).cause).toBe(removed);
+  });
+
+  it('stops at once when the slot has been invalidated (PostgreSQL 18, 55000), naming why and the gap', async () => {
+    // ReplicationSlotAcquire's error in PostgreSQL 18 (slot.c), as a ServerError carries it.
+    const invalidated = Object.assign(
+      new WalError('WAL_ERR_SERVER', 'ERROR:  can no longer access replication slot "archive"'),
+      { sqlState: '55000', detail: 'This replication slot has been invalidated due to "idle_timeout".' },
+    );
+    const lost = new WalError('WAL_ERR_CONNECTION_LOST', 'lost', { retryable: true });
+    let starts = 0;
+    const connection = new FakeConnection(() => {
+      starts++;
+      if (starts === 1)
+        return new FakeReplicationStream().pushWal(0x3000000n, bytes(0x100, 1)).pushError(lost);
+      throw invalidated;
+    });
+    connection.slots.set('archive', { slotType: 'physical', restartLsn: 0x3000000n, restartTimeline: 1 });
+    const { events, error } = await collectFailure(
+      receiveWal(options(connection, new MemorySink(), { slot: 'archive' })),
+    );
+    // One reconnect after the lost connection, none after the invalidated slot.
+    expect(types(events).filter((type) => type === 'disconnected')).toHaveLength(1);
+    expect(starts).toBe(2);
+    expect(error).toBeInstanceOf(SlotInvalidatedError);
+    const failure = error as SlotInvalidatedError;
+    expect(failure.code).toBe('WAL_ERR_STREAM_SLOT_INVALIDATED');
+    expect(failure.retryable).toBe(false);
+    expect(failure.slot).toBe('archive');
+    expect(failure.invalidationReason).toBe('idle_timeout');
+    expect(failure.gapStartLsn).toBe(0x3000000n);
+    expect(failure.message).toContain('"archive" has been invalidated (reason "idle_timeout"');
+    expect(failure.message).toContain('idle_replication_slot_timeout');
+    expect(failure.message).toContain('The archive has no WAL from 0/3000000 on');
+    expect(failure.cause).toBe(invalidated);
+  });
+
+  it('says nothing was received when the slot is invalidated before the first byte (max_slot_wal_keep_size)', async () => {
+    const invalidated = Object.assign(
+      new WalError('WAL_ERR_SERVER', 'ERROR:  can no longer access replication slot "archive"'),
+      { sqlState: '55000', detail: 'This replication slot has been invalidated due to "wal_removed".' },
+    );
+    const connection = new FakeConnection(() => {
+      throw invalidated;
+    });
+    connection.slots.set('archive', { slotType: 'physical', restartLsn: null, restartTimeline: null });
+    const { error } = await collectFailure(
+      receiveWal(options(connection, new MemorySink(), { slot: 'archive' })),
+    );
+    expect((error as SlotInvalidatedError).invalidationReason).toBe('wal_removed');
+    expect((error as Error).message).toContain('max_slot_wal_keep_size');
+    expect((error as Error).message).toContain(
+      'Nothing was received yet; streaming would have started at 0/3000000',
+    );
+  });
+
+  it('on PostgreSQL 15-17 turns 58P01 through a slot without restart_lsn into the invalidated-slot error', async () => {
+    const removed = Object.assign(
+      new WalError(
+        'WAL_ERR_SERVER',
+        'ERROR:  requested WAL segment 000000010000000000000003 has already been removed',
+      ),
+      { sqlState: '58P01' },
+    );
+    for (const restartLsn of [null, 0x5000000n]) {
+      const streaming = serverWith((stream) => stream.pushError(removed));
+      streaming.slots.set('archive', { slotType: 'physical', restartLsn: 0x3000000n, restartTimeline: 1 });
+      // The second connection only answers READ_REPLICATION_SLOT, after max_slot_wal_keep_size struck.
+      const asked = new FakeConnection();
+      asked.slots.set('archive', { slotType: 'physical', restartLsn, restartTimeline: null });
+      const connections = [streaming, asked];
+      const { error } = await collectFailure(
+        receiveWal({
+          connect: async () => connections.shift()!,
+          sink: new MemorySink(),
+          slot: 'archive',
+          reconnectDelayMs: 0,
+        }),
+      );
+      expect(asked.commands).toEqual(['READ_REPLICATION_SLOT archive']);
+      expect(asked.closed).toBe(true);
+      if (restartLsn === null) {
+        expect(error).toBeInstanceOf(SlotInvalidatedError);
+        expect((error as SlotInvalidatedError).invalidationReason).toBeUndefined();
+        expect((error as SlotInvalidatedError).gapStartLsn).toBe(0x3000000n);
+        expect((error as Error).message).toContain('max_slot_wal_keep_size');
+        expect((error as Error).message).toContain(
+          'Nothing was received yet; streaming would have started at 0/3000000',
+        );
+        expect((error as Error).cause).toBe(removed);
+      } else {
+        expect((error as StreamError).code).toBe('WAL_ERR_STREAM_WAL_REMOVED');
+      }
+    }
+  });
+
+  it('keeps other 55000 errors of START_REPLICATION as they are', async () => {
+    const logical = Object.assign(
+      new WalError(
+        'WAL_ERR_SERVER',
+        'ERROR:  cannot use a logical replication slot for physical replication',
+      ),
+      { sqlState: '55000' },
+    );
+    const connection = new FakeConnection(() => {
+      throw logical;
+    });
+    connection.slots.set('archive', { slotType: 'physical', restartLsn: null, restartTimeline: null });
+    const { error } = await collectFailure(
+      receiveWal(options(connection, new MemorySink(), { slot: 'archive', noLoop: true })),
+    );
+    expect(error).toBe(logical);
   });
 
   it('fails when the system identifier or the segment size changes between connections', async () => {

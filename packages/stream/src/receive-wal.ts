@@ -12,7 +12,8 @@ import { type Clock, CopyStream, isValidBytesInFlight, systemClock } from './cop
 import { StreamError } from './errors.js';
 import { segmentStartOf } from './positions.js';
 import { classifyError, ReconnectBackoff } from './reconnect.js';
-import { chooseStartPosition } from './start-position.js';
+import { explainRemovedWal, type ResumePoint, slotInvalidatedError } from './slot-invalidation.js';
+import { chooseStartPosition, type StartPositionSource } from './start-position.js';
 import { checkNextTimeline, ensureHistoryFile } from './timeline.js';
 import type { ReceiveEvent, ReceiveWalOptions } from './types.js';
 
@@ -127,6 +128,10 @@ async function* run(settings: Settings): AsyncGenerator<ReceiveEvent, void, unde
     let fatal = false;
     let streamedWal = false;
     let connection: ReplicationConnection | undefined;
+    let diagnosis: { serverVersion: number; resume: ResumePoint | undefined } = {
+      serverVersion: 0,
+      resume: undefined,
+    };
     try {
       connection = await settings.connect();
     } catch (error) {
@@ -150,10 +155,14 @@ async function* run(settings: Settings): AsyncGenerator<ReceiveEvent, void, unde
       } finally {
         streamedWal = session.receivedWal;
         await session.cleanup();
+        diagnosis = { serverVersion: connection.serverVersion, resume: session.resumePoint };
       }
     }
     // Stopped while a command waited (the guard destroyed the connection): a stop, not a failure.
     if (settings.signal?.aborted) continue;
+    failure =
+      (await explainRemovedWal(failure, { ...diagnosis, slot: settings.slot, connect: settings.connect })) ??
+      failure;
     const classification = classifyError(failure);
     if (fatal || !classification.retry || settings.noLoop) throw classification.error;
     if (streamedWal) backoff.reset();
@@ -224,6 +233,8 @@ class Session {
   /** The COPY running, until it ended normally. */
   #copy: CopyStream | undefined;
   #receivedWal = false;
+  /** Where this session's stream started from, until it received WAL. */
+  #startSource: StartPositionSource | undefined;
 
   constructor(
     settings: Settings,
@@ -262,6 +273,7 @@ class Session {
       slot: settings.slot,
       previous: this.#state.previous,
     });
+    this.#startSource = start.source;
     let lsn = start.lsn;
     let timeline = start.timeline;
     this.#remember(lsn, timeline);
@@ -280,11 +292,7 @@ class Session {
         yield { type: 'stopped', reason: 'aborted', lsn, timeline };
         return;
       }
-      const started = await connection.startReplication({
-        ...(settings.slot === undefined ? {} : { slot: settings.slot }),
-        startLsn: lsn,
-        timeline,
-      });
+      const started = await this.#startReplication(lsn, timeline, start.source);
       let next: { timeline: number; startLsn: bigint };
       if (started.kind === 'no-copy') {
         // Requested exactly at the end of a historic timeline: the server skips COPY and sends the
@@ -313,6 +321,32 @@ class Session {
       this.#remember(lsn, timeline);
       yield { type: 'timeline-switched', timeline, lsn: next.startLsn };
     }
+  }
+
+  /** START_REPLICATION; an invalidated slot becomes a SlotInvalidatedError (no retry can help). */
+  async #startReplication(lsn: bigint, timeline: number, startSource: StartPositionSource) {
+    const slot = this.#settings.slot;
+    try {
+      return await this.#connection.startReplication({
+        ...(slot === undefined ? {} : { slot }),
+        startLsn: lsn,
+        timeline,
+      });
+    } catch (error) {
+      // After a stream in this session, the target holds the WAL before lsn whatever the start was.
+      const source = this.receivedWal ? 'previous-stream' : startSource;
+      throw slotInvalidatedError(error, slot, { lsn, source }) ?? error;
+    }
+  }
+
+  /**
+   * Where the next stream would start, and what the target holds before it (after cleanup()).
+   * Undefined before a start position was chosen.
+   */
+  get resumePoint(): ResumePoint | undefined {
+    const previous = this.#state.previous;
+    if (this.#startSource === undefined || previous === undefined) return undefined;
+    return { lsn: previous.lsn, source: this.receivedWal ? 'previous-stream' : this.#startSource };
   }
 
   /** WAL was written during this session (then the reconnect backoff starts over). */
