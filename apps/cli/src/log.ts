@@ -17,12 +17,18 @@ export interface LoggerOptions {
   readonly program: string;
   readonly output: LogOutput;
   readonly json?: boolean;
+  /**
+   * Whether reports add our suggestions (`hint:` lines pg_receivewal does not print); false under
+   * the drop-in name `pg_receivewal`. Default true.
+   */
+  readonly suggestions?: boolean;
   readonly now?: () => Date;
 }
 
 export class Logger {
   readonly program: string;
   readonly json: boolean;
+  readonly suggestions: boolean;
   private readonly output: LogOutput;
   private readonly now: () => Date;
   private progressShown = false;
@@ -31,6 +37,7 @@ export class Logger {
     this.program = options.program;
     this.output = options.output;
     this.json = options.json ?? false;
+    this.suggestions = options.suggestions ?? true;
     this.now = options.now ?? (() => new Date());
   }
 

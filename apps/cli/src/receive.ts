@@ -47,15 +47,34 @@ export function receiveFastPathArguments(argv: readonly string[]): string[] | un
   return rest;
 }
 
+/**
+ * The name under which `wal receive` stands in for PostgreSQL's program: a symlink called
+ * `pg_receivewal` to bin/run.js (apps/cli/README.md, "Installing as pg_receivewal").
+ */
+export const DROP_IN_NAME = 'pg_receivewal';
+
+/**
+ * Whether bin/run.js runs under the drop-in name. `scriptPath` is `process.argv[1]`: Node makes it
+ * absolute but keeps a symlink's own name, so a symlink `pg_receivewal` arrives as `…/pg_receivewal`.
+ */
+export function invokedAsDropIn(scriptPath: string | undefined): boolean {
+  if (scriptPath === undefined) return false;
+  const name = scriptPath.slice(scriptPath.lastIndexOf('/') + 1);
+  return name === DROP_IN_NAME;
+}
+
 // 2. The process around the command.
 
-/** bin/run.js: run the command and end the process with its exit code, as oclif's handler does. */
-export async function main(argv: readonly string[]): Promise<never> {
+/**
+ * bin/run.js: run the command and end the process with its exit code, as oclif's handler does.
+ * `program` is the drop-in name when invoked under it, else `wal receive` (from the manifest).
+ */
+export async function main(argv: readonly string[], program?: string): Promise<never> {
   // oclif's Command module ignores EPIPE on stdout (`wal receive --version | head -c1`); so do we.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') throw error;
   });
-  const exitCode = await runReceiveCommand(argv);
+  const exitCode = await runReceiveCommand(argv, { stdout: process.stdout, stderr: process.stderr }, program);
   process.exit(exitCode);
 }
 
@@ -73,15 +92,24 @@ function readManifest(): PackageManifest {
 export async function runReceiveCommand(
   argv: readonly string[],
   io: Pick<ReceiveMainIo, 'stdout' | 'stderr'> = { stdout: process.stdout, stderr: process.stderr },
+  programName?: string,
 ): Promise<number> {
   const manifest = readManifest();
-  const program = `${manifest.oclif.bin} receive`;
+  const program = programName ?? `${manifest.oclif.bin} receive`;
   try {
     return await receiveMain(argv, { program, version: manifest.version, ...io });
   } catch (error) {
-    reportError(new Logger({ program, output: io.stderr, json: wantsJson(argv) }), error);
+    reportError(loggerFor(program, io.stderr, argv), error);
     return 1;
   }
+}
+
+/**
+ * The run's logger. Under the drop-in name stderr is pg_receivewal's to the byte, so none of our
+ * suggestions are added (docs/adr/0006-receiver-deviations.md, "Messages").
+ */
+function loggerFor(program: string, output: ReceiveMainIo['stderr'], argv: readonly string[]): Logger {
+  return new Logger({ program, output, json: wantsJson(argv), suggestions: program !== DROP_IN_NAME });
 }
 
 // 3. The command line.
@@ -101,7 +129,7 @@ export interface ReceiveMainIo {
  * the run itself. The oclif command (commands/receive.ts) only calls this and exits with its result.
  */
 export async function receiveMain(argv: readonly string[], io: ReceiveMainIo): Promise<number> {
-  const logger = new Logger({ program: io.program, output: io.stderr, json: wantsJson(argv) });
+  const logger = loggerFor(io.program, io.stderr, argv);
   let commandLine: ReturnType<typeof parseReceiveCommandLine>;
   try {
     commandLine = parseReceiveCommandLine(argv);
@@ -152,6 +180,8 @@ function loadClient(): Promise<Client> {
 
 /** Raised when a replication command (slot create/drop) fails; keeps the server's SQLSTATE, DETAIL, HINT. */
 export class ReplicationCommandError extends WalError {
+  /** The command as sent: `DROP_REPLICATION_SLOT "name"`. */
+  readonly command: string;
   readonly sqlState: string | undefined;
   readonly detail: string | undefined;
   readonly hint: string | undefined;
@@ -164,15 +194,16 @@ export class ReplicationCommandError extends WalError {
       hint?: string;
       message?: string;
     };
-    const severity = server.severity ?? 'ERROR';
+    // A ServerError's message is libpq's already (`ERROR:  …`, then DETAIL and HINT lines).
     const reason =
-      cause instanceof WalError && server.sqlState !== undefined
-        ? `${severity}:  ${cause.message}`
-        : String(server.message ?? cause);
+      cause instanceof WalError || server.severity === undefined
+        ? String(server.message ?? cause)
+        : `${server.severity}:  ${server.message}`;
     super('WAL_ERR_CLI_REPLICATION_COMMAND', `could not send replication command "${command}": ${reason}`, {
       cause,
       retryable: cause instanceof WalError ? cause.retryable : false,
     });
+    this.command = command;
     this.sqlState = server.sqlState;
     this.detail = server.detail;
     this.hint = server.hint;

@@ -48,6 +48,8 @@ const SUGGESTIONS_BY_SQLSTATE: Readonly<Record<string, string>> = {
 
 export function suggestionFor(error: WalError): string | undefined {
   const bySqlState = sqlStateOf(error);
+  // A slot that --drop-slot does not find needs no creating.
+  if (bySqlState === '42704' && commandOf(error)?.startsWith('DROP_REPLICATION_SLOT')) return undefined;
   if (bySqlState !== undefined && SUGGESTIONS_BY_SQLSTATE[bySqlState] !== undefined) {
     return SUGGESTIONS_BY_SQLSTATE[bySqlState];
   }
@@ -77,6 +79,8 @@ type Wording = (error: WalError, context: ReportContext) => string;
  * the library's message says more, the hint keeps the advice.
  */
 const MESSAGES_BY_CODE: Readonly<Record<string, Wording>> = {
+  WAL_ERR_STREAM_SLOT_MISSING: (error, context) =>
+    `replication slot "${slotOf(error) ?? context.slot}" does not exist`,
   WAL_ERR_STREAM_DATABASE_SPECIFIC: (error, context) => {
     const slot = slotOf(error) ?? context.slot;
     return `${slot === undefined ? 'replication connection' : `replication connection using slot "${slot}"`} is unexpectedly database specific`;
@@ -97,15 +101,22 @@ export function reportError(logger: Logger, error: unknown, context: ReportConte
   }
   if (error instanceof WalError) {
     const server = serverFieldsOf(error);
+    const message = MESSAGES_BY_CODE[error.code]?.(error, context) ?? error.message;
     logger.error(
-      MESSAGES_BY_CODE[error.code]?.(error, context) ?? error.message,
+      message,
       logger.json
         ? { code: error.code, ...(server.sqlState ? { sqlState: server.sqlState } : {}) }
         : undefined,
     );
-    if (server.detail) logger.detail(server.detail);
-    const hint = server.hint ?? suggestionFor(error);
-    if (hint) logger.hint(hint);
+    // The server's DETAIL and HINT are part of the message in libpq's form (`\nHINT:  …`), as
+    // pg_receivewal prints them; a line of their own only when the message does not carry them.
+    if (server.detail && !message.includes(server.detail)) logger.detail(server.detail);
+    if (server.hint !== undefined) {
+      if (!message.includes(server.hint)) logger.hint(server.hint);
+      return;
+    }
+    const suggestion = logger.suggestions ? suggestionFor(error) : undefined;
+    if (suggestion) logger.hint(suggestion);
     return;
   }
   logger.error(error instanceof Error ? error.message : String(error));
@@ -136,6 +147,12 @@ function serverFieldsOf(error: WalError): ServerFields {
 
 function sqlStateOf(error: WalError): string | undefined {
   return serverFieldsOf(error).sqlState;
+}
+
+/** The replication command a ReplicationCommandError is about, read without depending on its class. */
+function commandOf(error: WalError): string | undefined {
+  const command = (error as WalError & { command?: unknown }).command;
+  return typeof command === 'string' ? command : undefined;
 }
 
 /** The slot a stream error is about, read without depending on StreamError's class. */
