@@ -1,6 +1,6 @@
 import { closeSync, opendirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { Connection, ConnectOptions } from '@wal/libpq-lite';
-import { formatLsn, WalError } from '@wal/protocol';
+import { formatLsn, systemErrorText, WalError } from '@wal/protocol';
 import type { ReceiveEvent, ReceiveWalOptions, WalSink } from '@wal/stream';
 import type { CompressionSpecification } from './compression-spec.js';
 import { replicationConnectionParameters } from './connection-parameters.js';
@@ -240,22 +240,12 @@ function quoted(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-const STRERROR: Readonly<Record<string, string>> = {
-  ENOENT: 'No such file or directory',
-  ENOTDIR: 'Not a directory',
-  EACCES: 'Permission denied',
-  ELOOP: 'Too many levels of symbolic links',
-  ENAMETOOLONG: 'File name too long',
-  EMFILE: 'Too many open files',
-};
-
 /** get_destination_dir: the directory must exist and be readable; it is never created. */
 export function checkDirectory(directory: string): void {
   try {
     opendirSync(directory).closeSync();
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? '';
-    const reason = STRERROR[code] ?? (error as Error).message;
+    const reason = systemErrorText(error) ?? (error as Error).message;
     throw new CommandLineError(
       'WAL_ERR_CLI_DIRECTORY',
       `could not open directory "${directory}": ${reason}`,

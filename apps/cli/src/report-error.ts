@@ -115,7 +115,7 @@ export function reportError(logger: Logger, error: unknown, context: ReportConte
       if (!message.includes(server.hint)) logger.hint(server.hint);
       return;
     }
-    const suggestion = logger.suggestions ? suggestionFor(error) : undefined;
+    const suggestion = logger.suggestions ? (suggestionFor(error) ?? adviceOf(error)) : undefined;
     if (suggestion) logger.hint(suggestion);
     return;
   }
@@ -147,6 +147,12 @@ function serverFieldsOf(error: WalError): ServerFields {
 
 function sqlStateOf(error: WalError): string | undefined {
   return serverFieldsOf(error).sqlState;
+}
+
+/** The library's own advice (AuthenticationError, SinkError), read without depending on their classes. */
+function adviceOf(error: WalError): string | undefined {
+  const advice = (error as WalError & { advice?: unknown }).advice;
+  return typeof advice === 'string' && advice !== '' ? advice : undefined;
 }
 
 /** The replication command a ReplicationCommandError is about, read without depending on its class. */

@@ -5,7 +5,9 @@ import {
   BackendMessageCode,
   EncryptionResponseCode,
   encodeFrontendMessage,
+  lookupErrorText,
   ProtocolError,
+  systemErrorText,
   WalError,
 } from '@wal/protocol';
 import {
@@ -236,7 +238,7 @@ async function resolveAddresses(target: HostTarget): Promise<Address[]> {
   } catch (error) {
     throw new ConnectionError(
       'WAL_ERR_CONNECTION_HOST_NOT_FOUND',
-      `could not translate host name "${host}" to address: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      `could not translate host name "${host}" to address: ${lookupErrorText(error)}`,
       { cause: error },
     );
   }
@@ -321,11 +323,23 @@ async function attempt(input: AttemptInput): Promise<Connection> {
     });
   } catch (error) {
     for (const socket of sockets) socket.destroy();
-    throw interruption ?? error;
+    throw interruption ?? attributed(error, description);
   } finally {
     if (timer !== undefined) clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * libpq puts `connection to server at "H", port P failed: ` before the server's refusal and the
+ * client's own authentication failures (fe-connect.c, PostgreSQL 14+); transport failures say
+ * where in their own words already.
+ */
+function attributed(error: unknown, description: string): unknown {
+  if (error instanceof AuthenticationError || error instanceof ServerError) {
+    error.message = `connection to ${description} failed: ${error.message}`;
+  }
+  return error;
 }
 
 function openSocket(
@@ -356,7 +370,7 @@ function openSocket(
       reject(
         new ConnectionError(
           refused ? 'WAL_ERR_CONNECTION_REFUSED' : 'WAL_ERR_CONNECTION_FAILED',
-          `connection to ${description} failed: ${error.code === 'ECONNREFUSED' ? 'Connection refused' : error.code === 'ENOENT' ? 'No such file or directory' : error.message}\n\t${advice}`,
+          `connection to ${description} failed: ${systemErrorText(error) ?? error.message}\n\t${advice}`,
           { cause: error },
         ),
       );
@@ -405,7 +419,7 @@ function readSslResponse(socket: Socket, reader: SocketReader, description: stri
       reject(
         new ConnectionError(
           'WAL_ERR_CONNECTION_CLOSED',
-          `server at ${description} closed the connection unexpectedly during SSL negotiation`,
+          `${description} closed the connection unexpectedly during SSL negotiation`,
         ),
       );
     };
@@ -529,7 +543,7 @@ function checkSslRefusal(response: Buffer, settings: ConnectionSettings, descrip
   if (answer === BackendMessageCode.ErrorResponse) {
     throw new TlsError(
       'WAL_ERR_TLS_SERVER_ERROR',
-      `server at ${description} sent an error response during SSL exchange (see the server log)`,
+      `${description} sent an error response during SSL exchange (see the server log)`,
       { retryable: true },
     );
   }

@@ -83,14 +83,17 @@ export class AuthenticationError extends WalError {
   readonly sqlState: string | undefined;
   readonly serverError: ServerError | undefined;
   readonly needsPassword: boolean;
+  /** What to do about it, in the library's terms; the message itself is libpq's. */
+  readonly advice: string | undefined;
 
   constructor(
     code: AuthenticationErrorCode,
     message: string,
-    options: { cause?: unknown; serverError?: ServerError; needsPassword?: boolean } = {},
+    options: { cause?: unknown; serverError?: ServerError; needsPassword?: boolean; advice?: string } = {},
   ) {
     super(code, message, { cause: options.cause ?? options.serverError, retryable: false });
     this.serverError = options.serverError;
+    this.advice = options.advice;
     this.sqlState = options.serverError?.sqlState;
     this.needsPassword = options.needsPassword ?? false;
   }
