@@ -7,6 +7,8 @@ import { StreamError } from '@wal/stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Logger } from './log.js';
 import {
+  DROP_IN_NAME,
+  invokedAsDropIn,
   type ReceiveEnvironment,
   receiveFastPathArguments,
   receiveMain,
@@ -102,6 +104,44 @@ describe('the process around the command (runReceiveCommand)', () => {
       const code = await runReceiveCommand(['--version'], { stdout, stderr });
       expect(code).toBe(1);
       expect(stderr.text).toBe('wal receive: error: stdout is gone\n');
+    });
+  });
+
+  describe('under the name pg_receivewal (a symlink to bin/run.js)', () => {
+    it('is recognised by the base name of the script path Node.js reports', () => {
+      expect(invokedAsDropIn('/usr/local/bin/pg_receivewal')).toBe(true);
+      expect(invokedAsDropIn('/opt/wal/apps/cli/bin/run.js')).toBe(false);
+      expect(invokedAsDropIn('/usr/local/bin/pg_receivewal.old')).toBe(false);
+      expect(invokedAsDropIn('/srv/pg_receivewal/run.js')).toBe(false);
+      expect(invokedAsDropIn(undefined)).toBe(false);
+    });
+
+    async function runAs(...argv: string[]): Promise<{ code: number; stderr: string }> {
+      const stdout = new CapturedOutput();
+      const stderr = new CapturedOutput();
+      const code = await runReceiveCommand(argv, { stdout, stderr }, DROP_IN_NAME);
+      return { code, stderr: stderr.text };
+    }
+
+    it('names itself pg_receivewal in every line, hint included', async () => {
+      expect(await runAs('--bogus')).toEqual({
+        code: 1,
+        stderr:
+          "pg_receivewal: unrecognized option '--bogus'\n" +
+          'pg_receivewal: hint: Try "pg_receivewal --help" for more information.\n',
+      });
+    });
+
+    it('refuses zstd as pg_receivewal 15 does, whatever Node.js offers', async () => {
+      const directory = mkdtempSync(join(tmpdir(), 'wal-drop-in-'));
+      try {
+        expect(await runAs('-D', directory, '-Z', 'zstd')).toEqual({
+          code: 1,
+          stderr: 'pg_receivewal: error: compression with ZSTD is not yet supported\n',
+        });
+      } finally {
+        rmSync(directory, { recursive: true });
+      }
     });
   });
 });
@@ -231,7 +271,8 @@ describe('the command line (receiveMain)', () => {
     it('refuses --version anywhere but first, as pg_receivewal does', async () => {
       const result = await run('-D', directory, '--version');
       expect(result.code).toBe(1);
-      expect(result.stderr).toBe(`wal receive: unrecognized option '--version'\n${HINT}`);
+      // pg_receivewal 15's getopt knows --version; its option loop answers with the hint alone.
+      expect(result.stderr).toBe(HINT);
     });
 
     it('reports a refused command line as JSON with --json', async () => {

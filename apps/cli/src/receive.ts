@@ -2,7 +2,7 @@ import { closeSync, opendirSync, openSync, readFileSync, writeSync } from 'node:
 import type { Connection, ConnectOptions } from '@wal/libpq-lite';
 import { formatLsn, systemErrorText, WalError } from '@wal/protocol';
 import type { ReceiveEvent, ReceiveWalOptions, WalSink } from '@wal/stream';
-import type { CompressionSpecification } from './compression-spec.js';
+import { type CompressionSpecification, PG_RECEIVEWAL_15_COMPRESSION } from './compression-spec.js';
 import { replicationConnectionParameters } from './connection-parameters.js';
 import { CommandLineError } from './errors.js';
 import { Logger } from './log.js';
@@ -132,7 +132,10 @@ export async function receiveMain(argv: readonly string[], io: ReceiveMainIo): P
   const logger = loggerFor(io.program, io.stderr, argv);
   let commandLine: ReturnType<typeof parseReceiveCommandLine>;
   try {
-    commandLine = parseReceiveCommandLine(argv);
+    commandLine = parseReceiveCommandLine(
+      argv,
+      io.program === DROP_IN_NAME ? PG_RECEIVEWAL_15_COMPRESSION : undefined,
+    );
   } catch (error) {
     reportError(logger, error);
     return 1;

@@ -89,7 +89,8 @@ const MESSAGES_BY_CODE: Readonly<Record<string, Wording>> = {
 
 export function reportError(logger: Logger, error: unknown, context: ReportContext = {}): void {
   if (error instanceof UnknownOptionError) {
-    logger.bare(error.message);
+    // Without a message: an option getopt knows but the option loop refuses (the hint alone).
+    if (error.message !== '') logger.bare(error.message);
     logger.hint(helpHint(logger.program));
     return;
   }
