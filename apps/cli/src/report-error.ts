@@ -79,6 +79,8 @@ type Wording = (error: WalError, context: ReportContext) => string;
  * the library's message says more, the hint keeps the advice.
  */
 const MESSAGES_BY_CODE: Readonly<Record<string, Wording>> = {
+  // The server's message as pg_receivewal prints it; the library's advice is the hint.
+  WAL_ERR_STREAM_WAL_REMOVED: (error) => (error.cause instanceof Error ? error.cause.message : error.message),
   WAL_ERR_STREAM_SLOT_MISSING: (error, context) =>
     `replication slot "${slotOf(error) ?? context.slot}" does not exist`,
   WAL_ERR_STREAM_DATABASE_SPECIFIC: (error, context) => {
