@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { testedVersions } from '@wal/pg-cluster';
@@ -6,6 +7,7 @@ import {
   CLI_BIN,
   clientToolsSkipReason,
   clusterEnvironment,
+  generateWal,
   pgReceivewalPath,
   RunningProcess,
   type RunResult,
@@ -33,6 +35,16 @@ if (skipReason !== undefined) console.warn(`[e2e] ${skipReason}`);
 else if (!runnable)
   console.warn(`[e2e] PostgreSQL ${VERSION} is not in WAL_TEST_PG_VERSIONS: message comparison skipped`);
 
+/** Mounts a tmpfs of `size` at `directory`; false where this machine does not let us (not root). */
+function mountTmpfs(directory: string, size: string): boolean {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', directory], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const REPLICATOR = 'replicator';
 const PASSWORD = 'correct horse';
 const NO_REPLICATION = 'no_replication';
@@ -49,6 +61,7 @@ describe.skipIf(!runnable)(`wal receive as pg_receivewal: messages of PostgreSQL
   const suite = useSuiteServer({
     version: VERSION,
     prefix: 'messages',
+    table: 'filler',
     users: [
       { name: REPLICATOR, password: PASSWORD, replication: true },
       { name: NO_REPLICATION, password: PASSWORD, replication: false },
@@ -187,10 +200,11 @@ describe.skipIf(!runnable)(`wal receive as pg_receivewal: messages of PostgreSQL
     name: string,
     program: Program,
     end: (walsenderPid: number) => Promise<void>,
+    directory: string = directoryFor(name, program),
   ): Promise<RunResult> {
     const applicationName = `${name}_${program}`;
     const receiver = start(program, {
-      args: ['-D', directoryFor(name, program), '-n', '-d', `application_name=${applicationName}`],
+      args: ['-D', directory, '-n', '-d', `application_name=${applicationName}`],
     });
     let pid: string | null = null;
     await waitUntil(
@@ -259,5 +273,40 @@ describe.skipIf(!runnable)(`wal receive as pg_receivewal: messages of PostgreSQL
     expect(theirs.stderr).toMatch(
       /pg_receivewal: error: could not receive data from WAL stream: server closed the connection unexpectedly\n/,
     );
+  }, 120_000);
+
+  /**
+   * A full disk (a 3 MiB tmpfs for three 1 MiB segments and more WAL than that): the reason in
+   * libc's words, the same lines after it and the same exit status. What failed differs (ADR 0006
+   * item 23: our segment is full-size before WAL is written into it, theirs is padded with zeros
+   * when it opens), so the first line is compared up to its reason.
+   */
+  it('a full disk: "No space left on device"', async (context) => {
+    const results = new Map<Program, RunResult>();
+    for (const program of ['pg_receivewal', 'wal'] as const) {
+      const directory = directoryFor('full', program);
+      if (!mountTmpfs(directory, '3m')) {
+        context.skip('cannot mount a tmpfs here (needs root)');
+        return;
+      }
+      try {
+        const fill = async (): Promise<void> => {
+          await generateWal(suite.cluster, 'filler', 4 * 1024 * 1024);
+          await suite.cluster.sql('SELECT pg_switch_wal()');
+        };
+        results.set(program, await streamAndEnd('full', program, fill, directory));
+      } finally {
+        execFileSync('umount', ['-l', directory]);
+      }
+    }
+    const theirs = results.get('pg_receivewal')!;
+    const ours = results.get('wal')!;
+    const reasonAndRest = (stderr: string): string =>
+      stderr.replace(/^pg_receivewal: error: could not [^\n]*: /, '');
+    expect(theirs.stderr).toMatch(/^pg_receivewal: error: could not [^\n]*: No space left on device\n/);
+    expect({ code: ours.code, rest: reasonAndRest(ours.stderr) }).toEqual({
+      code: theirs.code,
+      rest: reasonAndRest(theirs.stderr),
+    });
   }, 120_000);
 });
