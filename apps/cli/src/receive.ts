@@ -106,10 +106,10 @@ export async function runReceiveCommand(
 
 /**
  * The run's logger. Under the drop-in name stderr is pg_receivewal's to the byte, so none of our
- * suggestions are added (docs/adr/0006-receiver-deviations.md, "Messages").
+ * own wording is used (docs/adr/0006-receiver-deviations.md, "Messages").
  */
 function loggerFor(program: string, output: ReceiveMainIo['stderr'], argv: readonly string[]): Logger {
-  return new Logger({ program, output, json: wantsJson(argv), suggestions: program !== DROP_IN_NAME });
+  return new Logger({ program, output, json: wantsJson(argv), ownWording: program !== DROP_IN_NAME });
 }
 
 // 3. The command line.

@@ -89,6 +89,22 @@ const MESSAGES_BY_CODE: Readonly<Record<string, Wording>> = {
   },
 };
 
+/**
+ * Where our message says more than pg_receivewal's, its words under the drop-in name (the library's
+ * message is the one `wal receive` prints).
+ */
+const PG_RECEIVEWAL_MESSAGES_BY_CODE: Readonly<Record<string, Wording>> = {
+  // receivelog.c, after CopyDone from a server that shuts down; ours adds where and why.
+  WAL_ERR_STREAM_TERMINATED: () => 'replication stream was terminated before stop point',
+};
+
+function wordingFor(logger: Logger, error: WalError): Wording | undefined {
+  return (
+    (logger.ownWording ? undefined : PG_RECEIVEWAL_MESSAGES_BY_CODE[error.code]) ??
+    MESSAGES_BY_CODE[error.code]
+  );
+}
+
 export function reportError(logger: Logger, error: unknown, context: ReportContext = {}): void {
   if (error instanceof UnknownOptionError) {
     // Without a message: an option getopt knows but the option loop refuses (the hint alone).
@@ -104,7 +120,7 @@ export function reportError(logger: Logger, error: unknown, context: ReportConte
   }
   if (error instanceof WalError) {
     const server = serverFieldsOf(error);
-    const message = MESSAGES_BY_CODE[error.code]?.(error, context) ?? error.message;
+    const message = wordingFor(logger, error)?.(error, context) ?? error.message;
     logger.error(
       message,
       logger.json
@@ -118,7 +134,7 @@ export function reportError(logger: Logger, error: unknown, context: ReportConte
       if (!message.includes(server.hint)) logger.hint(server.hint);
       return;
     }
-    const suggestion = logger.suggestions ? (suggestionFor(error) ?? adviceOf(error)) : undefined;
+    const suggestion = logger.ownWording ? (suggestionFor(error) ?? adviceOf(error)) : undefined;
     if (suggestion) logger.hint(suggestion);
     return;
   }

@@ -275,6 +275,28 @@ describe.skipIf(!runnable)(`wal receive as pg_receivewal: messages of PostgreSQL
     );
   }, 120_000);
 
+  it.each(['fast', 'immediate'] as const)(
+    'the server shuts down (%s) while streaming',
+    async (mode) => {
+      const { cluster } = suite;
+      const shutDown = async (): Promise<void> => {
+        await cluster.shutdown(mode);
+      };
+      const results: RunResult[] = [];
+      for (const program of ['pg_receivewal', 'wal'] as const) {
+        try {
+          results.push(await streamAndEnd(`shutdown_${mode}`, program, shutDown));
+        } finally {
+          await cluster.start();
+        }
+      }
+      const [theirs, ours] = results as [RunResult, RunResult];
+      expect(ours.code).toBe(theirs.code);
+      expect(errorLines(ours.stderr)).toBe(errorLines(theirs.stderr));
+    },
+    120_000,
+  );
+
   /**
    * A full disk (a 3 MiB tmpfs for three 1 MiB segments and more WAL than that): the reason in
    * libc's words, the same lines after it and the same exit status. What failed differs (ADR 0006
