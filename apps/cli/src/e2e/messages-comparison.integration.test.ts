@@ -170,6 +170,28 @@ describe.skipIf(!runnable)(`wal receive as pg_receivewal: messages of PostgreSQL
     expect(invalid.stderr).toMatch(/\nHINT: {2}/);
   });
 
+  it('a slot another client streams from: START_REPLICATION refused', async () => {
+    const { cluster } = suite;
+    await cluster.sql("SELECT pg_create_physical_replication_slot('held')");
+    const holder = start('pg_receivewal', {
+      args: ['-D', suite.directory('held_holder'), '-S', 'held', '-n', '-d', 'application_name=holder'],
+    });
+    await waitUntil(
+      async () =>
+        (await scalar(cluster, "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'held'")) !==
+        null,
+      { description: 'the slot held by a streaming pg_receivewal' },
+    );
+    const result = await expectSame((program) => ({
+      args: ['-D', directoryFor('held', program), '-S', 'held', '-n'],
+    }));
+    expect(result.stderr).toMatch(
+      /^pg_receivewal: error: could not send replication command "START_REPLICATION": ERROR: {2}replication slot "held" is active for PID \d+\n/,
+    );
+    holder.signal('SIGTERM');
+    await holder.wait(30_000);
+  });
+
   it.each([
     ['a user that does not exist', ['-U', 'nobody'], {}],
     ['a user without REPLICATION', ['-U', NO_REPLICATION], {}],
