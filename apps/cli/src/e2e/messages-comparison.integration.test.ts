@@ -215,6 +215,16 @@ describe.skipIf(!runnable)(`wal receive as pg_receivewal: messages of PostgreSQL
     await expectSame((program) => ({
       args: ['-D', directoryFor('unresolved', program), '-n', '-h', 'no-such-host.invalid'],
     }));
+    // libpq reports every host it tried, one after the other.
+    const hosts = await expectSame((program) => ({
+      args: ['-D', directoryFor('two_hosts', program), '-n', '-d', 'host=127.0.0.1,127.0.0.1 port=1,2'],
+    }));
+    expect(hosts.stderr).toMatch(
+      /port 1 failed: .*\n.*\nconnection to server at "127\.0\.0\.1", port 2 failed: /,
+    );
+    await expectSame((program) => ({
+      args: ['-D', directoryFor('no_socket', program), '-n', '-h', join(suite.base, 'no_socket_here')],
+    }));
   });
 
   /** Starts `program` streaming, waits for its walsender and hands the walsender's pid to `end`. */
