@@ -22,6 +22,8 @@ const SUGGESTIONS_BY_CODE: Readonly<Record<string, Suggestion>> = {
   WAL_ERR_AUTH_UNSUPPORTED:
     'The server asked for an authentication method wal does not speak; use scram-sha-256, md5 or password in pg_hba.conf.',
   WAL_ERR_CONNINFO: 'The -d value must be keyword=value pairs or a postgresql:// URI.',
+  WAL_ERR_TLS_NOT_SUPPORTED:
+    'The server does not offer SSL: enable ssl on the server, or give sslmode=prefer in -d or PGSSLMODE.',
   WAL_ERR_SINK_MISMATCH:
     'The directory holds WAL from another cluster or segment size; give this server its own directory.',
   WAL_ERR_STREAM_SLOT_MISSING: (error) => {

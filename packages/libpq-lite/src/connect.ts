@@ -528,8 +528,8 @@ function checkSslRefusal(response: Buffer, settings: ConnectionSettings, descrip
     if (settings.sslmode !== 'prefer' && settings.sslmode !== 'allow') {
       throw new TlsError(
         'WAL_ERR_TLS_NOT_SUPPORTED',
-        `server does not support SSL, but SSL was required (sslmode=${settings.sslmode}) at ${description}; ` +
-          'enable ssl on the server or use sslmode=prefer',
+        `connection to ${description} failed: server does not support SSL, but SSL was required`,
+        { advice: `sslmode=${settings.sslmode} needs SSL: enable ssl on the server or use sslmode=prefer.` },
       );
     }
     if (response.length > 1) {

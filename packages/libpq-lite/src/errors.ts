@@ -115,8 +115,16 @@ export type TlsErrorCode =
 /** Transport encryption could not be set up as `sslmode` demands. */
 export class TlsError extends WalError {
   declare readonly code: TlsErrorCode;
-  constructor(code: TlsErrorCode, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+  /** What to do about it, where the message (libpq's) does not say. */
+  readonly advice: string | undefined;
+
+  constructor(
+    code: TlsErrorCode,
+    message: string,
+    options: { cause?: unknown; retryable?: boolean; advice?: string } = {},
+  ) {
     super(code, message, { cause: options.cause, retryable: options.retryable ?? false });
+    this.advice = options.advice;
   }
 }
 

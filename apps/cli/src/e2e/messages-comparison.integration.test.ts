@@ -227,6 +227,13 @@ describe.skipIf(!runnable)(`wal receive as pg_receivewal: messages of PostgreSQL
     }));
   });
 
+  it('SSL required of a server without SSL', async () => {
+    const result = await expectSame((program) => ({
+      args: ['-D', directoryFor('ssl_required', program), '-n', '-d', 'sslmode=require'],
+    }));
+    expect(result.stderr).toMatch(/failed: server does not support SSL, but SSL was required\n$/);
+  });
+
   /** Starts `program` streaming, waits for its walsender and hands the walsender's pid to `end`. */
   async function streamAndEnd(
     name: string,
