@@ -3,11 +3,13 @@ import { CommandLineError, UnknownOptionError } from './errors.js';
 import type { Logger } from './log.js';
 
 /**
- * One place that turns an error into stderr lines: the message as `error:`, the server's DETAIL
- * and HINT as `detail:`/`hint:`, and, when the error itself carries no hint, our suggestion for
- * its code. Suggestions are keyed by stable codes (and SQLSTATEs), never by message text. The
- * libraries' messages name no command-line flag; the suggestions here are where flags are named,
- * built from the data an error carries (the slot of a WAL_ERR_STREAM_SLOT_* error).
+ * One place that turns an error into stderr lines: the message as `error:`, in pg_receivewal's
+ * words (the server's DETAIL and HINT inside it, as libpq formats them), and, under the name
+ * `wal receive` only, our suggestion for an error without a HINT on a `hint:` line of its own
+ * (docs/adr/0006-receiver-deviations.md, "Messages"). Suggestions are keyed by stable codes (and
+ * SQLSTATEs), never by message text. The libraries' messages name no command-line flag; the
+ * suggestions here are where flags are named, built from the data an error carries (the slot of a
+ * WAL_ERR_STREAM_SLOT_* error).
  */
 
 type Suggestion = string | ((error: WalError) => string | undefined);
