@@ -19,7 +19,19 @@ export interface CompressionRuntime {
   /** Whether node:zlib has zstd (Node.js 22.15 / 23.8 and newer). */
   readonly zstd: boolean;
   readonly nodeVersion: string;
+  /**
+   * Refuse a valid zstd specification as pg_receivewal 15 does ("compression with ZSTD is not yet
+   * supported"), for the drop-in name: `.zst` segments are our extension.
+   */
+  readonly refuseZstd?: boolean;
 }
+
+/** The runtime under the drop-in name: pg_receivewal 15 as Debian builds it, with zstd in libpq's parser. */
+export const PG_RECEIVEWAL_15_COMPRESSION: CompressionRuntime = {
+  zstd: true,
+  nodeVersion: process.version,
+  refuseZstd: true,
+};
 
 export function currentCompressionRuntime(): CompressionRuntime {
   return {
@@ -80,6 +92,9 @@ export function parseCompressionSpecification(
           }
         : {}),
     });
+  }
+  if (algorithm === 'zstd' && runtime.refuseZstd === true) {
+    throw new CommandLineError('WAL_ERR_CLI_COMPRESSION', 'compression with ZSTD is not yet supported');
   }
   // pg_receivewal stops here for zstd ("not yet supported"); writing .zst segments is our extension,
   // and DirectorySink takes only a level, so the zstd-only tuning keywords are refused rather than ignored.

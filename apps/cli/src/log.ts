@@ -25,12 +25,19 @@ export interface LoggerOptions {
   readonly program: string;
   readonly output: LogOutput;
   readonly json?: boolean;
+  /**
+   * Whether reports use our wording where it deliberately differs from pg_receivewal's
+   * (suggestions on `hint:` lines, fuller messages; docs/adr/0006-receiver-deviations.md,
+   * "Messages"); false under the drop-in name `pg_receivewal`. Default true.
+   */
+  readonly ownWording?: boolean;
   readonly now?: () => Date;
 }
 
 export class Logger {
   readonly program: string;
   readonly json: boolean;
+  readonly ownWording: boolean;
   private readonly output: LogOutput;
   private readonly now: () => Date;
   private progressShown = false;
@@ -39,6 +46,7 @@ export class Logger {
     this.program = options.program;
     this.output = options.output;
     this.json = options.json ?? false;
+    this.ownWording = options.ownWording ?? true;
     this.now = options.now ?? (() => new Date());
   }
 

@@ -38,7 +38,12 @@ describe('parseReceiveCommandLine: help and version', () => {
   });
 
   it('refuses them anywhere else, as pg_receivewal does', () => {
-    expect(refusal('-D', 'x', '--version').message).toBe("unrecognized option '--version'");
+    // getopt knows --help and --version (pg_receivewal 15 prints the hint line alone for them).
+    expect(refusal('-D', 'x', '--version').message).toBe('');
+    expect(refusal('-D', 'x', '--hel').message).toBe('');
+    expect(refusal('-D', 'x', '--h').message).toBe(
+      "option '--h' is ambiguous; possibilities: '--help' '--host'",
+    );
     expect(refusal('-D', 'x', '-V').message).toBe("invalid option -- 'V'");
     expect(refusal('-D', 'x', '-?').message).toBe("invalid option -- '?'");
   });

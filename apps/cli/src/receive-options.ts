@@ -64,6 +64,11 @@ export const RECEIVE_SHORT_OPTIONS = 'd:D:E:h:np:s:S:U:vwWZ:';
 
 /** pg_receivewal's long options, then ours. Keys of long-only options are their names. */
 export const RECEIVE_LONG_OPTIONS: readonly LongOption[] = [
+  // pg_receivewal's getopt_long knows these two ahead of the rest (glibc names them first among
+  // the possibilities of `--h` and `--v`); only the first argument acts on them, elsewhere its
+  // option loop refuses them with the hint line alone.
+  { name: 'help', argument: 'none', key: '?' },
+  { name: 'version', argument: 'none', key: 'V' },
   { name: 'directory', argument: 'required', key: 'D' },
   { name: 'dbname', argument: 'required', key: 'd' },
   { name: 'endpos', argument: 'required', key: 'E' },
@@ -165,6 +170,8 @@ type OptionHandler = (values: OptionValues, argument: string | undefined) => voi
  * loop meets it (-E, -s), so the first bad one on the line is the one reported.
  */
 const OPTION_HANDLERS: Readonly<Record<string, OptionHandler>> = {
+  '?': refuseOutOfPlace,
+  V: refuseOutOfPlace,
   d: (values, argument = '') => (values.connectionString = argument),
   D: (values, argument = '') => (values.directory = argument),
   E: (values, argument = '') => (values.endLsn = parseEndPosition(argument)),
@@ -190,6 +197,11 @@ const OPTION_HANDLERS: Readonly<Record<string, OptionHandler>> = {
   'receive-timeout': (values, argument = '') =>
     (values.receiveTimeoutMs = parseIntervalSeconds(argument, '--receive-timeout') * 1000),
 };
+
+/** `--help`/`--version` after the first argument: pg_receivewal's `default:` case, the hint alone. */
+function refuseOutOfPlace(): never {
+  throw new UnknownOptionError('');
+}
 
 /** The post-parse checks, in pg_receivewal's order (pg_receivewal.c:754-793). */
 function checkCombinations(values: OptionValues, operands: readonly string[]): void {

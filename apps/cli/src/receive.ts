@@ -1,8 +1,8 @@
 import { closeSync, opendirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { Connection, ConnectOptions } from '@wal/libpq-lite';
-import { escapeControlCharacters, formatLsn, WalError } from '@wal/protocol';
+import { escapeControlCharacters, formatLsn, systemErrorText, WalError } from '@wal/protocol';
 import type { ReceiveEvent, ReceiveWalOptions, WalSink } from '@wal/stream';
-import type { CompressionSpecification } from './compression-spec.js';
+import { type CompressionSpecification, PG_RECEIVEWAL_15_COMPRESSION } from './compression-spec.js';
 import { replicationConnectionParameters } from './connection-parameters.js';
 import { CommandLineError } from './errors.js';
 import { Logger } from './log.js';
@@ -47,15 +47,34 @@ export function receiveFastPathArguments(argv: readonly string[]): string[] | un
   return rest;
 }
 
+/**
+ * The name under which `wal receive` stands in for PostgreSQL's program: a symlink called
+ * `pg_receivewal` to bin/run.js (apps/cli/README.md, "Installing as pg_receivewal").
+ */
+export const DROP_IN_NAME = 'pg_receivewal';
+
+/**
+ * Whether bin/run.js runs under the drop-in name. `scriptPath` is `process.argv[1]`: Node makes it
+ * absolute but keeps a symlink's own name, so a symlink `pg_receivewal` arrives as `…/pg_receivewal`.
+ */
+export function invokedAsDropIn(scriptPath: string | undefined): boolean {
+  if (scriptPath === undefined) return false;
+  const name = scriptPath.slice(scriptPath.lastIndexOf('/') + 1);
+  return name === DROP_IN_NAME;
+}
+
 // 2. The process around the command.
 
-/** bin/run.js: run the command and end the process with its exit code, as oclif's handler does. */
-export async function main(argv: readonly string[]): Promise<never> {
+/**
+ * bin/run.js: run the command and end the process with its exit code, as oclif's handler does.
+ * `program` is the drop-in name when invoked under it, else `wal receive` (from the manifest).
+ */
+export async function main(argv: readonly string[], program?: string): Promise<never> {
   // oclif's Command module ignores EPIPE on stdout (`wal receive --version | head -c1`); so do we.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') throw error;
   });
-  const exitCode = await runReceiveCommand(argv);
+  const exitCode = await runReceiveCommand(argv, { stdout: process.stdout, stderr: process.stderr }, program);
   process.exit(exitCode);
 }
 
@@ -73,15 +92,24 @@ function readManifest(): PackageManifest {
 export async function runReceiveCommand(
   argv: readonly string[],
   io: Pick<ReceiveMainIo, 'stdout' | 'stderr'> = { stdout: process.stdout, stderr: process.stderr },
+  programName?: string,
 ): Promise<number> {
   const manifest = readManifest();
-  const program = `${manifest.oclif.bin} receive`;
+  const program = programName ?? `${manifest.oclif.bin} receive`;
   try {
     return await receiveMain(argv, { program, version: manifest.version, ...io });
   } catch (error) {
-    reportError(new Logger({ program, output: io.stderr, json: wantsJson(argv) }), error);
+    reportError(loggerFor(program, io.stderr, argv), error);
     return 1;
   }
+}
+
+/**
+ * The run's logger. Under the drop-in name stderr is pg_receivewal's to the byte, so none of our
+ * own wording is used (docs/adr/0006-receiver-deviations.md, "Messages").
+ */
+function loggerFor(program: string, output: ReceiveMainIo['stderr'], argv: readonly string[]): Logger {
+  return new Logger({ program, output, json: wantsJson(argv), ownWording: program !== DROP_IN_NAME });
 }
 
 // 3. The command line.
@@ -101,10 +129,13 @@ export interface ReceiveMainIo {
  * the run itself. The oclif command (commands/receive.ts) only calls this and exits with its result.
  */
 export async function receiveMain(argv: readonly string[], io: ReceiveMainIo): Promise<number> {
-  const logger = new Logger({ program: io.program, output: io.stderr, json: wantsJson(argv) });
+  const logger = loggerFor(io.program, io.stderr, argv);
   let commandLine: ReturnType<typeof parseReceiveCommandLine>;
   try {
-    commandLine = parseReceiveCommandLine(argv);
+    commandLine = parseReceiveCommandLine(
+      argv,
+      io.program === DROP_IN_NAME ? PG_RECEIVEWAL_15_COMPRESSION : undefined,
+    );
   } catch (error) {
     reportError(logger, error);
     return 1;
@@ -152,6 +183,8 @@ function loadClient(): Promise<Client> {
 
 /** Raised when a replication command (slot create/drop) fails; keeps the server's SQLSTATE, DETAIL, HINT. */
 export class ReplicationCommandError extends WalError {
+  /** The command as sent: `DROP_REPLICATION_SLOT "name"`. */
+  readonly command: string;
   readonly sqlState: string | undefined;
   readonly detail: string | undefined;
   readonly hint: string | undefined;
@@ -164,15 +197,16 @@ export class ReplicationCommandError extends WalError {
       hint?: string;
       message?: string;
     };
-    const severity = server.severity ?? 'ERROR';
+    // A ServerError's message is libpq's already (`ERROR:  …`, then DETAIL and HINT lines).
     const reason =
-      cause instanceof WalError && server.sqlState !== undefined
-        ? `${severity}:  ${cause.message}`
-        : String(server.message ?? cause);
+      cause instanceof WalError || server.severity === undefined
+        ? String(server.message ?? cause)
+        : `${server.severity}:  ${server.message}`;
     super('WAL_ERR_CLI_REPLICATION_COMMAND', `could not send replication command "${command}": ${reason}`, {
       cause,
       retryable: cause instanceof WalError ? cause.retryable : false,
     });
+    this.command = command;
     this.sqlState = server.sqlState;
     this.detail = server.detail;
     this.hint = server.hint;
@@ -209,22 +243,12 @@ function quoted(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-const STRERROR: Readonly<Record<string, string>> = {
-  ENOENT: 'No such file or directory',
-  ENOTDIR: 'Not a directory',
-  EACCES: 'Permission denied',
-  ELOOP: 'Too many levels of symbolic links',
-  ENAMETOOLONG: 'File name too long',
-  EMFILE: 'Too many open files',
-};
-
 /** get_destination_dir: the directory must exist and be readable; it is never created. */
 export function checkDirectory(directory: string): void {
   try {
     opendirSync(directory).closeSync();
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? '';
-    const reason = STRERROR[code] ?? (error as Error).message;
+    const reason = systemErrorText(error) ?? (error as Error).message;
     throw new CommandLineError(
       'WAL_ERR_CLI_DIRECTORY',
       `could not open directory "${directory}": ${reason}`,
@@ -545,6 +569,8 @@ interface EventLine {
 
 /** A stream event as pg_receivewal's line (`-v`), or the server's facts (`-vv`). */
 function renderEvent(logger: Logger, verbose: number, event: RenderedEvent): void {
+  // The server's facts at -vv are ours: pg_receivewal has no such line.
+  if (event.type === 'connected' && !logger.ownWording) return;
   const line = eventLine(event);
   if (verbose >= line.verbosity) logger.info(line.message, line.fields);
 }

@@ -3,11 +3,13 @@ import { CommandLineError, UnknownOptionError } from './errors.js';
 import type { Logger } from './log.js';
 
 /**
- * One place that turns an error into stderr lines: the message as `error:`, the server's DETAIL
- * and HINT as `detail:`/`hint:`, and, when the error itself carries no hint, our suggestion for
- * its code. Suggestions are keyed by stable codes (and SQLSTATEs), never by message text. The
- * libraries' messages name no command-line flag; the suggestions here are where flags are named,
- * built from the data an error carries (the slot of a WAL_ERR_STREAM_SLOT_* error).
+ * One place that turns an error into stderr lines: the message as `error:`, in pg_receivewal's
+ * words (the server's DETAIL and HINT inside it, as libpq formats them), and, under the name
+ * `wal receive` only, our suggestion for an error without a HINT on a `hint:` line of its own
+ * (docs/adr/0006-receiver-deviations.md, "Messages"). Suggestions are keyed by stable codes (and
+ * SQLSTATEs), never by message text. The libraries' messages name no command-line flag; the
+ * suggestions here are where flags are named, built from the data an error carries (the slot of a
+ * WAL_ERR_STREAM_SLOT_* error).
  */
 
 type Suggestion = string | ((error: WalError) => string | undefined);
@@ -22,6 +24,8 @@ const SUGGESTIONS_BY_CODE: Readonly<Record<string, Suggestion>> = {
   WAL_ERR_AUTH_UNSUPPORTED:
     'The server asked for an authentication method wal does not speak; use scram-sha-256, md5 or password in pg_hba.conf.',
   WAL_ERR_CONNINFO: 'The -d value must be keyword=value pairs or a postgresql:// URI.',
+  WAL_ERR_TLS_NOT_SUPPORTED:
+    'The server does not offer SSL: enable ssl on the server, or give sslmode=prefer in -d or PGSSLMODE.',
   WAL_ERR_SINK_MISMATCH:
     'The directory holds WAL from another cluster or segment size; give this server its own directory.',
   WAL_ERR_STREAM_SLOT_MISSING: (error) => {
@@ -58,6 +62,8 @@ const SUGGESTIONS_BY_SQLSTATE: Readonly<Record<string, string>> = {
 
 export function suggestionFor(error: WalError): string | undefined {
   const bySqlState = sqlStateOf(error);
+  // A slot that --drop-slot does not find needs no creating.
+  if (bySqlState === '42704' && commandOf(error)?.startsWith('DROP_REPLICATION_SLOT')) return undefined;
   if (bySqlState !== undefined && SUGGESTIONS_BY_SQLSTATE[bySqlState] !== undefined) {
     return SUGGESTIONS_BY_SQLSTATE[bySqlState];
   }
@@ -87,15 +93,36 @@ type Wording = (error: WalError, context: ReportContext) => string;
  * the library's message says more, the hint keeps the advice.
  */
 const MESSAGES_BY_CODE: Readonly<Record<string, Wording>> = {
+  // The server's message as pg_receivewal prints it; the library's advice is the hint.
+  WAL_ERR_STREAM_WAL_REMOVED: (error) => (error.cause instanceof Error ? error.cause.message : error.message),
+  WAL_ERR_STREAM_SLOT_MISSING: (error, context) =>
+    `replication slot "${slotOf(error) ?? context.slot}" does not exist`,
   WAL_ERR_STREAM_DATABASE_SPECIFIC: (error, context) => {
     const slot = slotOf(error) ?? context.slot;
     return `${slot === undefined ? 'replication connection' : `replication connection using slot "${slot}"`} is unexpectedly database specific`;
   },
 };
 
+/**
+ * Where our message says more than pg_receivewal's, its words under the drop-in name (the library's
+ * message is the one `wal receive` prints).
+ */
+const PG_RECEIVEWAL_MESSAGES_BY_CODE: Readonly<Record<string, Wording>> = {
+  // receivelog.c, after CopyDone from a server that shuts down; ours adds where and why.
+  WAL_ERR_STREAM_TERMINATED: () => 'replication stream was terminated before stop point',
+};
+
+function wordingFor(logger: Logger, error: WalError): Wording | undefined {
+  return (
+    (logger.ownWording ? undefined : PG_RECEIVEWAL_MESSAGES_BY_CODE[error.code]) ??
+    MESSAGES_BY_CODE[error.code]
+  );
+}
+
 export function reportError(logger: Logger, error: unknown, context: ReportContext = {}): void {
   if (error instanceof UnknownOptionError) {
-    logger.bare(error.message);
+    // Without a message: an option getopt knows but the option loop refuses (the hint alone).
+    if (error.message !== '') logger.bare(error.message);
     logger.hint(helpHint(logger.program));
     return;
   }
@@ -107,15 +134,22 @@ export function reportError(logger: Logger, error: unknown, context: ReportConte
   }
   if (error instanceof WalError) {
     const server = serverFieldsOf(error);
+    const message = wordingFor(logger, error)?.(error, context) ?? error.message;
     logger.error(
-      MESSAGES_BY_CODE[error.code]?.(error, context) ?? error.message,
+      message,
       logger.json
         ? { code: error.code, ...(server.sqlState ? { sqlState: server.sqlState } : {}) }
         : undefined,
     );
-    if (server.detail) logger.detail(server.detail);
-    const hint = server.hint ?? suggestionFor(error);
-    if (hint) logger.hint(hint);
+    // The server's DETAIL and HINT are part of the message in libpq's form (`\nHINT:  …`), as
+    // pg_receivewal prints them; a line of their own only when the message does not carry them.
+    if (server.detail && !message.includes(server.detail)) logger.detail(server.detail);
+    if (server.hint !== undefined) {
+      if (!message.includes(server.hint)) logger.hint(server.hint);
+      return;
+    }
+    const suggestion = logger.ownWording ? (suggestionFor(error) ?? adviceOf(error)) : undefined;
+    if (suggestion) logger.hint(suggestion);
     return;
   }
   logger.error(error instanceof Error ? error.message : String(error));
@@ -146,6 +180,18 @@ function serverFieldsOf(error: WalError): ServerFields {
 
 function sqlStateOf(error: WalError): string | undefined {
   return serverFieldsOf(error).sqlState;
+}
+
+/** The library's own advice (AuthenticationError, SinkError), read without depending on their classes. */
+function adviceOf(error: WalError): string | undefined {
+  const advice = (error as WalError & { advice?: unknown }).advice;
+  return typeof advice === 'string' && advice !== '' ? advice : undefined;
+}
+
+/** The replication command a ReplicationCommandError is about, read without depending on its class. */
+function commandOf(error: WalError): string | undefined {
+  const command = (error as WalError & { command?: unknown }).command;
+  return typeof command === 'string' ? command : undefined;
 }
 
 /** The slot a stream error is about, read without depending on StreamError's class. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,13 +71,13 @@ interface Result {
 
 let runs = 0;
 
-async function wal(args: string[]): Promise<Result> {
+async function wal(args: string[], script = CLI_BIN): Promise<Result> {
   runs += 1;
   const record = join(scratch, `loaded-${runs}.txt`);
   writeFileSync(record, '');
   const { code, stdout, stderr } = await new RunningProcess(
     process.execPath,
-    ['--import', pathToFileURL(hook).href, CLI_BIN, ...args],
+    ['--import', pathToFileURL(hook).href, script, ...args],
     { ...process.env, WAL_TEST_LOADED_MODULES: record },
     `wal ${args.join(' ')}`,
   ).result;
@@ -147,5 +147,21 @@ describe('wal receive start-up', () => {
     const unknown = await wal(['no-such-command']);
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toMatch(/no-such-command/);
+  });
+
+  it('runs as pg_receivewal under that name (a symlink), without oclif, --help included', async () => {
+    const dropIn = join(scratch, 'pg_receivewal');
+    symlinkSync(CLI_BIN, dropIn);
+    const help = await wal(['--help'], dropIn);
+    expect(help).toMatchObject({ code: 0, stdout: receiveHelpText('pg_receivewal'), stderr: '' });
+    expect(heavyModules(help.loaded)).toEqual([]);
+    const port = await closedPort();
+    const failed = await wal(['-D', scratch, '-d', `host=127.0.0.1 port=${port}`, '-w', '-n'], dropIn);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toBe(
+      `pg_receivewal: error: connection to server at "127.0.0.1", port ${port} failed: Connection refused\n` +
+        '\tIs the server running on that host and accepting TCP/IP connections?\n',
+    );
+    expect(heavyModules(failed.loaded)).toEqual([]);
   });
 });

@@ -461,7 +461,8 @@ describe('connect against a scripted server', () => {
       AuthenticationError,
     );
     expect(trusted.message).toBe(
-      'channel binding required, but server authenticated client without channel binding',
+      `connection to server at "127.0.0.1", port ${trust.port} failed: ` +
+        'channel binding required, but server authenticated client without channel binding',
     );
   });
 
@@ -474,8 +475,10 @@ describe('connect against a scripted server', () => {
       connect(base(server.port, { require_auth: 'scram-sha-256', password: 'x' }), { env: quietEnv }),
       AuthenticationError,
     );
+    // libpq's form: the attempt's server before the reason.
     expect(error.message).toBe(
-      'authentication method requirement "scram-sha-256" failed: server requested a cleartext password',
+      `connection to server at "127.0.0.1", port ${server.port} failed: ` +
+        'authentication method requirement "scram-sha-256" failed: server requested a cleartext password',
     );
   });
 });

@@ -5,8 +5,10 @@ import {
   BackendMessageCode,
   EncryptionResponseCode,
   encodeFrontendMessage,
+  lookupErrorText,
   type NoticeFields,
   ProtocolError,
+  systemErrorText,
   WalError,
 } from '@wal/protocol';
 import {
@@ -279,7 +281,7 @@ async function resolveAddresses(target: HostTarget): Promise<Address[]> {
   } catch (error) {
     throw new ConnectionError(
       'WAL_ERR_CONNECTION_HOST_NOT_FOUND',
-      `could not translate host name "${host}" to address: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      `could not translate host name "${host}" to address: ${lookupErrorText(error)}`,
       { cause: error },
     );
   }
@@ -364,11 +366,23 @@ async function attempt(input: AttemptInput): Promise<Connection> {
     });
   } catch (error) {
     for (const socket of sockets) socket.destroy();
-    throw interruption ?? error;
+    throw interruption ?? attributed(error, description);
   } finally {
     if (timer !== undefined) clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * libpq puts `connection to server at "H", port P failed: ` before the server's refusal and the
+ * client's own authentication failures (fe-connect.c, PostgreSQL 14+); transport failures say
+ * where in their own words already.
+ */
+function attributed(error: unknown, description: string): unknown {
+  if (error instanceof AuthenticationError || error instanceof ServerError) {
+    error.message = `connection to ${description} failed: ${error.message}`;
+  }
+  return error;
 }
 
 function openSocket(
@@ -399,7 +413,7 @@ function openSocket(
       reject(
         new ConnectionError(
           refused ? 'WAL_ERR_CONNECTION_REFUSED' : 'WAL_ERR_CONNECTION_FAILED',
-          `connection to ${description} failed: ${error.code === 'ECONNREFUSED' ? 'Connection refused' : error.code === 'ENOENT' ? 'No such file or directory' : error.message}\n\t${advice}`,
+          `connection to ${description} failed: ${systemErrorText(error) ?? error.message}\n\t${advice}`,
           { cause: error },
         ),
       );
@@ -448,7 +462,7 @@ function readSslResponse(socket: Socket, reader: SocketReader, description: stri
       reject(
         new ConnectionError(
           'WAL_ERR_CONNECTION_CLOSED',
-          `server at ${description} closed the connection unexpectedly during SSL negotiation`,
+          `${description} closed the connection unexpectedly during SSL negotiation`,
         ),
       );
     };
@@ -558,8 +572,8 @@ function checkSslRefusal(response: Buffer, settings: ConnectionSettings, descrip
     if (settings.sslmode !== 'prefer' && settings.sslmode !== 'allow') {
       throw new TlsError(
         'WAL_ERR_TLS_NOT_SUPPORTED',
-        `server does not support SSL, but SSL was required (sslmode=${settings.sslmode}) at ${description}; ` +
-          'enable ssl on the server or use sslmode=prefer',
+        `connection to ${description} failed: server does not support SSL, but SSL was required`,
+        { advice: `sslmode=${settings.sslmode} needs SSL: enable ssl on the server or use sslmode=prefer.` },
       );
     }
     if (response.length > 1) {
@@ -573,7 +587,7 @@ function checkSslRefusal(response: Buffer, settings: ConnectionSettings, descrip
   if (answer === BackendMessageCode.ErrorResponse) {
     throw new TlsError(
       'WAL_ERR_TLS_SERVER_ERROR',
-      `server at ${description} sent an error response during SSL exchange (see the server log)`,
+      `${description} sent an error response during SSL exchange (see the server log)`,
       { retryable: true },
     );
   }

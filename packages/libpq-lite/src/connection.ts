@@ -179,6 +179,10 @@ export class Connection {
     } catch (error) {
       this.state = error instanceof ServerError ? 'idle' : 'broken';
       if (this.state === 'broken') this.wire.destroy();
+      // receivelog.c ReceiveXlogStream: the command's name, then libpq's message.
+      if (error instanceof ServerError) {
+        error.message = `could not send replication command "START_REPLICATION": ${error.message}`;
+      }
       throw error;
     }
     if (outcome.copyBoth === undefined) {

@@ -90,14 +90,17 @@ export class AuthenticationError extends WalError {
   readonly sqlState: string | undefined;
   readonly serverError: ServerError | undefined;
   readonly needsPassword: boolean;
+  /** What to do about it, in the library's terms; the message itself is libpq's. */
+  readonly advice: string | undefined;
 
   constructor(
     code: AuthenticationErrorCode,
     message: string,
-    options: { cause?: unknown; serverError?: ServerError; needsPassword?: boolean } = {},
+    options: { cause?: unknown; serverError?: ServerError; needsPassword?: boolean; advice?: string } = {},
   ) {
     super(code, message, { cause: options.cause ?? options.serverError, retryable: false });
     this.serverError = options.serverError;
+    this.advice = options.advice;
     this.sqlState = options.serverError?.sqlState;
     this.needsPassword = options.needsPassword ?? false;
   }
@@ -119,8 +122,16 @@ export type TlsErrorCode =
 /** Transport encryption could not be set up as `sslmode` demands. */
 export class TlsError extends WalError {
   declare readonly code: TlsErrorCode;
-  constructor(code: TlsErrorCode, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+  /** What to do about it, where the message (libpq's) does not say. */
+  readonly advice: string | undefined;
+
+  constructor(
+    code: TlsErrorCode,
+    message: string,
+    options: { cause?: unknown; retryable?: boolean; advice?: string } = {},
+  ) {
     super(code, message, { cause: options.cause, retryable: options.retryable ?? false });
+    this.advice = options.advice;
   }
 }
 

@@ -1,8 +1,20 @@
-import { BackendMessageCode, ProtocolError } from '@wal/protocol';
+import { BackendMessageCode, ProtocolError, type WalError } from '@wal/protocol';
 import { ConnectionError, ServerError } from './errors.js';
 import { parseNextTimeline } from './replication-commands.js';
 import type { QueryResult } from './simple-query.js';
 import type { ReadLease, Wire } from './wire.js';
+
+/**
+ * A connection that failed while WAL was streaming, with the prefix pg_receivewal puts before
+ * libpq's text when `PQgetCopyData` fails (receivelog.c CopyStreamReceive).
+ */
+function receiveFailure(failure: WalError): WalError {
+  if (!(failure instanceof ConnectionError)) return failure;
+  return new ConnectionError(failure.code, `could not receive data from WAL stream: ${failure.message}`, {
+    cause: failure,
+    retryable: failure.retryable,
+  });
+}
 
 /** What the server sends after COPY BOTH ended (§3.6, §3.8). */
 export interface EndOfStreamResult {
@@ -77,9 +89,10 @@ export class CopyBothStream implements ReplicationStream {
           this.onEnd(false);
           return { type: 'end', result: this.result(true) };
         }
+        const copying = this.phase === 'copy';
         this.phase = 'failed';
         this.onEnd(false);
-        throw failure;
+        throw copying ? receiveFailure(failure) : failure;
       }
       if (this.phase === 'copy') {
         // Hot path: no decoding, no copy.
@@ -109,7 +122,8 @@ export class CopyBothStream implements ReplicationStream {
           this.phase = 'failed';
           // The connection is not reused after an error inside COPY: the receive loop reconnects.
           this.onEnd(false);
-          throw new ServerError(message.fields);
+          // receivelog.c: an error result that ends the COPY, in libpq's form after this prefix.
+          throw new ServerError(message.fields, { prefix: 'unexpected termination of replication stream: ' });
         case 'ParameterStatus':
           this.onParameter?.(message.name, message.value);
           continue;

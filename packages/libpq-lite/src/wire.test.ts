@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { encodeBackendMessage } from '@wal/protocol';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CopyBothStream } from './replication-stream.js';
 import { MAX_RETIRED_BUFFERS, MIN_READ_SPACE, READ_BUFFER_SIZE, SocketReader } from './socket-reader.js';
@@ -133,6 +134,45 @@ describe.each<Mode>(['reader', 'data'])('Wire over a socket (%s mode)', (mode) =
     expect(hash.digest('hex')).toBe(sent.value);
     for (const { data, copy } of held) expect(data.equals(copy)).toBe(true);
   });
+
+  it.each([
+    [
+      'closes the connection',
+      (socket: Socket) => socket.end(),
+      'WAL_ERR_CONNECTION_LOST',
+      'could not receive data from WAL stream: server closed the connection unexpectedly\n' +
+        '\tThis probably means the server terminated abnormally\n' +
+        '\tbefore or while processing the request.',
+    ],
+    [
+      'sends an error',
+      (socket: Socket) =>
+        socket.end(
+          encodeBackendMessage({
+            type: 'ErrorResponse',
+            fields: {
+              severity: 'FATAL',
+              code: '57P01',
+              message: 'terminating connection due to administrator command',
+            },
+          }),
+        ),
+      'WAL_ERR_SERVER',
+      'unexpected termination of replication stream: FATAL:  terminating connection due to administrator command',
+    ],
+  ])(
+    "a server that %s during COPY: libpq's words after pg_receivewal's prefix",
+    async (_what, end, code, message) => {
+      const port = await serverFor((socket) => {
+        socket.write(copyData(Buffer.from('w')));
+        end(socket);
+      });
+      const { wire } = await open(port, mode);
+      wire.established = true;
+      const failure = await readUntilFailure(new CopyBothStream(wire, () => {}), () => {});
+      expect(failure).toMatchObject({ code, message });
+    },
+  );
 
   it('pauses the socket while the consumer does not read, and resumes when it drains', async () => {
     const count = 400; // 52 MB: far more than the queue plus the kernel's socket buffers

@@ -1,9 +1,21 @@
 import type { Socket } from 'node:net';
 import type { BackendMessage, Frame, FrontendMessage, NoticeFields } from '@wal/protocol';
-import { decodeBackendMessage, encodeFrontendMessage, MessageFramer, WalError } from '@wal/protocol';
+import {
+  decodeBackendMessage,
+  encodeFrontendMessage,
+  MessageFramer,
+  systemErrorText,
+  WalError,
+} from '@wal/protocol';
 import { ConnectionError } from './errors.js';
 import type { SocketReader } from './socket-reader.js';
 import { describeBackend, describeFrontend, type TraceSink } from './trace.js';
+
+/** libpq's words for a connection the server closed (fe-misc.c pqReadData). */
+const SERVER_CLOSED =
+  'server closed the connection unexpectedly\n' +
+  '\tThis probably means the server terminated abnormally\n' +
+  '\tbefore or while processing the request.';
 
 /**
  * What `retain()` returns: it keeps one message's memory from being read into again until it is
@@ -128,13 +140,12 @@ export class Wire {
       this.established
         ? new ConnectionError(
             'WAL_ERR_CONNECTION_LOST',
-            `connection to ${this.description} was lost: the server closed the connection unexpectedly ` +
-              '(it may have been shut down or restarted, or a network device dropped the connection)',
+            // The command that was running says where (`could not receive data from WAL stream: `).
+            SERVER_CLOSED,
           )
         : new ConnectionError(
             'WAL_ERR_CONNECTION_CLOSED',
-            `server at ${this.description} closed the connection unexpectedly during the handshake; ` +
-              'this probably means the server terminated abnormally before or while processing the request (see its log)',
+            `connection to ${this.description} failed: ${SERVER_CLOSED}`,
           ),
     );
   };
@@ -143,7 +154,9 @@ export class Wire {
     this.fail(
       new ConnectionError(
         this.established ? 'WAL_ERR_CONNECTION_LOST' : 'WAL_ERR_CONNECTION_CLOSED',
-        `connection to ${this.description} failed: ${error.message}`,
+        this.established
+          ? `could not receive data from server: ${systemErrorText(error) ?? error.message}`
+          : `connection to ${this.description} failed: ${systemErrorText(error) ?? error.message}`,
         { cause: error },
       ),
     );

@@ -41,4 +41,5 @@ export * from './replication/replication-message.js';
 export * from './replication/request-primary-status.js';
 export * from './replication/standby-status-update.js';
 export * from './replication/xlog-data.js';
+export * from './system-error-text.js';
 export * from './wal-file-name.js';

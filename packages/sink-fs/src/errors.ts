@@ -1,4 +1,4 @@
-import { WalError } from '@wal/protocol';
+import { systemErrorText, WalError } from '@wal/protocol';
 
 /** Stable codes of every error the directory sink throws; `docs/errors.md` lists them. */
 export type SinkErrorCode =
@@ -21,9 +21,17 @@ export type SinkErrorCode =
  */
 export class SinkError extends WalError {
   declare readonly code: SinkErrorCode;
+  /** What the operator can do, where the message (in pg_receivewal's words) does not say. */
+  readonly advice: string | undefined;
 
-  constructor(code: SinkErrorCode, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
-    super(code, message, options);
+  constructor(
+    code: SinkErrorCode,
+    message: string,
+    options: { cause?: unknown; retryable?: boolean; advice?: string } = {},
+  ) {
+    const { advice, ...rest } = options;
+    super(code, message, rest);
+    this.advice = advice;
   }
 }
 
@@ -37,37 +45,37 @@ export function errnoCode(error: unknown): string | undefined {
 }
 
 /**
- * Turns a file-system failure into a SinkError whose message says what failed, on which path, and
- * what the operator can do. `action` reads like `could not write 8192 bytes to WAL file "X.partial"`.
+ * Turns a file-system failure into a SinkError. The message is pg_receivewal's: what failed, on
+ * which path, and strerror()'s words (`could not write 8192 bytes to WAL file "X.partial": No
+ * space left on device`); `advice` says what the operator can do.
  */
 export function fileSystemError(error: unknown, action: string, directory: string): SinkError {
   if (error instanceof SinkError) return error;
   const code = errnoCode(error);
-  const reason = error instanceof Error ? error.message : String(error);
+  const reason = systemErrorText(error) ?? (error instanceof Error ? error.message : String(error));
+  const message = `${action}: ${reason}`;
   switch (code) {
     case 'ENOSPC':
     case 'EDQUOT':
-      return new SinkError(
-        'WAL_ERR_SINK_DISK_FULL',
-        `${action}: no space left on device (${code}). Free space in "${directory}"; completed segments are intact and streaming resumes at the start of the unfinished segment.`,
-        { cause: error, retryable: true },
-      );
+      return new SinkError('WAL_ERR_SINK_DISK_FULL', message, {
+        cause: error,
+        retryable: true,
+        advice: `Free space in "${directory}"; completed segments are intact and streaming resumes at the start of the unfinished segment.`,
+      });
     case 'EACCES':
     case 'EPERM':
     case 'EROFS':
-      return new SinkError(
-        'WAL_ERR_SINK_PERMISSION_DENIED',
-        `${action}: permission denied (${code}). Make "${directory}" writable for this user${code === 'EROFS' ? ' (the file system is read-only)' : ''}.`,
-        { cause: error },
-      );
+      return new SinkError('WAL_ERR_SINK_PERMISSION_DENIED', message, {
+        cause: error,
+        advice: `Make "${directory}" writable for this user${code === 'EROFS' ? ' (the file system is read-only)' : ''}.`,
+      });
     case 'ENOENT':
     case 'ENOTDIR':
-      return new SinkError(
-        'WAL_ERR_SINK_DIRECTORY_MISSING',
-        `${action}: the WAL directory "${directory}" or a file in it disappeared (${code}). Recreate the directory; the receiver never creates it.`,
-        { cause: error },
-      );
+      return new SinkError('WAL_ERR_SINK_DIRECTORY_MISSING', message, {
+        cause: error,
+        advice: `The WAL directory "${directory}" or a file in it disappeared: recreate the directory; the receiver never creates it.`,
+      });
     default:
-      return new SinkError('WAL_ERR_SINK_IO', `${action}: ${reason}`, { cause: error });
+      return new SinkError('WAL_ERR_SINK_IO', message, { cause: error });
   }
 }

@@ -1,5 +1,5 @@
 import type { BackendMessage } from '@wal/protocol';
-import { escapeControlCharacters, ProtocolError } from '@wal/protocol';
+import { ProtocolError } from '@wal/protocol';
 import type { ConnectionSettings } from '../environment.js';
 import { AuthenticationError, ServerError } from '../errors.js';
 import { SqlState } from '../sqlstate.js';
@@ -244,43 +244,48 @@ function chooseChannelBinding(mechanisms: string[], context: AuthenticationConte
 async function requirePassword(context: AuthenticationContext): Promise<PasswordSource> {
   const source = await context.getPassword();
   if (source === undefined || source.password.length === 0) {
-    throw new AuthenticationError(
-      'WAL_ERR_AUTH_NO_PASSWORD',
-      'fe_sendauth: no password supplied; the server requires a password: give one with PGPASSWORD, a password file (~/.pgpass) or a prompt',
-      { needsPassword: true },
-    );
+    throw new AuthenticationError('WAL_ERR_AUTH_NO_PASSWORD', 'fe_sendauth: no password supplied', {
+      needsPassword: true,
+      advice:
+        'The server requires a password: give one with PGPASSWORD, a password file (~/.pgpass) or a prompt.',
+    });
   }
   context.usedPassword = source;
   return source;
 }
 
-/** Turns startup ErrorResponses into errors that say what to do. */
+/**
+ * Turns startup ErrorResponses into coded errors. The message is libpq's (`FATAL:  …` with the
+ * server's DETAIL and HINT lines; connect() puts `connection to server at … failed: ` before it);
+ * what to do is the error's `advice`.
+ */
 export function mapStartupError(error: ServerError, context: AuthenticationContext): Error {
   const { settings } = context;
   switch (error.sqlState) {
     case SqlState.invalidPassword: {
       const file = context.usedPassword?.passwordFile;
+      // fe-connect.c pgpassfileWarning(): a line of its own after the server's message.
       return new AuthenticationError(
         'WAL_ERR_AUTH_FAILED',
-        `${escapeControlCharacters(error.fields.message)}${file !== undefined ? `\npassword retrieved from file "${file}"` : ''}\n` +
-          `Check the password of role "${settings.user}" (and how pg_hba.conf authenticates this client).`,
-        { serverError: error },
+        `${error.message}${file !== undefined ? `\npassword retrieved from file "${file}"` : ''}`,
+        {
+          serverError: error,
+          advice: `Check the password of role "${settings.user}" (and how pg_hba.conf authenticates this client).`,
+        },
       );
     }
     case SqlState.invalidAuthorizationSpecification:
-      return new AuthenticationError(
-        'WAL_ERR_AUTH_REJECTED',
-        `${escapeControlCharacters(error.fields.message)}\nThe server refuses this login: check that role "${settings.user}" exists and that ` +
+      return new AuthenticationError('WAL_ERR_AUTH_REJECTED', error.message, {
+        serverError: error,
+        advice:
+          `The server refuses this login: check that role "${settings.user}" exists and that ` +
           'pg_hba.conf has a matching line (for physical replication the database column must be "replication").',
-        { serverError: error },
-      );
+      });
     case SqlState.insufficientPrivilege:
-      return new AuthenticationError(
-        'WAL_ERR_AUTH_NO_REPLICATION_PERMISSION',
-        `${escapeControlCharacters(error.fields.message)}${error.detail !== undefined ? `\nDETAIL:  ${escapeControlCharacters(error.detail)}` : ''}\n` +
-          `Grant the permission with: ALTER ROLE ${quoteRoleForHint(settings.user)} REPLICATION;`,
-        { serverError: error },
-      );
+      return new AuthenticationError('WAL_ERR_AUTH_NO_REPLICATION_PERMISSION', error.message, {
+        serverError: error,
+        advice: `Grant the permission with: ALTER ROLE ${quoteRoleForHint(settings.user)} REPLICATION;`,
+      });
     default:
       return error;
   }
