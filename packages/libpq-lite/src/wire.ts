@@ -317,6 +317,35 @@ export class Wire {
     this.writeFrame(frame);
   }
 
+  /**
+   * True while the socket holds more unsent bytes than its buffer takes without asking us to wait
+   * for 'drain': the server is not reading what we send. A caller that writes on its own schedule
+   * (status updates) holds its writes until `whenWritable()`, so nothing queues without bound.
+   */
+  get writeBlocked(): boolean {
+    return this.socket.writableNeedDrain && !this.socket.destroyed;
+  }
+
+  /** Bytes written and not handed to the kernel yet. */
+  get pendingWriteBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Resolves once the socket takes writes again ('drain'), or closes. */
+  whenWritable(): Promise<void> {
+    if (!this.writeBlocked) return Promise.resolve();
+    const socket = this.socket;
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+  }
+
   /** Writes bytes that are already a whole frame. */
   writeFrame(frame: Buffer): void {
     if (this.failure !== undefined) throw this.failure;

@@ -1,0 +1,83 @@
+import type { Connection } from '@wal/libpq-lite';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  cleanUp,
+  connectTo,
+  HAPPY,
+  makeTarget,
+  onFirstConnection,
+  receiveInto,
+  startServer,
+  waitUntil,
+} from './harness.js';
+
+afterEach(cleanUp);
+
+const KIB = 1024;
+
+/**
+ * A hostile server (issue 11): keepalives asking for a reply, as fast as it can send them, while it
+ * never reads a byte of what the receiver sends. Without backpressure every reply queues in the
+ * receiver's memory (about 1 GB in 20 s); the receiver must instead hold one reply, stop reading,
+ * and let TCP flow control stall the server.
+ */
+describe('a server that floods keepalives asking for a reply and never reads', () => {
+  it('keeps the bytes queued for sending small, stalls the server, and stops promptly when aborted', async () => {
+    const flood = { sent: 0, blockedSince: undefined as number | undefined };
+    const server = await startServer('happy', HAPPY, {
+      script: onFirstConnection((session) => ({
+        async onStream() {
+          session.stopReading();
+          for (;;) {
+            flood.blockedSince = Date.now();
+            await session.keepalive({ replyRequested: true });
+            flood.blockedSince = undefined;
+            flood.sent += 1;
+          }
+        },
+      })),
+    });
+    const { directory } = makeTarget();
+    const connections: Connection[] = [];
+    const connectOnce = connectTo(server);
+    const stop = new AbortController();
+    const running = receiveInto(
+      server,
+      directory,
+      {
+        connect: async () => {
+          const connection = await connectOnce();
+          connections.push(connection);
+          return connection;
+        },
+        signal: stop.signal,
+      },
+      { limitMs: 80_000 },
+    );
+    let mostPending = 0;
+    // Until the server has been unable to send for a while (its sends wait for us to read), or the
+    // receiver has queued far more than a bounded sender ever would.
+    await waitUntil(
+      () => {
+        for (const connection of connections) {
+          mostPending = Math.max(mostPending, connection.pendingWriteBytes);
+        }
+        const since = flood.blockedSince;
+        return mostPending > 1024 * KIB || (since !== undefined && Date.now() - since > 1000);
+      },
+      'the flooding server to stall',
+      60_000,
+    );
+    expect(flood.sent).toBeGreaterThan(1000);
+    // Node's socket buffer (16 KiB) and one status update at most.
+    expect(mostPending).toBeLessThanOrEqual(64 * KIB);
+
+    stop.abort();
+    const run = await running;
+    expect(run.timedOut).toBe(false);
+    expect(run.error).toBeUndefined();
+    expect(run.events.at(-1)).toMatchObject({ type: 'stopped', reason: 'aborted' });
+    expect(connections).toHaveLength(1);
+    expect(connections[0]!.closed).toBe(true);
+  }, 90_000);
+});
