@@ -463,11 +463,27 @@ export class CopyStream {
 
   /** After the server's CopyDone: what it sends until its result (WAL it still sent is dropped). */
   async #readEndResult(): Promise<EndOfStreamResult> {
+    const { receiveTimeoutMs, signal, clock, timeline } = this.#options;
     while (this.#endResult === undefined) {
       const event = this.#stream.readMessage();
       this.#stream.release();
       if (event === undefined) {
-        if (!(await this.#stream.waitForMessage())) {
+        const waitedAt = clock.monotonic();
+        // Bounded like every other wait for the server: a stop request or the receive timeout.
+        if (!(await this.#stream.waitForMessage(receiveTimeoutMs, signal))) {
+          if (signal?.aborted) {
+            throw new StreamError(
+              'WAL_ERR_STREAM_ABORTED',
+              `stopped while waiting for the result of START_REPLICATION (at ${formatLsn(this.receivedLsn)} on timeline ${timeline})`,
+            );
+          }
+          if (receiveTimeoutMs !== undefined && clock.monotonic() - waitedAt >= receiveTimeoutMs - 1) {
+            throw new StreamError(
+              'WAL_ERR_STREAM_RECEIVE_TIMEOUT',
+              `no answer from the server to our CopyDone within ${receiveTimeoutMs} ms (at ${formatLsn(this.receivedLsn)} on timeline ${timeline}); reconnecting.`,
+              { retryable: true },
+            );
+          }
           throw new StreamError(
             'WAL_ERR_STREAM_TERMINATED',
             `the replication stream ended without the result of START_REPLICATION (at ${formatLsn(this.receivedLsn)} on timeline ${this.#options.timeline})`,

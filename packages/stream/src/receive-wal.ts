@@ -1,6 +1,6 @@
 import type { ReplicationStream } from '@wal/libpq-lite';
 import { formatLsn, isValidWalSegmentSize, parseWalSegmentSizeSetting, type WalError } from '@wal/protocol';
-import { guardCommands } from './command-guard.js';
+import { boundConnect, guardCommands } from './command-guard.js';
 import type { ReplicationConnection } from './connection.js';
 import { type Clock, CopyStream, isValidBytesInFlight, systemClock } from './copy-stream.js';
 import { StreamError } from './errors.js';
@@ -16,7 +16,7 @@ export type { ReceiveEvent, ReceiveWalOptions } from './types.js';
 export const MINIMUM_SERVER_VERSION = 100000;
 
 interface Settings {
-  connect: () => Promise<ReplicationConnection>;
+  connect: (signal: AbortSignal) => Promise<ReplicationConnection>;
   sink: ReceiveWalOptions['sink'];
   slot: string | undefined;
   endLsn: bigint | undefined;
@@ -121,18 +121,19 @@ async function* run(settings: Settings): AsyncGenerator<ReceiveEvent, void, unde
     let fatal = false;
     let streamedWal = false;
     let connection: ReplicationConnection | undefined;
+    const bounds = { receiveTimeoutMs: settings.receiveTimeoutMs, signal: settings.signal };
     try {
-      connection = await settings.connect();
+      // A server that accepts and then says nothing (a stopped postmaster) must not hold the loop.
+      connection = await boundConnect(settings.connect, bounds);
     } catch (error) {
+      // Stopped while connecting: a stop, not a failure.
+      if (settings.signal?.aborted) continue;
       // pg_receivewal: a failed first connection exits 1, with no retry (spec §1.4, §10 item 1).
       if (first) throw error;
       failure = error;
     }
     if (connection !== undefined) {
-      const guarded = guardCommands(connection, {
-        receiveTimeoutMs: settings.receiveTimeoutMs,
-        signal: settings.signal,
-      });
+      const guarded = guardCommands(connection, bounds);
       const session = new Session(settings, guarded, state, first);
       first = false;
       try {
