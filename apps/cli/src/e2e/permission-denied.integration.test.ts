@@ -80,7 +80,7 @@ describe(`an archive directory that is briefly not writable, on PostgreSQL ${VER
         await switchWal(suite.cluster);
         await generateWal(suite.cluster, 'guarded', 1024);
         await receiver.waitForStderr(
-          /disconnected; waiting \d+ seconds to try again\n[^]*disconnected; waiting/,
+          /disconnected; waiting \d+ seconds to try again\n[\s\S]*disconnected; waiting/,
         );
       } finally {
         chmodSync(directory, 0o700);
