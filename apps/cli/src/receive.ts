@@ -267,6 +267,8 @@ class ReceiveRun {
   private readonly client: Client;
   private readonly stop = new AbortController();
   private password: string | undefined;
+  /** The password prompt is waiting for the user. */
+  private prompting = false;
   private traceFile: number | undefined;
   private stopSignals: (() => void) | undefined;
   private unusedConnection: Connection | undefined;
@@ -288,10 +290,12 @@ class ReceiveRun {
     if (options.password === 'before-connecting') this.password = await this.prompt();
 
     // The first connection failing ends the program, without the retry loop (spec §10 item 1).
-    // No stop signal yet (see below), but --receive-timeout bounds it like every later one.
+    // No stop signal yet (see below), but --receive-timeout bounds it like every later one, except
+    // while the password prompt waits for the user.
     const first = await this.client.boundConnect(connectOnce, {
       receiveTimeoutMs: options.receiveTimeoutMs,
       signal: undefined,
+      isPaused: () => this.prompting,
     });
     this.unusedConnection = first;
     // Signals are trapped only now, so Ctrl-C at a password prompt still ends the program at once.
@@ -501,7 +505,12 @@ class ReceiveRun {
   }
 
   private async promptAndKeep(): Promise<string> {
-    this.password = await this.prompt();
+    this.prompting = true;
+    try {
+      this.password = await this.prompt();
+    } finally {
+      this.prompting = false;
+    }
     return this.password;
   }
 

@@ -1,5 +1,6 @@
 import { WalError } from '@wal/protocol';
 import { describe, expect, it } from 'vitest';
+import { boundConnect } from './command-guard.js';
 import { receiveWal } from './receive-wal.js';
 import { FakeConnection, FakeReplicationStream, MemorySink } from './testing/index.js';
 import type { ReceiveEvent } from './types.js';
@@ -144,6 +145,40 @@ describe('connection attempts are bounded (boundConnect)', () => {
     expect(error).toMatchObject({ code: 'WAL_ERR_STREAM_RECEIVE_TIMEOUT', retryable: true });
     expect((error as Error).message).toBe('the server did not complete the connection within 30 ms');
     expect(stalled.attempts[0]!.aborted).toBe(true);
+  });
+});
+
+describe('boundConnect', () => {
+  it('does not time out while paused (a password prompt waits for the user), and does once it is not', async () => {
+    let paused = true;
+    let arrive: ((connection: FakeConnection) => void) | undefined;
+    const connecting = boundConnect(
+      () =>
+        new Promise<FakeConnection>((resolve) => {
+          arrive = resolve;
+        }),
+      { receiveTimeoutMs: 10, signal: undefined, isPaused: () => paused },
+    );
+    let settled = false;
+    connecting.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(settled).toBe(false);
+    const connection = new FakeConnection();
+    arrive?.(connection);
+    expect(await connecting).toBe(connection);
+
+    paused = true;
+    const second = boundConnect(() => new Promise<FakeConnection>(() => {}), {
+      receiveTimeoutMs: 10,
+      signal: undefined,
+      isPaused: () => paused,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    paused = false;
+    await expect(second).rejects.toMatchObject({ code: 'WAL_ERR_STREAM_RECEIVE_TIMEOUT' });
   });
 });
 

@@ -7,6 +7,11 @@ export interface WaitBounds {
   receiveTimeoutMs: number | undefined;
   /** Fail the wait with WAL_ERR_STREAM_ABORTED at once when it aborts. */
   signal: AbortSignal | undefined;
+  /**
+   * While this returns true the receive timeout does not end the wait (it starts over): a person
+   * typing a password at a prompt the connection attempt asked for is not a stalled server.
+   */
+  isPaused?: (() => boolean) | undefined;
 }
 
 /** What a bounded wait is for, in the errors that end it. */
@@ -61,15 +66,15 @@ function bounded<T>(
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     if (receiveTimeoutMs !== undefined) {
-      timer = setTimeout(
-        () =>
-          interrupt(
-            new StreamError('WAL_ERR_STREAM_RECEIVE_TIMEOUT', what.timedOut(receiveTimeoutMs), {
-              retryable: true,
-            }),
-          ),
-        receiveTimeoutMs,
-      );
+      const onTimeout = (): void => {
+        if (bounds.isPaused?.() === true) {
+          timer = setTimeout(onTimeout, receiveTimeoutMs);
+          return;
+        }
+        const message = what.timedOut(receiveTimeoutMs);
+        interrupt(new StreamError('WAL_ERR_STREAM_RECEIVE_TIMEOUT', message, { retryable: true }));
+      };
+      timer = setTimeout(onTimeout, receiveTimeoutMs);
     }
     work().then(
       (value) => {
