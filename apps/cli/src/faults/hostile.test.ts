@@ -104,6 +104,31 @@ describe('wal receive against a server that stalls', () => {
     );
   });
 
+  it.each([
+    ['a stream', [] as string[], 0, ''],
+    [
+      '--drop-slot',
+      ['--drop-slot', '-S', 'stalled'],
+      1,
+      "wal receive: error: stopped while waiting for the server's answer to IDENTIFY_SYSTEM\n",
+    ],
+  ] as const)(
+    '%s whose IDENTIFY_SYSTEM is never answered: SIGTERM ends it',
+    async (_case, args, code, stderr) => {
+      const seen = { count: 0 };
+      const server = await startServer('happy', HAPPY, { script: neverAnswers('IDENTIFY_SYSTEM', seen) });
+      const { directory } = makeTarget();
+      const cli = startCli([...cliTarget(server, directory), ...args], NO_CONNECT_TIMEOUT);
+      await waitUntil(() => seen.count > 0, 'IDENTIFY_SYSTEM');
+      cli.child.kill('SIGTERM');
+      const result = await cli.result;
+      expect(result.timedOut).toBe(false);
+      expect(result.signal).toBeNull();
+      expect(result.code).toBe(code);
+      expect(result.stderr).toBe(stderr);
+    },
+  );
+
   it("--receive-timeout bounds the first connection's commands: IDENTIFY_SYSTEM never answered, exit 1", async () => {
     const seen = { count: 0 };
     const server = await startServer('happy', HAPPY, { script: neverAnswers('IDENTIFY_SYSTEM', seen) });
