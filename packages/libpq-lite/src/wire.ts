@@ -323,7 +323,8 @@ export class Wire {
    * (status updates) holds its writes until `whenWritable()`, so nothing queues without bound.
    */
   get writeBlocked(): boolean {
-    return this.socket.writableNeedDrain && !this.socket.destroyed;
+    // A failed wire is not blocked: the caller reads on and meets the failure.
+    return this.socket.writableNeedDrain && !this.socket.destroyed && this.failure === undefined;
   }
 
   /** Bytes written and not handed to the kernel yet. */
@@ -331,7 +332,7 @@ export class Wire {
     return this.socket.writableLength;
   }
 
-  /** Resolves once the socket takes writes again ('drain'), or closes. */
+  /** Resolves once the socket takes writes again ('drain'), or ends, fails or closes. */
   whenWritable(): Promise<void> {
     if (!this.writeBlocked) return Promise.resolve();
     const socket = this.socket;
@@ -339,10 +340,14 @@ export class Wire {
       const done = (): void => {
         socket.off('drain', done);
         socket.off('close', done);
+        socket.off('end', done);
+        socket.off('error', done);
         resolve();
       };
       socket.on('drain', done);
       socket.on('close', done);
+      socket.on('end', done);
+      socket.on('error', done);
     });
   }
 
