@@ -6,4 +6,4 @@
  */
 export { connect, parseConnectionString } from '@wal/libpq-lite';
 export { DirectorySink } from '@wal/sink-fs';
-export { classifyError, receiveWal, StreamError } from '@wal/stream';
+export { boundCommand, boundConnect, classifyError, receiveWal, StreamError } from '@wal/stream';

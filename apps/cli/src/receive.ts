@@ -291,6 +291,8 @@ class ReceiveRun {
   private readonly client: Client;
   private readonly stop = new AbortController();
   private password: string | undefined;
+  /** The password prompt is waiting for the user. */
+  private prompting = false;
   private traceFile: number | undefined;
   private stopSignals: (() => void) | undefined;
   private unusedConnection: Connection | undefined;
@@ -312,7 +314,13 @@ class ReceiveRun {
     if (options.password === 'before-connecting') this.password = await this.prompt();
 
     // The first connection failing ends the program, without the retry loop (spec §10 item 1).
-    const first = await connectOnce();
+    // No stop signal yet (see below), but --receive-timeout bounds it like every later one, except
+    // while the password prompt waits for the user.
+    const first = await this.client.boundConnect(connectOnce, {
+      receiveTimeoutMs: options.receiveTimeoutMs,
+      signal: undefined,
+      isPaused: () => this.prompting,
+    });
     this.unusedConnection = first;
     // Signals are trapped only now, so Ctrl-C at a password prompt still ends the program at once.
     this.stopSignals = (this.environment.onStopSignal ?? processStopSignals)(() => this.stop.abort());
@@ -338,14 +346,14 @@ class ReceiveRun {
    * A function that opens one replication connection: the keywords of -d (parsed now, before any
    * connection, as libpq does), -h/-p/-U, the password once known, and a prompt unless -w.
    */
-  private connector(): () => Promise<Connection> {
+  private connector(): (signal?: AbortSignal) => Promise<Connection> {
     const { options } = this;
     const parse = this.environment.parseConnectionString ?? this.client.parseConnectionString;
     const fromConnectionString =
       options.connectionString === undefined ? undefined : parse(options.connectionString);
     const trace = this.openTrace();
     const connect = this.environment.connect ?? this.client.connect;
-    return async () => {
+    return async (signal) => {
       const parameters = replicationConnectionParameters(fromConnectionString, {
         host: options.host,
         username: options.username,
@@ -359,6 +367,7 @@ class ReceiveRun {
         onWarning: (message: string) => this.logger.warning(message),
         // The server's NOTICEs and WARNINGs, printed as libpq's notice processor prints them.
         onNotice: (notice) => this.logger.serverNotice(notice),
+        ...(signal === undefined ? {} : { signal }),
       };
       return connect(parameters, connectOptions);
     };
@@ -370,7 +379,7 @@ class ReceiveRun {
    * action found it.
    */
   private async refuseDatabaseSpecific(connection: Connection): Promise<void> {
-    const system = await connection.identifySystem();
+    const system = await this.bounded(connection, 'IDENTIFY_SYSTEM', () => connection.identifySystem());
     if (system.databaseName === null) return;
     throw new this.client.StreamError(
       'WAL_ERR_STREAM_DATABASE_SPECIFIC',
@@ -382,7 +391,7 @@ class ReceiveRun {
     const slot = this.options.slot!;
     if (this.options.verbose > 0) this.logger.info(`dropping replication slot "${slot}"`);
     try {
-      await connection.dropReplicationSlot(slot);
+      await this.bounded(connection, 'DROP_REPLICATION_SLOT', () => connection.dropReplicationSlot(slot));
     } catch (error) {
       throw new ReplicationCommandError(`DROP_REPLICATION_SLOT ${quoted(slot)}`, error);
     }
@@ -395,7 +404,9 @@ class ReceiveRun {
     if (this.options.verbose > 0) this.logger.info(`creating replication slot "${slot}"`);
     try {
       // No RESERVE_WAL, as pg_receivewal: the slot's restart_lsn stays NULL until a client streams.
-      await connection.createReplicationSlot(slot, { reserveWal: false });
+      await this.bounded(connection, 'CREATE_REPLICATION_SLOT', () =>
+        connection.createReplicationSlot(slot, { reserveWal: false }),
+      );
     } catch (error) {
       const sqlState = (error as { sqlState?: string }).sqlState;
       if (!(this.options.ifNotExists && sqlState === '42710')) {
@@ -406,13 +417,22 @@ class ReceiveRun {
     return 0;
   }
 
+  /**
+   * A command of a slot action, ended by a stop signal or --receive-timeout (pg_receivewal would
+   * wait for the server forever); the connection is destroyed then.
+   */
+  private bounded<T>(connection: Connection, name: string, work: () => Promise<T>): Promise<T> {
+    const bounds = { receiveTimeoutMs: this.options.receiveTimeoutMs, signal: this.stop.signal };
+    return this.client.boundCommand(connection, name, bounds, work);
+  }
+
   /** Streams until the end position, a stop signal, or a failure the stream does not retry. */
-  private async stream(connectOnce: () => Promise<Connection>): Promise<number> {
+  private async stream(connectOnce: (signal?: AbortSignal) => Promise<Connection>): Promise<number> {
     // The first streaming attempt reuses the startup connection, as pg_receivewal's StreamLog does.
-    const connect = async (): Promise<Connection> => {
+    const connect = async (signal: AbortSignal): Promise<Connection> => {
       const reused = this.unusedConnection;
       this.unusedConnection = undefined;
-      return reused ?? connectOnce();
+      return reused ?? connectOnce(signal);
     };
     const receive = this.environment.receiveWal ?? this.client.receiveWal;
     try {
@@ -426,7 +446,7 @@ class ReceiveRun {
     return 0;
   }
 
-  private receiveWalOptions(connect: () => Promise<Connection>): ReceiveWalOptions {
+  private receiveWalOptions(connect: (signal: AbortSignal) => Promise<Connection>): ReceiveWalOptions {
     const { options } = this;
     return {
       connect,
@@ -513,7 +533,12 @@ class ReceiveRun {
   }
 
   private async promptAndKeep(): Promise<string> {
-    this.password = await this.prompt();
+    this.prompting = true;
+    try {
+      this.password = await this.prompt();
+    } finally {
+      this.prompting = false;
+    }
     return this.password;
   }
 

@@ -179,6 +179,14 @@ export class ClientConnection {
     });
   }
 
+  /**
+   * Stop reading what the client sends, as a server that never reads its replies: the client's
+   * bytes pile up in the kernel until TCP flow control stops its writes.
+   */
+  stopReading(): void {
+    this.socket.pause();
+  }
+
   /** Close gracefully (FIN after pending writes). */
   end(): void {
     if (this.ended) return;

@@ -142,6 +142,11 @@ export class Session {
     else this.connection.end();
   }
 
+  /** Never read the client's messages again (a hostile server); sending goes on. */
+  stopReading(): void {
+    this.connection.stopReading();
+  }
+
   /** Do nothing until the client goes away, or for `ms` milliseconds; client messages are still recorded. */
   async stall(ms?: number): Promise<void> {
     if (ms === undefined) {

@@ -78,6 +78,14 @@ export class Connection {
     this.serverVersion = parseServerVersion(this.serverVersionText);
   }
 
+  /**
+   * Bytes written to the server that it has not taken yet (queued in this process): stays small
+   * while the server reads; for diagnostics and tests.
+   */
+  get pendingWriteBytes(): number {
+    return this.wire.pendingWriteBytes;
+  }
+
   /** The cancel key length (4 bytes in protocol 3.0, up to 256 in 3.2). */
   get cancelKeyLength(): number {
     return this.secretKey.length;
@@ -215,6 +223,8 @@ export class Connection {
     const socket = this.wire.socket;
     this.closing = new Promise<void>((resolve) => {
       this.state = 'closed';
+      // A server that does not read what we send would never get to our Terminate.
+      if (this.wire.writeBlocked) this.wire.destroy();
       if (socket.destroyed) {
         resolve();
         return;

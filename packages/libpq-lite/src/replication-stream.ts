@@ -46,6 +46,14 @@ export interface ReplicationStream {
    */
   release(lease?: ReadLease): void;
   waitForMessage(timeoutMs?: number, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * True while the server is not reading what we send (the socket asks us to wait for 'drain').
+   * Writes still queue; a caller that sends on its own schedule should hold them until
+   * `whenWritable()` and stop reading meanwhile, so that neither side's memory grows.
+   */
+  readonly writeBlocked: boolean;
+  /** Resolves once `writeBlocked` is false again, or the connection closed. */
+  whenWritable(): Promise<void>;
   sendCopyData(payload: Buffer): void;
   sendFrame(frame: Buffer): void;
   sendCopyDone(): void;
@@ -180,6 +188,14 @@ export class CopyBothStream implements ReplicationStream {
   waitForMessage(timeoutMs?: number, signal?: AbortSignal): Promise<boolean> {
     if (this.phase === 'ended' || this.phase === 'failed') return Promise.resolve(false);
     return this.wire.wait(timeoutMs, signal);
+  }
+
+  get writeBlocked(): boolean {
+    return this.wire.writeBlocked;
+  }
+
+  whenWritable(): Promise<void> {
+    return this.wire.whenWritable();
   }
 
   /** Dropped silently once our CopyDone went out: the server no longer reads them (libpq refuses too). */

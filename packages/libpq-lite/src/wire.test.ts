@@ -257,6 +257,39 @@ describe.each<Mode>(['reader', 'data'])('Wire over a socket (%s mode)', (mode) =
   });
 });
 
+describe('Wire: a server that does not read what we send', () => {
+  it('says so (writeBlocked) once the socket asks to wait, and whenWritable resolves when it drains', async () => {
+    let serverSocket: Socket | undefined;
+    const port = await serverFor((socket) => {
+      serverSocket = socket;
+      socket.pause();
+    });
+    const { wire } = await open(port, 'reader');
+    const stream = new CopyBothStream(wire, () => {});
+    expect(stream.writeBlocked).toBe(false);
+    await stream.whenWritable();
+    const frame = copyData(Buffer.alloc(64 * 1024));
+    let written = 0;
+    // Kernel buffers first, then Node's: a bounded number of frames before the socket asks to wait.
+    while (!stream.writeBlocked) {
+      stream.sendFrame(frame);
+      written += 1;
+      if (written % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
+      expect(written).toBeLessThan(10_000);
+    }
+    expect(wire.pendingWriteBytes).toBeGreaterThan(0);
+    let writable = false;
+    const resumed = stream.whenWritable().then(() => {
+      writable = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(writable).toBe(false);
+    serverSocket?.resume();
+    await resumed;
+    expect(stream.writeBlocked).toBe(false);
+  });
+});
+
 describe('Wire.wait', () => {
   async function idleWire(): Promise<Wire> {
     const port = await serverFor(() => {});

@@ -340,6 +340,40 @@ export class Wire {
     this.writeFrame(frame);
   }
 
+  /**
+   * True while the socket holds more unsent bytes than its buffer takes without asking us to wait
+   * for 'drain': the server is not reading what we send. A caller that writes on its own schedule
+   * (status updates) holds its writes until `whenWritable()`, so nothing queues without bound.
+   */
+  get writeBlocked(): boolean {
+    // A failed wire is not blocked: the caller reads on and meets the failure.
+    return this.socket.writableNeedDrain && !this.socket.destroyed && this.failure === undefined;
+  }
+
+  /** Bytes written and not handed to the kernel yet. */
+  get pendingWriteBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Resolves once the socket takes writes again ('drain'), or ends, fails or closes. */
+  whenWritable(): Promise<void> {
+    if (!this.writeBlocked) return Promise.resolve();
+    const socket = this.socket;
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        socket.off('end', done);
+        socket.off('error', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+      socket.on('end', done);
+      socket.on('error', done);
+    });
+  }
+
   /** Writes bytes that are already a whole frame. */
   writeFrame(frame: Buffer): void {
     if (this.failure !== undefined) throw this.failure;

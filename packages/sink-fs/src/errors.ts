@@ -16,8 +16,10 @@ export type SinkErrorCode =
 /**
  * A failure of the WAL directory. Completed segments are never touched by a failure; the open
  * segment keeps its `.partial` name, and streaming resumes at that segment's start.
- * `retryable` is true only where waiting can help without the operator (a full disk may be freed
- * by an archive cleanup; anything else needs a person).
+ * `retryable` is true where waiting can help without the operator: a full disk may be freed by an
+ * archive cleanup, and a directory that maintenance made unwritable (a permission change, a
+ * read-only remount) becomes writable again; pg_receivewal retries both. Anything else needs a
+ * person.
  */
 export class SinkError extends WalError {
   declare readonly code: SinkErrorCode;
@@ -67,6 +69,7 @@ export function fileSystemError(error: unknown, action: string, directory: strin
     case 'EROFS':
       return new SinkError('WAL_ERR_SINK_PERMISSION_DENIED', message, {
         cause: error,
+        retryable: true,
         advice: `Make "${directory}" writable for this user${code === 'EROFS' ? ' (the file system is read-only)' : ''}.`,
       });
     case 'ENOENT':

@@ -78,13 +78,16 @@ export async function cleanUp(): Promise<void> {
 // The library receiver
 // ---------------------------------------------------------------------------------------------
 
-/** A replication connection to the fake server, without PG* variables or ~/.pgpass. */
+/**
+ * A replication connection to the fake server, without PG* variables or ~/.pgpass. The signal the
+ * receive loop passes (its stop signal, or its receive timeout) aborts the attempt.
+ */
 export function connectTo(
   server: FakeWalsender,
   extra: Record<string, string> = {},
   options: Omit<ConnectOptions, 'env'> = {},
-): () => ReturnType<typeof connect> {
-  return () =>
+): (signal?: AbortSignal) => ReturnType<typeof connect> {
+  return (signal) =>
     connect(
       {
         host: server.host,
@@ -95,7 +98,7 @@ export function connectTo(
         connect_timeout: '5',
         ...extra,
       },
-      { env: { HOME: '/nonexistent' }, ...options },
+      { env: { HOME: '/nonexistent' }, ...options, ...(signal === undefined ? {} : { signal }) },
     );
 }
 

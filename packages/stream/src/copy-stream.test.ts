@@ -379,3 +379,68 @@ describe('CopyStream: a sink that writes at once (WalSink.writeAtOnce, flushAtOn
     expect(finishedSegments(run.events)).toEqual([START + BigInt(SEGMENT)]);
   });
 });
+
+describe('CopyStream: a server that does not read what we send', () => {
+  /** A stream whose server stops reading right after the client's first status update. */
+  function blockedAfterFirstStatus(): FakeReplicationStream {
+    const stream = new FakeReplicationStream().answerCopyDone();
+    const previous = stream.onSend;
+    stream.onSend = (message, self) => {
+      previous?.(message, self);
+      if (message.type === 'status' && self.statuses.length === 1) self.blockWrites(true);
+    };
+    return stream;
+  }
+
+  it('reads nothing while blocked (no reply queues), and reads on and answers once the server reads again', async () => {
+    const stream = blockedAfterFirstStatus();
+    const sink = new MemorySink();
+    sink.prepared = { systemId: 1n, segmentSize: SEGMENT };
+    const end = START + 8n * 1024n;
+    stream.pushWal(START, bytes(8 * KiB, 1)).pushKeepalive(end, true);
+    for (let index = 0; index < 100; index++) stream.pushKeepalive(end, true);
+    stream.pushWal(end, bytes(8 * KiB, 2));
+    const run = start(stream, sink);
+    await until(() => stream.statuses.length === 1, 'the first keepalive is answered');
+    for (let turn = 0; turn < 50; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(stream.statuses).toHaveLength(1);
+    expect(stream.unread).toBe(101);
+
+    stream.blockWrites(false);
+    await until(() => run.state.writtenLsn === end + 8n * 1024n, 'the WAL after the flood is written');
+    expect(stream.unread).toBe(0);
+    expect(stream.statuses).toHaveLength(101);
+    run.abort.abort();
+    await run.done;
+    expect(run.run.error).toBeUndefined();
+    expect(run.run.outcome).toMatchObject({ kind: 'stopped', reason: 'aborted' });
+  });
+
+  it('holds the receive-timeout ping while blocked and times out: the silence of a server that reads nothing counts', async () => {
+    const stream = blockedAfterFirstStatus();
+    const sink = new MemorySink();
+    sink.prepared = { systemId: 1n, segmentSize: SEGMENT };
+    stream.pushWal(START, bytes(8 * KiB, 1)).pushKeepalive(START + 8n * 1024n, true);
+    for (let index = 0; index < 10; index++) stream.pushKeepalive(START + 8n * 1024n, true);
+    const run = start(stream, sink, undefined, undefined, { receiveTimeoutMs: 50 });
+    await run.done;
+    expect(run.run.error).toMatchObject({ code: 'WAL_ERR_STREAM_RECEIVE_TIMEOUT', retryable: true });
+    expect(stream.statuses).toHaveLength(1);
+    expect(stream.unread).toBe(10);
+  });
+
+  it('stops at once when aborted while blocked: no CopyDone queued, no wait for the end of COPY', async () => {
+    const stream = blockedAfterFirstStatus();
+    const sink = new MemorySink();
+    sink.prepared = { systemId: 1n, segmentSize: SEGMENT };
+    stream.pushWal(START, bytes(8 * KiB, 1)).pushKeepalive(START + 8n * 1024n, true);
+    const run = start(stream, sink);
+    await until(() => stream.writeBlocked && run.state.writtenLsn === START + 8n * 1024n, 'blocked');
+    run.abort.abort();
+    await run.done;
+    expect(run.run.error).toBeUndefined();
+    expect(run.run.outcome).toMatchObject({ kind: 'stopped', reason: 'aborted', lsn: START + 8n * 1024n });
+    expect(stream.sent.filter((message) => message.type !== 'status')).toEqual([]);
+    expect(stream.statuses).toHaveLength(1);
+  });
+});

@@ -97,6 +97,12 @@ export class CopyStream {
   #lastProgressAt = Number.NEGATIVE_INFINITY;
   #stopReason: 'endpos' | 'aborted' | undefined;
   #flushWanted = false;
+  /**
+   * A status update held back while the server does not read what we send: at most one, built
+   * when it goes out (the newest positions replace what older ones would have said); true when
+   * it must ask for a reply.
+   */
+  #heldStatus: { replyRequested: boolean } | undefined;
   #serverCopyDone = false;
   #copyDoneSent = false;
   #endResult: EndOfStreamResult | undefined;
@@ -156,7 +162,10 @@ export class CopyStream {
         }
 
         const now = clock.monotonic();
-        if (!this.#serverEnded) this.#sendDueFeedback(now);
+        if (!this.#serverEnded) {
+          this.#sendHeldStatus(now);
+          this.#sendDueFeedback(now);
+        }
         const received = this.#receiveBuffered(now);
         if (this.#events.length > 0) for (const event of this.#takeEvents()) yield event;
         this.#throwFailure();
@@ -189,6 +198,15 @@ export class CopyStream {
    * could not be reused.
    */
   get #reading(): boolean {
+    return this.#sinkAllowsReading && !this.#stream.writeBlocked;
+  }
+
+  /**
+   * The sink pipeline has room and we do not stop. While the server does not read what we send we
+   * do not read either (`#reading`): every message read could ask for a reply that can only queue,
+   * and not reading lets TCP flow control slow the server down instead.
+   */
+  get #sinkAllowsReading(): boolean {
     return this.#pipeline.accepting && this.#stopReason === undefined;
   }
 
@@ -277,6 +295,12 @@ export class CopyStream {
   }
 
   #sendStatus(now: number, replyRequested = false): void {
+    if (this.#stream.writeBlocked) {
+      // Never queue statuses behind a server that does not read them: one waits, the newest.
+      this.#heldStatus = { replyRequested: replyRequested || this.#heldStatus?.replyRequested === true };
+      return;
+    }
+    this.#heldStatus = undefined;
     const { reportFlush, startLsn, clock } = this.#options;
     const positions = {
       receivedLsn: this.receivedLsn,
@@ -291,11 +315,18 @@ export class CopyStream {
     this.#schedule.markSent(now);
   }
 
+  /** The status held back while the server did not read, once it reads again. */
+  #sendHeldStatus(now: number): void {
+    const held = this.#heldStatus;
+    if (held !== undefined && !this.#stream.writeBlocked) this.#sendStatus(now, held.replyRequested);
+  }
+
   /** The periodic status, and the receive timeout: a ping at half of it, then give up. */
   #sendDueFeedback(now: number): void {
     if (this.#schedule.isDue(now)) this.#sendStatus(now);
-    // Not reading because the sink is behind (or we stop) is not silence of the server.
-    if (!this.#reading) this.#deadline.received(now);
+    // Not reading because the sink is behind (or we stop) is not silence of the server; not
+    // reading because the server does not read what we send is its own doing, and times out.
+    if (!this.#sinkAllowsReading) this.#deadline.received(now);
     const verdict = this.#deadline.check(now);
     if (verdict === 'timeout') {
       throw new StreamError(
@@ -433,11 +464,27 @@ export class CopyStream {
 
   /** After the server's CopyDone: what it sends until its result (WAL it still sent is dropped). */
   async #readEndResult(): Promise<EndOfStreamResult> {
+    const { receiveTimeoutMs, signal, clock, timeline } = this.#options;
     while (this.#endResult === undefined) {
       const event = this.#stream.readMessage();
       this.#stream.release();
       if (event === undefined) {
-        if (!(await this.#stream.waitForMessage())) {
+        const waitedAt = clock.monotonic();
+        // Bounded like every other wait for the server: a stop request or the receive timeout.
+        if (!(await this.#stream.waitForMessage(receiveTimeoutMs, signal))) {
+          if (signal?.aborted) {
+            throw new StreamError(
+              'WAL_ERR_STREAM_ABORTED',
+              `stopped while waiting for the result of START_REPLICATION (at ${formatLsn(this.receivedLsn)} on timeline ${timeline})`,
+            );
+          }
+          if (receiveTimeoutMs !== undefined && clock.monotonic() - waitedAt >= receiveTimeoutMs - 1) {
+            throw new StreamError(
+              'WAL_ERR_STREAM_RECEIVE_TIMEOUT',
+              `no answer from the server to our CopyDone within ${receiveTimeoutMs} ms (at ${formatLsn(this.receivedLsn)} on timeline ${timeline}); reconnecting.`,
+              { retryable: true },
+            );
+          }
           throw new StreamError(
             'WAL_ERR_STREAM_TERMINATED',
             `the replication stream ended without the result of START_REPLICATION (at ${formatLsn(this.receivedLsn)} on timeline ${this.#options.timeline})`,
@@ -474,9 +521,13 @@ export class CopyStream {
     this.#waker.stopWatching();
     const durableLsn = await sink.flush();
     if (durableLsn > this.#flushedLsn) this.#flushedLsn = durableLsn;
-    this.#sendStatus(clock.monotonic());
-    this.#sendCopyDone();
-    await this.#drainUntilEnd(Math.min(STOP_WAIT_MS, receiveTimeoutMs ?? STOP_WAIT_MS));
+    // A server that does not read what we send would see our CopyDone only after everything queued
+    // before it: there is no end of COPY to wait for, the caller closes the connection.
+    if (!this.#stream.writeBlocked) {
+      this.#sendStatus(clock.monotonic());
+      this.#sendCopyDone();
+      await this.#drainUntilEnd(Math.min(STOP_WAIT_MS, receiveTimeoutMs ?? STOP_WAIT_MS));
+    }
     await this.close('end');
     yield this.#progress(clock.monotonic());
     return { kind: 'stopped', reason, lsn: this.receivedLsn };

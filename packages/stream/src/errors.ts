@@ -50,6 +50,8 @@ export type StreamErrorCode =
   | 'WAL_ERR_STREAM_TERMINATED'
   /** Nothing received for `receiveTimeoutMs`, even after a ping. Retryable. */
   | 'WAL_ERR_STREAM_RECEIVE_TIMEOUT'
+  /** The caller's signal aborted while a connection attempt or a command waited for the server. Not retryable: it is the requested stop. */
+  | 'WAL_ERR_STREAM_ABORTED'
   /** Invalid options passed to receiveWal. Fatal. */
   | 'WAL_ERR_STREAM_INVALID_OPTION';
 

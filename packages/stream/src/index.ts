@@ -1,3 +1,4 @@
+export { boundCommand, boundConnect, type WaitBounds } from './command-guard.js';
 export type { IdentifySystemResult, ReplicationConnection } from './connection.js';
 export { StreamError, type StreamErrorCode } from './errors.js';
 export {

@@ -6,7 +6,7 @@ import {
   parseWalSegmentSizeSetting,
   type WalError,
 } from '@wal/protocol';
-import { guardCommands } from './command-guard.js';
+import { boundConnect, guardCommands } from './command-guard.js';
 import type { ReplicationConnection } from './connection.js';
 import { type Clock, CopyStream, isValidBytesInFlight, systemClock } from './copy-stream.js';
 import { StreamError } from './errors.js';
@@ -23,7 +23,7 @@ export type { ReceiveEvent, ReceiveWalOptions } from './types.js';
 export const MINIMUM_SERVER_VERSION = 100000;
 
 interface Settings {
-  connect: () => Promise<ReplicationConnection>;
+  connect: (signal: AbortSignal) => Promise<ReplicationConnection>;
   sink: ReceiveWalOptions['sink'];
   slot: string | undefined;
   endLsn: bigint | undefined;
@@ -132,18 +132,19 @@ async function* run(settings: Settings): AsyncGenerator<ReceiveEvent, void, unde
       serverVersion: 0,
       resume: undefined,
     };
+    const bounds = { receiveTimeoutMs: settings.receiveTimeoutMs, signal: settings.signal };
     try {
-      connection = await settings.connect();
+      // A server that accepts and then says nothing (a stopped postmaster) must not hold the loop.
+      connection = await boundConnect(settings.connect, bounds);
     } catch (error) {
+      // Stopped while connecting: a stop, not a failure.
+      if (settings.signal?.aborted) continue;
       // pg_receivewal: a failed first connection exits 1, with no retry (spec §1.4, §10 item 1).
       if (first) throw error;
       failure = error;
     }
     if (connection !== undefined) {
-      const guarded = guardCommands(connection, {
-        receiveTimeoutMs: settings.receiveTimeoutMs,
-        signal: settings.signal,
-      });
+      const guarded = guardCommands(connection, bounds);
       const session = new Session(settings, guarded, state, first);
       first = false;
       try {
@@ -161,8 +162,12 @@ async function* run(settings: Settings): AsyncGenerator<ReceiveEvent, void, unde
     // Stopped while a command waited (the guard destroyed the connection): a stop, not a failure.
     if (settings.signal?.aborted) continue;
     failure =
-      (await explainRemovedWal(failure, { ...diagnosis, slot: settings.slot, connect: settings.connect })) ??
-      failure;
+      (await explainRemovedWal(failure, {
+        ...diagnosis,
+        slot: settings.slot,
+        // The diagnosis asks the server once more, within the same bounds as any attempt.
+        connect: async () => guardCommands(await boundConnect(settings.connect, bounds), bounds),
+      })) ?? failure;
     const classification = classifyError(failure);
     if (fatal || !classification.retry || settings.noLoop) throw classification.error;
     if (streamedWal) backoff.reset();

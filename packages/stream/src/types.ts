@@ -5,10 +5,13 @@ import type { WalSink } from './sink.js';
 export interface ReceiveWalOptions {
   /**
    * Opens a replication connection (`replication=true`), for example
-   * `() => connect({ ...parameters, replication: 'true' })` with @wal/libpq-lite. Called again for
-   * every reconnect. A failure of the first call is fatal, like pg_receivewal.
+   * `(signal) => connect({ ...parameters, replication: 'true' }, { signal })` with
+   * @wal/libpq-lite. Called again for every reconnect. A failure of the first call is fatal, like
+   * pg_receivewal. `signal` aborts when `signal` below does or `receiveTimeoutMs` passes: the
+   * attempt should then give up (the loop stops waiting for it either way, and destroys a
+   * connection that arrives later).
    */
-  connect: () => Promise<ReplicationConnection>;
+  connect: (signal: AbortSignal) => Promise<ReplicationConnection>;
   sink: WalSink;
   /** Physical replication slot: START_REPLICATION SLOT, start from its restart_lsn, report flush positions. */
   slot?: string;
@@ -20,7 +23,10 @@ export interface ReceiveWalOptions {
   synchronous?: boolean;
   /** Do not reconnect: the first streaming failure is thrown (pg_receivewal --no-loop). */
   noLoop?: boolean;
-  /** Give up on a connection when the server has sent nothing for this long (a ping is sent at half). Default: none. */
+  /**
+   * Give up on a connection when the server has sent nothing for this long (a ping is sent at
+   * half while streaming); it also bounds each connection attempt and each command. Default: none.
+   */
   receiveTimeoutMs?: number;
   /** First delay before reconnecting; doubles per consecutive failure up to 60 s. Default 5000. */
   reconnectDelayMs?: number;

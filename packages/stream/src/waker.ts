@@ -3,7 +3,8 @@ import type { ReplicationStream } from '@wal/libpq-lite';
 /**
  * The one thing the copy loop waits on when it has nothing to do. It wakes for the first of: the
  * connection has a message (one `waitForMessage` stays outstanding across waits instead of one
- * per message), a sink operation settled (`wake`), its timer fired, or `signal` aborted. After a
+ * per message), the connection takes writes again after the server stopped reading, a sink
+ * operation settled (`wake`), its timer fired, or `signal` aborted. After a
  * wake-up the loop looks at everything again; the waker only says that something happened.
  */
 export class Waker {
@@ -14,6 +15,8 @@ export class Waker {
   /** Ends the outstanding waitForMessage when the loop stops watching (the connection allows one waiter). */
   readonly #cancel = new AbortController();
   #watching = false;
+  /** A `whenWritable` is outstanding. */
+  #watchingWritable = false;
   #watchDueAt = Number.POSITIVE_INFINITY;
   #failure: { error: unknown } | undefined;
   /** One timer, re-armed only when a wait must end earlier than it fires. */
@@ -50,6 +53,12 @@ export class Waker {
     this.wake();
   };
 
+  readonly #onWritable = (): void => {
+    this.#watchingWritable = false;
+    this.#woken = true;
+    this.wake();
+  };
+
   readonly #onTimer = (): void => {
     this.#timer = undefined;
     this.#timerDueAt = Number.POSITIVE_INFINITY;
@@ -83,6 +92,10 @@ export class Waker {
       this.#watching = true;
       this.#watchDueAt = dueAt;
       this.#stream.waitForMessage(timeoutMs, this.#cancel.signal).then(this.#onMessage, this.#onWaitError);
+    }
+    if (this.#stream.writeBlocked && !this.#watchingWritable) {
+      this.#watchingWritable = true;
+      this.#stream.whenWritable().then(this.#onWritable, this.#onWritable);
     }
     const watchEndsInTime = this.#watching && this.#watchDueAt <= dueAt;
     if (timeoutMs !== undefined && !watchEndsInTime && dueAt < this.#timerDueAt) {

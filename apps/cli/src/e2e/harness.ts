@@ -63,11 +63,13 @@ export class RunningProcess {
     env: NodeJS.ProcessEnv,
     description: string,
     input?: string,
+    identity: ProcessIdentity = {},
   ) {
     this.description = description;
     this.child = spawn(command, args, {
       env,
       stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      ...identity,
     });
     if (input !== undefined) this.child.stdin?.end(input);
     this.child.stdout?.on('data', (chunk: Buffer) => {
@@ -190,10 +192,17 @@ export function clusterEnvironment(cluster: Cluster, extra: Record<string, strin
   };
 }
 
+/** The user a process runs as (spawn's uid/gid); none: this process's user. */
+export interface ProcessIdentity {
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
 export interface StartOptions {
   readonly env?: Record<string, string>;
   /** The node binary that runs the CLI: another Node.js line than the test's (zstd needs 22.15+). */
   readonly node?: string;
+  readonly identity?: ProcessIdentity;
 }
 
 /** Starts `node bin/run.js receive <args>` against `cluster`. */
@@ -207,6 +216,8 @@ export function startReceive(
     [CLI_BIN, 'receive', ...args],
     clusterEnvironment(cluster, options.env),
     `wal receive ${args.join(' ')}`,
+    undefined,
+    options.identity,
   );
 }
 
@@ -254,6 +265,8 @@ export function startPgReceivewal(
     args,
     clusterEnvironment(cluster, options.env),
     `pg_receivewal ${args.join(' ')}`,
+    undefined,
+    options.identity,
   );
 }
 

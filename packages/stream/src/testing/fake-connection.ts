@@ -45,6 +45,9 @@ export class FakeReplicationStream implements ReplicationStream {
   simulatedClock: ManualClock | undefined;
   /** Counts waitForMessage calls (to check that buffered messages are read without waiting). */
   waits = 0;
+  /** Set by `blockWrites`: the server is not reading what the client sends. */
+  writeBlocked = false;
+  readonly #writableWaiters: (() => void)[] = [];
   readonly #queue: QueueItem[] = [];
   #wake: (() => void) | undefined;
   /** Bytes read so far, counted as on the wire: type byte, length, payload. */
@@ -97,6 +100,18 @@ export class FakeReplicationStream implements ReplicationStream {
       if (message.type === 'copy-done') stream.push({ type: 'copy-done' }).pushEnd(result);
     };
     return this;
+  }
+
+  /** The server stops (true) or resumes (false) reading what the client sends. */
+  blockWrites(blocked: boolean): this {
+    this.writeBlocked = blocked;
+    if (!blocked) for (const resolve of this.#writableWaiters.splice(0)) resolve();
+    return this;
+  }
+
+  whenWritable(): Promise<void> {
+    if (!this.writeBlocked) return Promise.resolve();
+    return new Promise((resolve) => this.#writableWaiters.push(resolve));
   }
 
   get statuses(): ({ type: 'status' } & StandbyStatusUpdate)[] {
