@@ -1,14 +1,20 @@
 #!/usr/bin/env node
 // `wal receive` skips oclif: its parser is our own getopt, and loading oclif would cost a receiver
-// resident memory for nothing (docs/adr/0005-own-getopt.md, "Start-up without oclif"). Everything
-// else goes through oclif. The bundle of src/receive.ts decides, and runs `wal receive`; it loads
-// the client only to run. It sets no V8 flags (scripts/check-rules.mjs checks that).
-import { main, receiveFastPathArguments } from '../dist/receive-entry.bundle.js';
-
-const receiveArguments = receiveFastPathArguments(process.argv.slice(2));
-if (receiveArguments === undefined) {
-  const { execute } = await import('@oclif/core');
-  await execute({ dir: import.meta.url });
+// resident memory for nothing (docs/adr/0005-own-getopt.md, "Start-up without oclif"). So does
+// `wal restore`, which PostgreSQL starts once per WAL file (docs/adr/0008-wal-restore.md).
+// Everything else goes through oclif. The bundle of src/receive.ts decides, and runs `wal receive`;
+// it loads the client only to run. It sets no V8 flags (scripts/check-rules.mjs checks that).
+const argv = process.argv.slice(2);
+if (argv[0] === 'restore') {
+  const { main } = await import('../dist/restore-entry.bundle.js');
+  await main(argv.slice(1));
 } else {
-  await main(receiveArguments);
+  const { main, receiveFastPathArguments } = await import('../dist/receive-entry.bundle.js');
+  const receiveArguments = receiveFastPathArguments(argv);
+  if (receiveArguments === undefined) {
+    const { execute } = await import('@oclif/core');
+    await execute({ dir: import.meta.url });
+  } else {
+    await main(receiveArguments);
+  }
 }

@@ -1,0 +1,174 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { encodePageHeader, PageInfo, pageMagicForVersion } from '@wal/protocol/wal-format';
+import { compressFrameSync } from 'lz4-napi';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CLI_BIN, temporaryDirectory } from './e2e/harness.js';
+
+/**
+ * `wal restore` as PostgreSQL runs it: the built binary, in a data directory, with `%f` and a
+ * relative `%p`. Exit statuses are PostgreSQL's contract (spec/archive.md §1.2): 0 restored, 1 not
+ * there, 255 (above 125) a failure, 1 for a failure when standby.signal is present.
+ */
+
+const SEGMENT_SIZE = 1024 * 1024;
+const SEGMENT_3 = '000000010000000000000003';
+const TARGET = 'pg_wal/RECOVERYXLOG';
+
+function segment(segmentNumber: number, length = SEGMENT_SIZE): Buffer {
+  const data = Buffer.alloc(SEGMENT_SIZE);
+  for (let index = 40; index < data.length; index += 97) data[index] = index % 251;
+  encodePageHeader(data, 0, {
+    magic: pageMagicForVersion(16),
+    info: PageInfo.LONG_HEADER,
+    timeline: 1,
+    pageAddress: BigInt(segmentNumber * SEGMENT_SIZE),
+    remainingLength: 0,
+    long: { systemId: 7n, segmentSize: SEGMENT_SIZE, blockSize: 8192 },
+  });
+  return data.subarray(0, length);
+}
+
+let scratch: string;
+let archive: string;
+let data: string;
+
+beforeEach(() => {
+  scratch = temporaryDirectory('wal-restore-cli-');
+  archive = join(scratch, 'archive');
+  data = join(scratch, 'data');
+  mkdirSync(archive);
+  mkdirSync(join(data, 'pg_wal'), { recursive: true });
+});
+afterEach(() => rmSync(scratch, { recursive: true, force: true }));
+
+interface Result {
+  code: number | null;
+  stderr: string;
+}
+
+/** Runs `wal restore` in the data directory, with fast retries unless the arguments say otherwise. */
+function restore(...args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI_BIN, 'restore', '--retry-delay=10', ...args],
+      { cwd: data },
+      (error, _stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stderr });
+      },
+    );
+  });
+}
+
+function restored(): Buffer {
+  return readFileSync(join(data, TARGET));
+}
+
+function walDirectory(): string[] {
+  return readdirSync(join(data, 'pg_wal'));
+}
+
+describe('wal restore exit statuses', () => {
+  it('0: restores plain, .gz and .lz4 segments byte for byte', async () => {
+    writeFileSync(join(archive, SEGMENT_3), segment(3));
+    writeFileSync(join(archive, '000000010000000000000004.gz'), gzipSync(segment(4)));
+    writeFileSync(join(archive, '000000010000000000000005.lz4'), compressFrameSync(segment(5)));
+    for (const [name, number] of [
+      [SEGMENT_3, 3],
+      ['000000010000000000000004', 4],
+      ['000000010000000000000005', 5],
+    ] as const) {
+      expect(await restore('-D', archive, name, TARGET)).toEqual({ code: 0, stderr: '' });
+      expect(restored().equals(segment(number))).toBe(true);
+      expect(walDirectory()).toEqual(['RECOVERYXLOG']);
+    }
+  });
+
+  it('1 at once: a missing segment or history file, writing nothing', async () => {
+    expect(await restore('-D', archive, SEGMENT_3, TARGET)).toEqual({ code: 1, stderr: '' });
+    // With a long retry delay, a retry would show as a warning: a missing history file is an answer.
+    expect(
+      await restore('--retry-delay=60000', '-D', archive, '00000002.history', 'pg_wal/RECOVERYHISTORY'),
+    ).toEqual({ code: 1, stderr: '' });
+    expect(walDirectory()).toEqual([]);
+  });
+
+  it('255 for an unreadable archive after retries; 1 with standby.signal', async () => {
+    const missing = join(scratch, 'no-such-archive');
+    const failed = await restore('--retries=2', '-D', missing, SEGMENT_3, TARGET);
+    expect(failed.code).toBe(255);
+    expect(failed.stderr.match(/warning: could not open archive directory/g)).toHaveLength(2);
+    expect(failed.stderr).toMatch(
+      /error: could not restore "000000010000000000000003": could not open archive directory ".*no-such-archive": ENOENT/,
+    );
+    writeFileSync(join(data, 'standby.signal'), '');
+    const standby = await restore('--retries=0', '-D', missing, SEGMENT_3, TARGET);
+    expect(standby.code).toBe(1);
+    expect(standby.stderr).toMatch(/standby\.signal is present/);
+    expect(walDirectory()).toEqual([]);
+  });
+
+  it('255 for an unreadable file (a directory where the segment should be)', async () => {
+    mkdirSync(join(archive, SEGMENT_3));
+    const result = await restore('--retries=0', '-D', archive, SEGMENT_3, TARGET);
+    expect(result.code).toBe(255);
+    expect(result.stderr).toMatch(/could not read ".*000000010000000000000003"/);
+    expect(walDirectory()).toEqual([]);
+  });
+
+  it('255 for a corrupt .gz or .lz4, which is not delivered', async () => {
+    const gzip = gzipSync(segment(3));
+    gzip.writeUInt8(gzip.readUInt8(gzip.length - 6) ^ 0xff, gzip.length - 6);
+    writeFileSync(join(archive, `${SEGMENT_3}.gz`), gzip);
+    const lz4 = compressFrameSync(segment(4));
+    lz4.fill(0xab, 20, 60);
+    writeFileSync(join(archive, '000000010000000000000004.lz4'), lz4);
+    for (const name of [SEGMENT_3, '000000010000000000000004']) {
+      const result = await restore('--retries=1', '-D', archive, name, TARGET);
+      expect(result.code).toBe(255);
+      expect(result.stderr).toMatch(/error: could not restore ".*": could not decompress ".*(\.gz|\.lz4)"/);
+      expect(walDirectory()).toEqual([]);
+    }
+  });
+
+  it('255 for a segment of the wrong size', async () => {
+    writeFileSync(join(archive, SEGMENT_3), segment(3, 100_000));
+    const result = await restore('--retries=0', '-D', archive, SEGMENT_3, TARGET);
+    expect(result.code).toBe(255);
+    expect(result.stderr).toMatch(/decompresses to 100000 bytes instead of 1048576 bytes/);
+    expect(walDirectory()).toEqual([]);
+  });
+
+  it('255 for a command line it cannot run (2 would read as "not found")', async () => {
+    expect((await restore(SEGMENT_3, TARGET)).code).toBe(255);
+    expect((await restore('-D', archive, SEGMENT_3)).code).toBe(255);
+    expect((await restore('-D', archive, '--prefetch=x', SEGMENT_3, TARGET)).code).toBe(255);
+    const badName = await restore('-D', archive, '../../etc/passwd', TARGET);
+    expect(badName.code).toBe(255);
+    expect(badName.stderr).toMatch(/is not a WAL file name/);
+  });
+});
+
+describe('wal restore and .partial segments', () => {
+  it('serves the newest partial padded with zeros, and says so', async () => {
+    writeFileSync(join(archive, `${SEGMENT_3}.gz.partial`), gzipSync(segment(3, 200_000)));
+    const result = await restore('-D', archive, SEGMENT_3, TARGET);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(
+      /notice: "000000010000000000000003" is only in the archive as "000000010000000000000003\.gz\.partial": restored its 200000 bytes and 848576 zero bytes/,
+    );
+    expect(restored().length).toBe(SEGMENT_SIZE);
+    expect(restored().subarray(0, 200_000).equals(segment(3, 200_000))).toBe(true);
+  });
+
+  it('1 for a partial with --no-partial, and for a stale partial behind a newer segment', async () => {
+    writeFileSync(join(archive, `${SEGMENT_3}.partial`), segment(3));
+    expect(await restore('--no-partial', '-D', archive, SEGMENT_3, TARGET)).toEqual({ code: 1, stderr: '' });
+    writeFileSync(join(archive, '000000010000000000000004.lz4'), compressFrameSync(segment(4)));
+    expect(await restore('-D', archive, SEGMENT_3, TARGET)).toEqual({ code: 1, stderr: '' });
+    expect(walDirectory()).toEqual([]);
+  });
+});

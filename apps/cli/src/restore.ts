@@ -1,0 +1,106 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { type ArchiveError, type RestoreResult, restoreWithRetries } from '@wal/archive';
+import { parseRestoreCommandLine, type RestoreOptions, restoreHelpText } from './restore-options.js';
+
+/**
+ * `wal restore`, a restore_command, from argv to exit code. bin/run.js runs it without loading
+ * oclif: PostgreSQL starts one process per file, and oclif triples the cost of each
+ * (docs/adr/0008-wal-restore.md).
+ *
+ * Exit statuses are a contract with PostgreSQL (xlogarchive.c, spec/archive.md §1.2): 0 restored;
+ * 1 not there (recovery ends, or a standby streams); above 125 for anything else, which makes
+ * recovery stop with FATAL instead of ending early at the wrong point.
+ */
+export const EXIT_RESTORED = 0;
+export const EXIT_NOT_FOUND = 1;
+export const EXIT_FAILED = 255;
+
+export interface RestoreMainIo {
+  readonly program: string;
+  readonly version: string;
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+  /** The working directory: PostgreSQL runs restore_command in the data directory. */
+  readonly cwd?: string;
+}
+
+/** bin/run.js: run `wal restore ARGS…` and end the process with its exit code. */
+export async function main(argv: readonly string[]): Promise<never> {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+    oclif: { bin: string };
+  };
+  const exitCode = await restoreMain(argv, {
+    program: `${manifest.oclif.bin} restore`,
+    version: manifest.version,
+    stdout: process.stdout,
+    stderr: process.stderr,
+  });
+  process.exit(exitCode);
+}
+
+export async function restoreMain(argv: readonly string[], io: RestoreMainIo): Promise<number> {
+  const commandLine = parseRestoreCommandLine(argv);
+  switch (commandLine.kind) {
+    case 'help':
+      io.stdout.write(restoreHelpText(io.program));
+      return EXIT_RESTORED;
+    case 'version':
+      io.stdout.write(`${io.program} (wal) ${io.version}\n`);
+      return EXIT_RESTORED;
+    case 'refused':
+      // Not 1 or 2: PostgreSQL would take those for "not in the archive" and end recovery early.
+      io.stderr.write(
+        `${io.program}: error: ${commandLine.message}\n${io.program}: hint: Try "${io.program} --help" for more information.\n`,
+      );
+      return EXIT_FAILED;
+    case 'run':
+      return runRestore(commandLine.options, io);
+  }
+}
+
+async function runRestore(options: RestoreOptions, io: RestoreMainIo): Promise<number> {
+  const log = (level: string, message: string) => io.stderr.write(`${io.program}: ${level}: ${message}\n`);
+  let result: RestoreResult;
+  try {
+    result = await restoreWithRetries(
+      {
+        archive: options.archive,
+        wanted: options.wanted,
+        target: options.target,
+        partial: options.partial,
+        sync: options.sync,
+      },
+      {
+        attempts: options.retries + 1,
+        firstDelayMs: options.retryDelayMs,
+        onRetry: (error: ArchiveError, attempt: number, delayMs: number) =>
+          log(
+            'warning',
+            `${error.message} (try ${attempt} of ${options.retries + 1}; trying again in ${delayMs} ms)`,
+          ),
+      },
+    );
+  } catch (error) {
+    log(
+      'error',
+      `could not restore "${options.wanted}": ${error instanceof Error ? error.message : String(error)}`,
+    );
+    if (existsSync(`${io.cwd ?? process.cwd()}/standby.signal`)) {
+      log(
+        'detail',
+        'standby.signal is present: exiting with 1, so the standby tries streaming and then the archive again',
+      );
+      return EXIT_NOT_FOUND;
+    }
+    return EXIT_FAILED;
+  }
+  if (result.status === 'not-found') return EXIT_NOT_FOUND;
+  if (result.paddedBytes > 0 || result.file.partial) {
+    log(
+      'notice',
+      `"${options.wanted}" is only in the archive as "${result.file.name}": restored its ${result.bytes} bytes and ${result.paddedBytes} zero bytes of padding; recovery ends where it ends`,
+    );
+  }
+  return EXIT_RESTORED;
+}
