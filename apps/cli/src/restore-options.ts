@@ -15,6 +15,8 @@ export interface RestoreOptions {
   prefetch: number;
   /** Where prefetched segments wait; undefined: a directory under the system's temporary directory. */
   spool: string | undefined;
+  /** Internal: this process is the background prefetcher another `wal restore` started. */
+  prefetchWorker: boolean;
 }
 
 export type RestoreCommandLine =
@@ -31,6 +33,7 @@ const LONG_OPTIONS: readonly LongOption[] = [
   { name: 'retry-delay', argument: 'required', key: 'retry-delay' },
   { name: 'prefetch', argument: 'required', key: 'prefetch' },
   { name: 'spool', argument: 'required', key: 'spool' },
+  { name: 'prefetch-worker', argument: 'none', key: 'prefetch-worker' },
   { name: 'help', argument: 'none', key: '?' },
   { name: 'version', argument: 'none', key: 'V' },
 ];
@@ -46,6 +49,7 @@ export function parseRestoreCommandLine(argv: readonly string[]): RestoreCommand
     retryDelayMs: 500,
     prefetch: 0,
     spool: undefined as string | undefined,
+    prefetchWorker: false,
   };
   for (const item of parsed.items) {
     if (item.kind === 'complaint') return { kind: 'refused', message: item.message };
@@ -66,6 +70,9 @@ export function parseRestoreCommandLine(argv: readonly string[]): RestoreCommand
         break;
       case 'spool':
         options.spool = value;
+        break;
+      case 'prefetch-worker':
+        options.prefetchWorker = true;
         break;
       default: {
         const number = /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;

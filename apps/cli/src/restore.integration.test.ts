@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { encodePageHeader, PageInfo, pageMagicForVersion } from '@wal/protocol/wal-format';
 import { compressFrameSync } from 'lz4-napi';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CLI_BIN, temporaryDirectory } from './e2e/harness.js';
+import { CLI_BIN, temporaryDirectory, waitUntil } from './e2e/harness.js';
 
 /**
  * `wal restore` as PostgreSQL runs it: the built binary, in a data directory, with `%f` and a
@@ -170,5 +170,62 @@ describe('wal restore and .partial segments', () => {
     writeFileSync(join(archive, '000000010000000000000004.lz4'), compressFrameSync(segment(4)));
     expect(await restore('-D', archive, SEGMENT_3, TARGET)).toEqual({ code: 1, stderr: '' });
     expect(walDirectory()).toEqual([]);
+  });
+});
+
+describe('wal restore --prefetch', () => {
+  const name = (segmentNumber: number) =>
+    `0000000100000000000000${segmentNumber.toString(16).toUpperCase().padStart(2, '0')}`;
+  const spoolSegments = (spool: string) => readdirSync(spool).filter((entry) => /^[0-9A-F]{24}$/.test(entry));
+
+  it('fetches the next N segments into a bounded spool, serves and removes them, and never caches a missing history file', async () => {
+    for (let number = 3; number <= 8; number += 1)
+      writeFileSync(join(archive, name(number)), segment(number));
+    const spool = join(scratch, 'spool');
+    const prefetch = ['--prefetch=2', `--spool=${spool}`, '-D', archive];
+    expect(await restore(...prefetch, name(3), TARGET)).toEqual({ code: 0, stderr: '' });
+    await waitUntil(() => existsSync(join(spool, name(4))) && existsSync(join(spool, name(5))), {
+      description: 'segments 4 and 5 in the spool',
+    });
+    // The prefetcher stops once the spool stays full; it never holds more than N segments.
+    await waitUntil(() => !existsSync(join(spool, 'prefetch.lock')), {
+      description: 'the prefetcher to stop',
+    });
+    expect(spoolSegments(spool)).toEqual([name(4), name(5)]);
+
+    // Served from the spool: the archive's copy is gone.
+    rmSync(join(archive, name(4)));
+    expect(await restore(...prefetch, name(4), TARGET)).toEqual({ code: 0, stderr: '' });
+    expect(restored().equals(segment(4))).toBe(true);
+    expect(spoolSegments(spool)).not.toContain(name(4));
+    await waitUntil(() => existsSync(join(spool, name(6))), { description: 'segment 6 in the spool' });
+    await waitUntil(() => !existsSync(join(spool, 'prefetch.lock')), {
+      description: 'the prefetcher to stop',
+    });
+    expect(spoolSegments(spool)).toEqual([name(5), name(6)]);
+    expect(readdirSync(join(data, 'pg_wal'))).toEqual(['RECOVERYXLOG']);
+
+    expect(await restore(...prefetch, '00000002.history', 'pg_wal/RECOVERYHISTORY')).toEqual({
+      code: 1,
+      stderr: '',
+    });
+    writeFileSync(join(archive, '00000002.history'), '1\t0/3000000\tno recovery target specified\n');
+    expect(await restore(...prefetch, '00000002.history', 'pg_wal/RECOVERYHISTORY')).toEqual({
+      code: 0,
+      stderr: '',
+    });
+  });
+
+  it('reads the archive when the spool copy is damaged', async () => {
+    for (let number = 3; number <= 4; number += 1)
+      writeFileSync(join(archive, name(number)), segment(number));
+    const spool = join(scratch, 'spool');
+    mkdirSync(spool);
+    writeFileSync(join(spool, name(4)), segment(4, 5000));
+    expect(await restore('--prefetch=1', `--spool=${spool}`, '-D', archive, name(4), TARGET)).toEqual({
+      code: 0,
+      stderr: '',
+    });
+    expect(restored().equals(segment(4))).toBe(true);
   });
 });

@@ -1,5 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { type ArchiveError, type RestoreResult, restoreWithRetries } from '@wal/archive';
+import { createRequire } from 'node:module';
+import {
+  type ArchiveError,
+  defaultSpoolDirectory,
+  prefetcherRunning,
+  type RestoreResult,
+  restoreWithRetries,
+  runPrefetcher,
+  takeFromSpool,
+} from '@wal/archive';
 import { parseRestoreCommandLine, type RestoreOptions, restoreHelpText } from './restore-options.js';
 
 /**
@@ -11,6 +20,8 @@ import { parseRestoreCommandLine, type RestoreOptions, restoreHelpText } from '.
  * 1 not there (recovery ends, or a standby streams); above 125 for anything else, which makes
  * recovery stop with FATAL instead of ending early at the wrong point.
  */
+const require = createRequire(import.meta.url);
+
 export const EXIT_RESTORED = 0;
 export const EXIT_NOT_FOUND = 1;
 export const EXIT_FAILED = 255;
@@ -55,12 +66,24 @@ export async function restoreMain(argv: readonly string[], io: RestoreMainIo): P
       );
       return EXIT_FAILED;
     case 'run':
+      if (commandLine.options.prefetchWorker) return runPrefetchWorker(commandLine.options);
       return runRestore(commandLine.options, io);
   }
 }
 
 async function runRestore(options: RestoreOptions, io: RestoreMainIo): Promise<number> {
   const log = (level: string, message: string) => io.stderr.write(`${io.program}: ${level}: ${message}\n`);
+  const spool =
+    options.prefetch > 0
+      ? (options.spool ?? defaultSpoolDirectory(options.archive, io.cwd ?? process.cwd()))
+      : undefined;
+  if (spool !== undefined && /^[0-9A-F]{24}$/.test(options.wanted)) {
+    const taken = await takeFromSpool(spool, options.wanted, options.target, options.sync);
+    if (taken?.status === 'restored') {
+      startPrefetcher(options, spool, taken);
+      return EXIT_RESTORED;
+    }
+  }
   let result: RestoreResult;
   try {
     result = await restoreWithRetries(
@@ -96,11 +119,43 @@ async function runRestore(options: RestoreOptions, io: RestoreMainIo): Promise<n
     return EXIT_FAILED;
   }
   if (result.status === 'not-found') return EXIT_NOT_FOUND;
+  if (spool !== undefined) startPrefetcher(options, spool, result);
   if (result.paddedBytes > 0 || result.file.partial) {
     log(
       'notice',
       `"${options.wanted}" is only in the archive as "${result.file.name}": restored its ${result.bytes} bytes and ${result.paddedBytes} zero bytes of padding; recovery ends where it ends`,
     );
   }
+  return EXIT_RESTORED;
+}
+
+/**
+ * Starts a background `wal restore --prefetch-worker` after a complete segment was restored,
+ * unless one is running for this spool. It is detached (its own session), so this call returns
+ * at once and PostgreSQL's signals to this call's process group do not reach it; it stops by
+ * itself (src/prefetch.ts of @wal/archive).
+ */
+function startPrefetcher(options: RestoreOptions, spool: string, result: RestoreResult): void {
+  if (result.status !== 'restored' || result.file.partial || result.segmentSize === undefined) return;
+  if (prefetcherRunning(spool)) return;
+  const script = process.argv[1];
+  if (script === undefined) return;
+  const args = [script, 'restore', '--prefetch-worker', `--prefetch=${options.prefetch}`, `--spool=${spool}`];
+  args.push('-D', options.archive, options.wanted, String(result.segmentSize));
+  // node:child_process only when prefetching: most calls never need it.
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  spawn(process.execPath, args, { detached: true, stdio: 'ignore' }).unref();
+}
+
+async function runPrefetchWorker(options: RestoreOptions): Promise<number> {
+  const segmentSize = Number(options.target);
+  if (options.spool === undefined || !Number.isInteger(segmentSize)) return EXIT_FAILED;
+  await runPrefetcher({
+    archive: options.archive,
+    spool: options.spool,
+    after: options.wanted,
+    segmentSize,
+    count: options.prefetch,
+  });
   return EXIT_RESTORED;
 }

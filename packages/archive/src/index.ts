@@ -7,6 +7,13 @@ export {
   listArchive,
 } from './find.js';
 export { type ArchiveName, parseArchiveName, parseWantedName } from './names.js';
+export {
+  defaultSpoolDirectory,
+  type PrefetchOptions,
+  prefetcherRunning,
+  runPrefetcher,
+  takeFromSpool,
+} from './prefetch.js';
 export { readArchiveFile } from './read.js';
 export { type RestoreOptions, type RestoreResult, restoreFromArchive } from './restore.js';
 export { type RetryOptions, restoreWithRetries } from './retry.js';

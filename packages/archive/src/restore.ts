@@ -24,7 +24,14 @@ export interface RestoreOptions {
 
 export type RestoreResult =
   | { status: 'not-found' }
-  | { status: 'restored'; file: ArchiveFile; bytes: number; paddedBytes: number };
+  | {
+      status: 'restored';
+      file: ArchiveFile;
+      bytes: number;
+      paddedBytes: number;
+      /** A segment's size, from its first page header; undefined for a history file. */
+      segmentSize: number | undefined;
+    };
 
 /**
  * Restores one file as `restore_command` must: found in any form, decompressed into a temporary
@@ -41,7 +48,7 @@ export async function restoreFromArchive(options: RestoreOptions): Promise<Resto
   const handle = await openTarget(temporary);
   let done = false;
   try {
-    const { bytes, paddedBytes } = await copyInto(file, handle, temporary);
+    const { bytes, paddedBytes, segmentSize } = await copyInto(file, handle, temporary);
     if (sync) await writeStep(() => handle.sync(), `could not fsync "${temporary}"`);
     await writeStep(() => handle.close(), `could not close "${temporary}"`);
     await writeStep(
@@ -50,7 +57,7 @@ export async function restoreFromArchive(options: RestoreOptions): Promise<Resto
     );
     done = true;
     if (sync) await syncDirectory(directory);
-    return { status: 'restored', file, bytes, paddedBytes };
+    return { status: 'restored', file, bytes, paddedBytes, segmentSize };
   } finally {
     if (!done) {
       await handle.close().catch(() => {});
@@ -65,11 +72,13 @@ async function openTarget(path: string): Promise<FileHandle> {
   return writeStep(() => open(path, 'wx', 0o600), `could not create "${path}"`);
 }
 
-async function copyInto(
-  file: ArchiveFile,
-  handle: FileHandle,
-  temporary: string,
-): Promise<{ bytes: number; paddedBytes: number }> {
+interface Copied {
+  bytes: number;
+  paddedBytes: number;
+  segmentSize: number | undefined;
+}
+
+async function copyInto(file: ArchiveFile, handle: FileHandle, temporary: string): Promise<Copied> {
   let bytes = 0;
   let segmentSize: number | undefined;
   let head: Buffer | undefined;
@@ -87,15 +96,15 @@ async function copyInto(
       throw wrongSize(file, `more than ${segmentSize} bytes`, segmentSize);
     await writeAll(handle, data, temporary);
   }
-  if (file.kind === 'history') return { bytes, paddedBytes: 0 };
+  if (file.kind === 'history') return { bytes, paddedBytes: 0, segmentSize };
   if (segmentSize === undefined) throw wrongSize(file, `${bytes} bytes`, undefined);
-  if (bytes === segmentSize) return { bytes, paddedBytes: 0 };
+  if (bytes === segmentSize) return { bytes, paddedBytes: 0, segmentSize };
   if (!file.partial) throw wrongSize(file, `${bytes} bytes`, segmentSize);
   const paddedBytes = segmentSize - bytes;
   for (let left = paddedBytes; left > 0; left -= ZEROS.length) {
     await writeAll(handle, ZEROS.subarray(0, Math.min(left, ZEROS.length)), temporary);
   }
-  return { bytes, paddedBytes };
+  return { bytes, paddedBytes, segmentSize };
 }
 
 /**

@@ -1,6 +1,6 @@
-import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Cluster, startStandby } from '@wal/pg-cluster';
+import { type Cluster, serverUser, startStandby } from '@wal/pg-cluster';
 import { describe, expect, it } from 'vitest';
 import {
   CLI_BIN,
@@ -26,14 +26,23 @@ import {
  */
 
 const VERSIONS = [...new Set([suiteVersion(14), suiteVersion(16), suiteVersion(18)])];
+/** The lz4 archive is restored with --prefetch, its spool in a directory of the server user. */
 const FORMS = [
-  { name: 'plain', compress: [] },
-  { name: 'gzip', compress: ['-Z', 'gzip'] },
-  { name: 'lz4', compress: ['-Z', 'lz4'] },
+  { name: 'plain', compress: [], prefetch: false },
+  { name: 'gzip', compress: ['-Z', 'gzip'], prefetch: false },
+  { name: 'lz4', compress: ['-Z', 'lz4'], prefetch: true },
 ] as const;
 
-function restoreCommand(archive: string): string {
-  return `'${process.execPath}' '${CLI_BIN}' restore --retry-delay=100 -D '${archive}' %f %p`;
+function restoreCommand(archive: string, spool?: string): string {
+  const prefetch = spool === undefined ? '' : ` --prefetch=4 --spool='${spool}'`;
+  return `'${process.execPath}' '${CLI_BIN}' restore --retry-delay=100${prefetch} -D '${archive}' %f %p`;
+}
+
+/** A directory the server user may write (for the spool). */
+function serverUserDirectory(path: string): string {
+  const user = serverUser();
+  if (user.uid !== undefined && user.gid !== undefined) chownSync(path, user.uid, user.gid);
+  return path;
 }
 
 /** The server user must read what root's `wal receive` wrote (files are created 0600). */
@@ -47,7 +56,12 @@ function readableForServer(directory: string): void {
 }
 
 /** A base backup without WAL, not started: recovery.signal (or standby.signal) and restore_command. */
-async function backupFor(primary: Cluster, archive: string, standby = false): Promise<Cluster> {
+async function backupFor(
+  primary: Cluster,
+  archive: string,
+  standby = false,
+  spool?: string,
+): Promise<Cluster> {
   return startStandby(primary, {
     copyWal: false,
     signal: standby ? 'standby' : 'recovery',
@@ -55,7 +69,7 @@ async function backupFor(primary: Cluster, archive: string, standby = false): Pr
     start: false,
     settings: {
       ...KEEP_WAL_SETTINGS,
-      restore_command: restoreCommand(archive),
+      restore_command: restoreCommand(archive, spool),
       recovery_target_timeline: 'latest',
     },
   });
@@ -104,7 +118,12 @@ describe.each(VERSIONS)('wal restore on PostgreSQL %i', (version) => {
     );
     const restored: Cluster[] = [];
     try {
-      for (const archive of archives) restored.push(await backupFor(primary, archive));
+      for (const [index, archive] of archives.entries()) {
+        const spool = FORMS[index]!.prefetch
+          ? serverUserDirectory(suite.directory(`spool-${index}`))
+          : undefined;
+        restored.push(await backupFor(primary, archive, false, spool));
+      }
       const standby = await backupFor(primary, archives[0]!, true);
       restored.push(standby);
       // Several complete segments, then commits that only the last, unfinished segment holds.
