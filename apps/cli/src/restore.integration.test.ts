@@ -1,5 +1,15 @@
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { encodePageHeader, PageInfo, pageMagicForVersion } from '@wal/protocol/wal-format';
@@ -227,5 +237,33 @@ describe('wal restore --prefetch', () => {
       stderr: '',
     });
     expect(restored().equals(segment(4))).toBe(true);
+  });
+});
+
+describe('wal restore and a fast shutdown', () => {
+  it('ends by SIGTERM, as PostgreSQL expects of a shutdown, and leaves no temporary file in pg_wal', async () => {
+    // A FIFO stands in for an archive file that is slow to read: the copy is under way when the
+    // signal comes.
+    execFileSync('mkfifo', [join(archive, SEGMENT_3)]);
+    const child = spawn(process.execPath, [CLI_BIN, 'restore', '-D', archive, SEGMENT_3, TARGET], {
+      cwd: data,
+      stdio: 'ignore',
+    });
+    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
+    const writer = openSync(join(archive, SEGMENT_3), 'w');
+    try {
+      writeSync(writer, segment(3, 65536));
+      await waitUntil(() => walDirectory().some((name) => name.endsWith('.tmp')), {
+        description: 'the temporary file',
+      });
+      child.kill('SIGTERM');
+    } finally {
+      // The read under way returns (end of file); the copy sees the abort and cleans up.
+      closeSync(writer);
+    }
+    expect(await ended).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(walDirectory()).toEqual([]);
   });
 });

@@ -33,6 +33,8 @@ export interface RestoreMainIo {
   readonly stderr: { write(text: string): unknown };
   /** The working directory: PostgreSQL runs restore_command in the data directory. */
   readonly cwd?: string;
+  /** Aborts a restore in progress: its temporary file is removed, the target left untouched. */
+  readonly signal?: AbortSignal;
 }
 
 /** bin/run.js: run `wal restore ARGS…` and end the process with its exit code. */
@@ -41,13 +43,34 @@ export async function main(argv: readonly string[]): Promise<never> {
     version: string;
     oclif: { bin: string };
   };
+  // PostgreSQL's fast shutdown signals the call's process group. The copy stops and removes its
+  // temporary file from pg_wal; then the process ends by the same signal, which the server reads
+  // as its shutdown (exit 143 would do as well, but a signal is what a killed `cp` reports).
+  const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    received = signal;
+    controller.abort(new Error(`received ${signal}`));
+    // A read that never returns (a hung network mount) must not keep the server waiting.
+    setTimeout(() => endBySignal(signal, onSignal), 2000);
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
   const exitCode = await restoreMain(argv, {
     program: `${manifest.oclif.bin} restore`,
     version: manifest.version,
     stdout: process.stdout,
     stderr: process.stderr,
+    signal: controller.signal,
   });
+  if (received !== undefined) endBySignal(received, onSignal);
   process.exit(exitCode);
+}
+
+function endBySignal(signal: NodeJS.Signals, handler: (signal: NodeJS.Signals) => void): void {
+  process.removeListener('SIGTERM', handler);
+  process.removeListener('SIGINT', handler);
+  process.kill(process.pid, signal);
 }
 
 export async function restoreMain(argv: readonly string[], io: RestoreMainIo): Promise<number> {
@@ -78,7 +101,7 @@ async function runRestore(options: RestoreOptions, io: RestoreMainIo): Promise<n
       ? (options.spool ?? defaultSpoolDirectory(options.archive, io.cwd ?? process.cwd()))
       : undefined;
   if (spool !== undefined && /^[0-9A-F]{24}$/.test(options.wanted)) {
-    const taken = await takeFromSpool(spool, options.wanted, options.target, options.sync);
+    const taken = await takeFromSpool(spool, options.wanted, options.target, options.sync, io.signal);
     if (taken?.status === 'restored') {
       startPrefetcher(options, spool, taken);
       return EXIT_RESTORED;
@@ -93,6 +116,7 @@ async function runRestore(options: RestoreOptions, io: RestoreMainIo): Promise<n
         target: options.target,
         partial: options.partial,
         sync: options.sync,
+        signal: io.signal,
       },
       {
         attempts: options.retries + 1,

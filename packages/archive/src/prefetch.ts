@@ -38,13 +38,15 @@ export async function takeFromSpool(
   wanted: string,
   target: string,
   sync: boolean,
+  signal?: AbortSignal,
 ): Promise<RestoreResult | undefined> {
   try {
-    const result = await restoreFromArchive({ archive: spool, wanted, target, partial: false, sync });
+    const result = await restoreFromArchive({ archive: spool, wanted, target, partial: false, sync, signal });
     if (result.status === 'not-found') return undefined;
     await unlink(join(spool, wanted)).catch(() => {});
     return result;
   } catch {
+    if (signal?.aborted) return undefined;
     await unlink(join(spool, wanted)).catch(() => {});
     return undefined;
   }

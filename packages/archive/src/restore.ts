@@ -20,6 +20,8 @@ export interface RestoreOptions {
   partial?: boolean;
   /** fsync the file and its directory (default true). */
   sync?: boolean;
+  /** Stops the copy (the temporary file is removed, the target untouched) and rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 export type RestoreResult =
@@ -48,7 +50,8 @@ export async function restoreFromArchive(options: RestoreOptions): Promise<Resto
   const handle = await openTarget(temporary);
   let done = false;
   try {
-    const { bytes, paddedBytes, segmentSize } = await copyInto(file, handle, temporary);
+    const { bytes, paddedBytes, segmentSize } = await copyInto(file, handle, temporary, options.signal);
+    options.signal?.throwIfAborted();
     if (sync) await writeStep(() => handle.sync(), `could not fsync "${temporary}"`);
     await writeStep(() => handle.close(), `could not close "${temporary}"`);
     await writeStep(
@@ -78,11 +81,17 @@ interface Copied {
   segmentSize: number | undefined;
 }
 
-async function copyInto(file: ArchiveFile, handle: FileHandle, temporary: string): Promise<Copied> {
+async function copyInto(
+  file: ArchiveFile,
+  handle: FileHandle,
+  temporary: string,
+  signal: AbortSignal | undefined,
+): Promise<Copied> {
   let bytes = 0;
   let segmentSize: number | undefined;
   let head: Buffer | undefined;
   for await (const chunk of readArchiveFile(file)) {
+    signal?.throwIfAborted();
     let data = chunk;
     if (file.kind === 'segment' && segmentSize === undefined) {
       // The first chunks are collected until the 40-byte long page header is whole (copied once).

@@ -31,7 +31,7 @@ export async function restoreWithRetries(
     } catch (error) {
       if (!(error instanceof ArchiveError) || FINAL_CODES.has(error.code) || attempt >= attempts) throw error;
       retry.onRetry?.(error, attempt, delayMs);
-      await sleep(delayMs);
+      await sleep(delayMs, undefined, { signal: options.signal });
       delayMs *= 2;
     }
   }
