@@ -11,6 +11,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as zlib from 'node:zlib';
 import { gzipSync } from 'node:zlib';
 import { encodePageHeader, PageInfo, pageMagicForVersion } from '@wal/protocol/wal-format';
 import { compressFrameSync } from 'lz4-napi';
@@ -266,4 +268,57 @@ describe('wal restore and a fast shutdown', () => {
     expect(await ended).toEqual({ code: null, signal: 'SIGTERM' });
     expect(walDirectory()).toEqual([]);
   });
+});
+
+describe('wal restore and .zst archives', () => {
+  const nodeHasZstd = 'createZstdDecompress' in zlib;
+  const nodeLines = fileURLToPath(new URL('../../../scripts/node-lines.mjs', import.meta.url));
+
+  /** zstd(1) compresses, as it is the oracle of the receive tests. */
+  function zstdFile(path: string, data: Buffer): void {
+    writeFileSync(`${path}.raw`, data);
+    execFileSync('zstd', ['-q', '--rm', '-o', path, `${path}.raw`]);
+  }
+
+  it.skipIf(nodeHasZstd)('255 with what to do, on a Node.js without zstd', async () => {
+    zstdFile(join(archive, `${SEGMENT_3}.zst`), segment(3));
+    const result = await restore('-D', archive, SEGMENT_3, TARGET);
+    expect(result.code).toBe(255);
+    expect(result.stderr).toMatch(/zstd is not supported by this Node\.js v\d+.*Node\.js 22\.15 or later/);
+    // Not retried: another try cannot help.
+    expect(result.stderr).not.toMatch(/warning/);
+    expect(walDirectory()).toEqual([]);
+  });
+
+  it('restores a .zst segment and pads a .zst.partial, on a Node.js with zstd', async () => {
+    const node = nodeHasZstd
+      ? process.execPath
+      : execFileSync(process.execPath, [nodeLines, 'path', '22'], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'inherit'],
+        }).trim();
+    zstdFile(join(archive, `${SEGMENT_3}.zst`), segment(3));
+    zstdFile(join(archive, '000000010000000000000004.zst.partial'), segment(4, 300_000));
+    const run = (wanted: string) =>
+      new Promise<Result>((resolve) => {
+        execFile(
+          node,
+          [CLI_BIN, 'restore', '-D', archive, wanted, TARGET],
+          { cwd: data },
+          (error, _stdout, stderr) => {
+            resolve({
+              code: error === null ? 0 : typeof error.code === 'number' ? error.code : null,
+              stderr,
+            });
+          },
+        );
+      });
+    expect(await run(SEGMENT_3)).toEqual({ code: 0, stderr: '' });
+    expect(restored().equals(segment(3))).toBe(true);
+    const partial = await run('000000010000000000000004');
+    expect(partial.code).toBe(0);
+    expect(partial.stderr).toMatch(/restored its 300000 bytes/);
+    expect(restored().subarray(0, 300_000).equals(segment(4, 300_000))).toBe(true);
+    expect(restored().length).toBe(SEGMENT_SIZE);
+  }, 120_000);
 });
