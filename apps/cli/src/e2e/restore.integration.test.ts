@@ -170,6 +170,34 @@ describe.each(VERSIONS)('wal restore on PostgreSQL %i', (version) => {
     }
   }, 240_000);
 
+  it('stops recovery with FATAL on an unreadable archive; a standby streams instead', async () => {
+    const { cluster: primary } = suite;
+    const missing = `${suite.base}/no-such-archive`;
+    const recovery = await backupFor(primary, missing);
+    try {
+      // The server exits during recovery: starting it fails, and the log says why.
+      await expect(recovery.start()).rejects.toThrow();
+      const log = readFileSync(recovery.logPath, 'utf8');
+      expect(log).toMatch(
+        /FATAL: {2}could not restore file "[0-9A-F]{8}(\.history|[0-9A-F]{16})" from archive: child process exited with exit code 255/,
+      );
+      expect(log).toMatch(/wal restore: error: could not restore .*could not open archive directory/);
+      expect(log).not.toMatch(/archive recovery complete/);
+    } finally {
+      await recovery.stop();
+    }
+    const standby = await backupFor(primary, missing, true);
+    try {
+      await standby.start();
+      await standby.waitFor("SELECT status = 'streaming' FROM pg_stat_wal_receiver", 60_000);
+      expect(readFileSync(standby.logPath, 'utf8')).toMatch(
+        /wal restore: detail: standby\.signal is present: exiting with 1/,
+      );
+    } finally {
+      await standby.stop();
+    }
+  }, 120_000);
+
   it("follows a promotion: timelines 1 and 2 and 00000002.history, with recovery_target_timeline 'latest'", async () => {
     const { cluster: primary, standby: replica } = suite;
     await primary.sql('CREATE TABLE IF NOT EXISTS committed (id integer PRIMARY KEY, payload text)');
