@@ -1,5 +1,6 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import {
+  chmodSync,
   closeSync,
   existsSync,
   mkdirSync,
@@ -226,6 +227,18 @@ describe('wal restore --prefetch', () => {
       code: 0,
       stderr: '',
     });
+  });
+
+  it('ignores a spool others can write: nothing planted there is served', async () => {
+    const spool = join(scratch, 'spool');
+    mkdirSync(spool);
+    chmodSync(spool, 0o777);
+    writeFileSync(join(spool, name(4)), segment(4));
+    expect(await restore('--prefetch=1', `--spool=${spool}`, '-D', archive, name(4), TARGET)).toEqual({
+      code: 1,
+      stderr: '',
+    });
+    expect(walDirectory()).toEqual([]);
   });
 
   it('reads the archive when the spool copy is damaged', async () => {

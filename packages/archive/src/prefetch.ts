@@ -1,5 +1,5 @@
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { mkdir, readdir, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,6 +40,7 @@ export async function takeFromSpool(
   sync: boolean,
   signal?: AbortSignal,
 ): Promise<RestoreResult | undefined> {
+  if (!(await isPrivateDirectory(spool))) return undefined;
   try {
     const result = await restoreFromArchive({ archive: spool, wanted, target, partial: false, sync, signal });
     if (result.status === 'not-found') return undefined;
@@ -49,6 +50,22 @@ export async function takeFromSpool(
     if (signal?.aborted) return undefined;
     await unlink(join(spool, wanted)).catch(() => {});
     return undefined;
+  }
+}
+
+/**
+ * The spool must be a directory of this user that nobody else can write: under a shared
+ * temporary directory another user could otherwise plant files for the server to replay.
+ */
+async function isPrivateDirectory(path: string): Promise<boolean> {
+  try {
+    const status = await lstat(path);
+    const owner = process.getuid?.();
+    return (
+      status.isDirectory() && (owner === undefined || status.uid === owner) && (status.mode & 0o022) === 0
+    );
+  } catch {
+    return false;
   }
 }
 
@@ -93,8 +110,8 @@ export interface PrefetchOptions {
  * never kept.
  */
 export async function runPrefetcher(options: PrefetchOptions): Promise<void> {
-  await mkdir(options.spool, { recursive: true, mode: 0o700 });
-  if (!takeLock(options.spool)) return;
+  await mkdir(options.spool, { recursive: true, mode: 0o700 }).catch(() => {});
+  if (!(await isPrivateDirectory(options.spool)) || !takeLock(options.spool)) return;
   try {
     const parsed = parseWalFileName(options.after, options.segmentSize);
     if (parsed === undefined) return;
