@@ -11,14 +11,15 @@ import { benchCeiling, renderCeiling } from './ceiling.mjs';
 import { describeMachine } from './lib/machine.mjs';
 import { parseSize } from './lib/stats.mjs';
 import { benchMemory, renderMemory } from './memory.mjs';
+import { benchRestore, renderRestore } from './restore.mjs';
 import { benchSync, renderSync } from './sync.mjs';
 import { benchThroughput, CONFIGURATIONS, renderThroughput } from './throughput.mjs';
 
-const USAGE = `Usage: node bench/run.mjs <throughput|ceiling|sync|memory|all> [options]
+const USAGE = `Usage: node bench/run.mjs <throughput|ceiling|sync|memory|restore|all> [options]
 
 Options:
   --full                 the published settings: 1 GiB, 5 runs; memory 1 and 4 GiB; sync 20 s x 5
-  --size SIZE            WAL per run for throughput and ceiling (default 64MiB; --full 1GiB)
+  --size SIZE            WAL per run for throughput, ceiling and restore (default 64MiB; --full 1GiB)
   --runs N               alternating runs per receiver (default 1; --full 5; memory: 3)
   --memory-sizes A,B     volumes for the memory benchmark (default 64MiB,256MiB; --full 1GiB,4GiB)
   --configurations LIST  throughput outputs: ${Object.keys(CONFIGURATIONS).join(',')} (default all)
@@ -71,7 +72,7 @@ if (values.help) {
 }
 if (values.cli !== undefined) process.env.WAL_BENCH_CLI = resolve(values.cli);
 const [benchmark] = positionals;
-const BENCHMARKS = ['throughput', 'ceiling', 'sync', 'memory', 'all'];
+const BENCHMARKS = ['throughput', 'ceiling', 'sync', 'memory', 'restore', 'all'];
 if (positionals.length !== 1 || !BENCHMARKS.includes(benchmark)) fail('name one benchmark');
 
 function positiveInteger(text, name) {
@@ -130,6 +131,9 @@ for (const name of wanted) {
   } else if (name === 'sync') {
     raw.sync = await benchSync({ ...settings, log });
     sections.push(renderSync(raw.sync));
+  } else if (name === 'restore') {
+    raw.restore = await benchRestore({ ...settings, log });
+    sections.push(renderRestore(raw.restore));
   } else {
     raw.memory = await benchMemory({ ...settings, runs: settings.memoryRuns, log });
     sections.push(renderMemory(raw.memory));

@@ -10,7 +10,7 @@ const cli = new URL('..', import.meta.url);
 const manifest = JSON.parse(readFileSync(new URL('package.json', cli), 'utf8'));
 // The workspace packages that make up the client are bundled; everything from npm stays a real
 // import, loaded (lazily, where the code says so) from node_modules as before.
-const bundled = new Set(['@wal/protocol', '@wal/libpq-lite', '@wal/stream', '@wal/sink-fs']);
+const bundled = new Set(['@wal/protocol', '@wal/libpq-lite', '@wal/stream', '@wal/sink-fs', '@wal/archive']);
 const external = Object.keys(manifest.dependencies).filter((name) => !bundled.has(name));
 
 // Chunk names carry a content hash: drop the previous build's, or they pile up in dist/.
@@ -18,7 +18,8 @@ rmSync(new URL('dist/receive-chunks', cli), { recursive: true, force: true });
 
 await build({
   absWorkingDir: new URL('.', cli).pathname,
-  entryPoints: { 'receive-entry': 'dist/receive.js' },
+  // `wal restore` (dist/restore.js) too: PostgreSQL starts it once per file (docs/adr/0008-wal-restore.md).
+  entryPoints: { 'receive-entry': 'dist/receive.js', 'restore-entry': 'dist/restore.js' },
   outdir: 'dist',
   entryNames: '[name].bundle',
   // Modules only some runs import (the client, dist/receive-run.js, for a command line that asks

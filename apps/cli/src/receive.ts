@@ -47,21 +47,9 @@ export function receiveFastPathArguments(argv: readonly string[]): string[] | un
   return rest;
 }
 
-/**
- * The name under which `wal receive` stands in for PostgreSQL's program: a symlink called
- * `pg_receivewal` to bin/run.js (apps/cli/README.md, "Installing as pg_receivewal").
- */
-export const DROP_IN_NAME = 'pg_receivewal';
+import { DROP_IN_NAME } from './drop-in-name.js';
 
-/**
- * Whether bin/run.js runs under the drop-in name. `scriptPath` is `process.argv[1]`: Node makes it
- * absolute but keeps a symlink's own name, so a symlink `pg_receivewal` arrives as `…/pg_receivewal`.
- */
-export function invokedAsDropIn(scriptPath: string | undefined): boolean {
-  if (scriptPath === undefined) return false;
-  const name = scriptPath.slice(scriptPath.lastIndexOf('/') + 1);
-  return name === DROP_IN_NAME;
-}
+export { DROP_IN_NAME, invokedAsDropIn } from './drop-in-name.js';
 
 // 2. The process around the command.
 

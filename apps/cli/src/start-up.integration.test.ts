@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { encodePageHeader, PageInfo, pageMagicForVersion } from '@wal/protocol/wal-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_BIN, RunningProcess } from './e2e/harness.js';
 import { receiveHelpText } from './receive-help.js';
@@ -163,5 +164,37 @@ describe('wal receive start-up', () => {
         '\tIs the server running on that host and accepting TCP/IP connections?\n',
     );
     expect(heavyModules(failed.loaded)).toEqual([]);
+  });
+});
+
+/**
+ * `wal restore` starts without oclif too: PostgreSQL runs it once per WAL file
+ * (docs/adr/0008-wal-restore.md). A plain segment needs neither lz4 nor node:zlib.
+ */
+describe('wal restore start-up', () => {
+  it('answers --version and restores a plain segment without oclif, lz4 or zlib', async () => {
+    const version = await wal(['restore', '--version']);
+    expect(version).toMatchObject({ code: 0, stdout: `wal restore (wal) ${manifest.version}\n`, stderr: '' });
+    expect(version.loaded.some((url) => url.endsWith('/dist/restore-entry.bundle.js'))).toBe(true);
+    expect(heavyModules(version.loaded)).toEqual([]);
+
+    const archive = join(scratch, 'archive');
+    mkdirSync(archive, { recursive: true });
+    const segment = Buffer.alloc(1024 * 1024);
+    encodePageHeader(segment, 0, {
+      magic: pageMagicForVersion(16),
+      info: PageInfo.LONG_HEADER,
+      timeline: 1,
+      pageAddress: 3n * 1024n * 1024n,
+      remainingLength: 0,
+      long: { systemId: 7n, segmentSize: 1024 * 1024, blockSize: 8192 },
+    });
+    writeFileSync(join(archive, '000000010000000000000003'), segment);
+    const target = join(scratch, 'RECOVERYXLOG');
+    const restored = await wal(['restore', '-D', archive, '000000010000000000000003', target]);
+    expect(restored).toMatchObject({ code: 0, stderr: '' });
+    expect(readFileSync(target).equals(segment)).toBe(true);
+    expect(heavyModules(restored.loaded)).toEqual([]);
+    expect(restored.loaded.filter((url) => /\/packages\/[^/]+\/dist\//.test(url))).toEqual([]);
   });
 });

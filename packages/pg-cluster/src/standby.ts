@@ -14,6 +14,14 @@ export interface StandbyOptions {
   slot?: string;
   /** postgresql.conf settings of the standby, after (so overriding) the ones copied from the primary. */
   settings?: Record<string, string>;
+  /** Copy the WAL written during the backup into pg_wal (default true); false is `pg_basebackup -X none`. */
+  copyWal?: boolean;
+  /** The signal file: 'standby' (default) or 'recovery' (archive recovery that ends in promotion). */
+  signal?: 'standby' | 'recovery';
+  /** Stream from the primary through a slot (default true); false: no slot, no primary_conninfo. */
+  stream?: boolean;
+  /** Start the server (default true); false leaves it for `cluster.start()`, e.g. once an archive is complete. */
+  start?: boolean;
 }
 
 // What pg_basebackup leaves out of a base backup (basebackup.c: excludeDirContents, excludeFiles):
@@ -133,14 +141,21 @@ export async function startStandby(primary: Cluster, options: StandbyOptions = {
     await giveToServerUser(standby.socketDir);
 
     await session.connect();
-    // Reserve WAL before the backup starts, so everything from its redo point stays available.
-    await session.query('SELECT pg_create_physical_replication_slot($1, true)', [slot]);
-    slotCreated = true;
-    await takeBaseBackup(session, primary, standby);
+    if (options.stream !== false) {
+      // Reserve WAL before the backup starts, so everything from its redo point stays available.
+      await session.query('SELECT pg_create_physical_replication_slot($1, true)', [slot]);
+      slotCreated = true;
+    }
+    await takeBaseBackup(session, primary, standby, options);
 
-    await configureStandby(primary, standby, slot, settingsCheck.settings);
+    await configureStandby(
+      primary,
+      standby,
+      options.stream === false ? undefined : slot,
+      settingsCheck.settings,
+    );
 
-    await standby.startServer(false);
+    if (options.start !== false) await standby.startServer(false);
     return standby;
   } catch (error) {
     await standby.stop().catch(() => undefined);
@@ -184,7 +199,12 @@ function standbySlotName(primary: Cluster, options: StandbyOptions): string {
  * backup label and tablespace map the stop function returns, the WAL written meanwhile, and
  * `standby.signal`.
  */
-async function takeBaseBackup(session: pg.Client, primary: Cluster, standby: Cluster): Promise<void> {
+async function takeBaseBackup(
+  session: pg.Client,
+  primary: Cluster,
+  standby: Cluster,
+  options: StandbyOptions,
+): Promise<void> {
   const legacy = primary.version < 15;
   await session.query(
     legacy
@@ -201,15 +221,15 @@ async function takeBaseBackup(session: pg.Client, primary: Cluster, standby: Clu
   if (label === undefined) throw new Error('the backup stop function returned no row');
   await writeFile(join(standby.dataDir, 'backup_label'), label.labelfile);
   if (label.spcmapfile) await writeFile(join(standby.dataDir, 'tablespace_map'), label.spcmapfile);
-  await copyWal(primary.pgWalDir, standby.pgWalDir);
-  await writeFile(join(standby.dataDir, 'standby.signal'), '');
+  if (options.copyWal !== false) await copyWal(primary.pgWalDir, standby.pgWalDir);
+  await writeFile(join(standby.dataDir, `${options.signal ?? 'standby'}.signal`), '');
 }
 
 /** The standby's settings appended to its `postgresql.conf`, and its files given to the server user. */
 async function configureStandby(
   primary: Cluster,
   standby: Cluster,
-  slot: string,
+  slot: string | undefined,
   extraSettings: Record<string, string>,
 ): Promise<void> {
   const primaryConnection = `host=${primary.socketDir} port=${primary.port} user=${ADMIN_ROLE} application_name=standby`;
@@ -218,8 +238,7 @@ async function configureStandby(
     // The primary's certificate files live in its directory, which may go first.
     ssl: 'off',
     hot_standby: 'on',
-    primary_conninfo: primaryConnection,
-    primary_slot_name: slot,
+    ...(slot === undefined ? {} : { primary_conninfo: primaryConnection, primary_slot_name: slot }),
     ...extraSettings,
   };
   await appendFile(

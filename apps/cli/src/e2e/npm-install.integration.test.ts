@@ -33,7 +33,14 @@ import {
 
 const VERSION = suiteVersion(18);
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const PUBLIC_PACKAGES = ['@wal/cli', '@wal/libpq-lite', '@wal/protocol', '@wal/sink-fs', '@wal/stream'];
+const PUBLIC_PACKAGES = [
+  '@wal/archive',
+  '@wal/cli',
+  '@wal/libpq-lite',
+  '@wal/protocol',
+  '@wal/sink-fs',
+  '@wal/stream',
+];
 const MAX_INSTALL_KIB = 40 * 1024;
 const run = promisify(execFile);
 

@@ -1,0 +1,19 @@
+export { ArchiveError, type ArchiveErrorCode } from './errors.js';
+export {
+  type ArchiveEntry,
+  type ArchiveFile,
+  type FindOptions,
+  findArchiveFile,
+  listArchive,
+} from './find.js';
+export { type ArchiveName, parseArchiveName, parseWantedName } from './names.js';
+export {
+  defaultSpoolDirectory,
+  type PrefetchOptions,
+  prefetcherRunning,
+  runPrefetcher,
+  takeFromSpool,
+} from './prefetch.js';
+export { readArchiveFile } from './read.js';
+export { type RestoreOptions, type RestoreResult, restoreFromArchive } from './restore.js';
+export { type RetryOptions, restoreWithRetries } from './retry.js';

@@ -1,0 +1,70 @@
+import type { WalCompression } from '@wal/protocol';
+import { ArchiveError } from './errors.js';
+
+/** A file name in an archive that `wal receive` (or pg_receivewal) writes. */
+export type ArchiveName =
+  | {
+      kind: 'segment';
+      /** The name PostgreSQL asks for: 24 upper-case hex digits. */
+      walFileName: string;
+      timeline: number;
+      /**
+       * The 16 hex digits after the timeline (log and segment): compared as text, they order
+       * segments without knowing the segment size.
+       */
+      position: string;
+      partial: boolean;
+      compression: WalCompression;
+    }
+  | { kind: 'history'; timeline: number };
+
+const SEGMENT_NAME = /^([0-9A-F]{8})([0-9A-F]{16})(\.gz|\.lz4|\.zst)?(\.partial)?$/;
+const HISTORY_NAME = /^([0-9A-F]{8})\.history$/;
+const COMPRESSION_BY_SUFFIX: Record<string, WalCompression> = {
+  '.gz': 'gzip',
+  '.lz4': 'lz4',
+  '.zst': 'zstd',
+};
+/** Suffixes tried for a wanted name, in the order `wal receive -Z` could have written them. */
+export const COMPRESSION_SUFFIXES: readonly { suffix: string; compression: WalCompression }[] = [
+  { suffix: '', compression: 'none' },
+  { suffix: '.gz', compression: 'gzip' },
+  { suffix: '.lz4', compression: 'lz4' },
+  { suffix: '.zst', compression: 'zstd' },
+];
+
+/** What an archive file name stands for; undefined for names the archive does not use. */
+export function parseArchiveName(name: string): ArchiveName | undefined {
+  const segment = SEGMENT_NAME.exec(name);
+  if (segment !== null) {
+    return {
+      kind: 'segment',
+      walFileName: `${segment[1]}${segment[2]}`,
+      timeline: Number.parseInt(segment[1]!, 16),
+      position: segment[2]!,
+      partial: segment[4] !== undefined,
+      compression: segment[3] === undefined ? 'none' : COMPRESSION_BY_SUFFIX[segment[3]]!,
+    };
+  }
+  const history = HISTORY_NAME.exec(name);
+  if (history !== null) return { kind: 'history', timeline: Number.parseInt(history[1]!, 16) };
+  return undefined;
+}
+
+/**
+ * Checks a name PostgreSQL asks for (`%f`): a segment name or a history file name, nothing else
+ * (no suffix, no path), so it can never reach outside the archive.
+ */
+export function parseWantedName(name: string): ArchiveName & { kind: 'segment' | 'history' } {
+  const parsed = parseArchiveName(name);
+  if (
+    parsed === undefined ||
+    (parsed.kind === 'segment' && (parsed.partial || parsed.compression !== 'none'))
+  ) {
+    throw new ArchiveError(
+      'WAL_ERR_ARCHIVE_INVALID_NAME',
+      `"${name}" is not a WAL file name: expected 24 hexadecimal digits (a segment) or 8 and ".history", as PostgreSQL passes in %f.`,
+    );
+  }
+  return parsed;
+}

@@ -1,0 +1,128 @@
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { Readable } from 'node:stream';
+import type * as Zlib from 'node:zlib';
+import { ArchiveError, errnoCode, unreadable } from './errors.js';
+import type { ArchiveFile } from './find.js';
+
+const require = createRequire(import.meta.url);
+const READ_CHUNK = 1024 * 1024;
+/** The end mark of an LZ4 frame: a block size of 0. */
+const LZ4_END_MARK = Buffer.alloc(4);
+
+/**
+ * The decompressed bytes of an archive file, in chunks. Read failures are `WAL_ERR_ARCHIVE_UNREADABLE`,
+ * undecodable data `WAL_ERR_ARCHIVE_CORRUPT`. A `.partial` may end inside a compressed stream (the
+ * receiver flushes but does not finish it): its bytes are delivered up to where the data stops.
+ */
+export async function* readArchiveFile(file: ArchiveFile): AsyncGenerator<Buffer> {
+  switch (file.compression) {
+    case 'none':
+      yield* readStream(file, createReadStream(file.path, { highWaterMark: READ_CHUNK }));
+      return;
+    case 'gzip': {
+      const zlib = nodeZlib();
+      const flush = file.partial ? zlib.constants.Z_SYNC_FLUSH : zlib.constants.Z_FINISH;
+      yield* readStream(
+        file,
+        createReadStream(file.path, { highWaterMark: READ_CHUNK }),
+        zlib.createGunzip({ finishFlush: flush }),
+      );
+      return;
+    }
+    case 'zstd':
+      yield* readStream(
+        file,
+        createReadStream(file.path, { highWaterMark: READ_CHUNK }),
+        zstdDecompressor(file),
+      );
+      return;
+    case 'lz4':
+      yield await readLz4File(file);
+      return;
+  }
+}
+
+/** node:zlib, loaded on first use: an uncompressed archive never needs it. */
+function nodeZlib(): typeof Zlib {
+  return require('node:zlib') as typeof Zlib;
+}
+
+function zstdDecompressor(file: ArchiveFile): NodeJS.ReadWriteStream {
+  const factory = (nodeZlib() as unknown as Record<string, unknown>).createZstdDecompress;
+  if (typeof factory !== 'function') {
+    throw new ArchiveError(
+      'WAL_ERR_ARCHIVE_COMPRESSION_UNSUPPORTED',
+      `cannot read "${file.name}": zstd is not supported by this Node.js ${process.version} (node:zlib has no createZstdDecompress; it needs Node.js 22.15 or later). Run this on a newer Node.js.`,
+    );
+  }
+  return (factory as () => NodeJS.ReadWriteStream)();
+}
+
+async function* readStream(
+  file: ArchiveFile,
+  source: Readable,
+  decoder?: NodeJS.ReadWriteStream,
+): AsyncGenerator<Buffer> {
+  let output: AsyncIterable<Buffer> = source;
+  if (decoder !== undefined) {
+    // A read error of the source must reach the consumer of the decoder.
+    source.on('error', (error) => (decoder as unknown as Readable).destroy(error));
+    output = source.pipe(decoder) as unknown as AsyncIterable<Buffer>;
+  }
+  try {
+    for await (const chunk of output) yield chunk;
+  } catch (error) {
+    throw readError(file, error);
+  } finally {
+    source.destroy();
+    (decoder as unknown as Readable | undefined)?.destroy();
+  }
+}
+
+function readError(file: ArchiveFile, error: unknown): ArchiveError {
+  if (error instanceof ArchiveError) return error;
+  const code = errnoCode(error);
+  if (code !== undefined && code.startsWith('Z_') === false && code.startsWith('ERR_') === false) {
+    return unreadable(error, `could not read "${file.path}"`);
+  }
+  return corrupt(file, error);
+}
+
+function corrupt(file: ArchiveFile, error: unknown): ArchiveError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new ArchiveError(
+    'WAL_ERR_ARCHIVE_CORRUPT',
+    `could not decompress "${file.path}": ${reason}. The file is damaged; restore it from another copy of the archive.`,
+    { cause: error },
+  );
+}
+
+/**
+ * A whole `.lz4` file decoded at once by lz4-napi's frame decoder (native; it checks the frame
+ * and handles linked blocks as pg_receivewal writes them). Memory is bounded by one segment
+ * (docs/adr/0008-wal-restore.md). A `.partial` whose frame the receiver has not ended yet is
+ * decoded as if it ended after its last whole block.
+ */
+async function readLz4File(file: ArchiveFile): Promise<Buffer> {
+  let compressed: Buffer;
+  try {
+    compressed = await readFile(file.path);
+  } catch (error) {
+    throw unreadable(error, `could not read "${file.path}"`);
+  }
+  const lz4 = (await import('lz4-napi')) as { decompressFrameSync: (data: Buffer) => Buffer };
+  try {
+    return lz4.decompressFrameSync(compressed);
+  } catch (error) {
+    if (file.partial) {
+      try {
+        return lz4.decompressFrameSync(Buffer.concat([compressed, LZ4_END_MARK]));
+      } catch {
+        // Report the first failure: it describes the file as stored.
+      }
+    }
+    throw corrupt(file, error);
+  }
+}
