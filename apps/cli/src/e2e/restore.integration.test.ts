@@ -13,6 +13,7 @@ import {
   startReceive,
   suiteVersion,
   useSuiteServer,
+  waitUntil,
 } from './harness.js';
 
 /**
@@ -214,6 +215,11 @@ describe.each(VERSIONS)('wal restore on PostgreSQL %i', (version) => {
       await replica.promote();
       await commitRows(replica, 1001, 1000, 500);
       await commitRows(replica, 2001, 100, 1_000_000);
+      // A loaded machine may still be switching timelines: a fast shutdown sends the rest only to a
+      // receiver that is streaming timeline 2 by then.
+      await waitUntil(() => readdirSync(archive).includes('00000002.history'), {
+        description: 'the receiver following the promotion onto timeline 2',
+      });
       await replica.shutdown('fast');
       const result = await receiver.wait(30_000);
       expect(result.code, describeRun(result)).not.toBeNull();

@@ -46,11 +46,13 @@ describe(`target_session_attrs on PostgreSQL ${VERSION}`, () => {
       both(attrs, application),
     ]);
     const server = expected === 'primary' ? cluster : standby;
+    // pg_stat_replication lists a walsender from its start, before the receiver has its first
+    // connection and traps signals: wait for streaming.
     await waitUntil(
       async () =>
         (await scalar(
           server,
-          `SELECT count(*)::text FROM pg_stat_replication WHERE application_name = '${application}'`,
+          `SELECT count(*)::text FROM pg_stat_replication WHERE application_name = '${application}' AND state = 'streaming'`,
         )) === '1',
       { description: `${application} streaming from the ${expected}` },
     );
