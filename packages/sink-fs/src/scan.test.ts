@@ -1,4 +1,4 @@
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -167,6 +167,14 @@ describe('scanDirectory (FindStreamingStart rules)', () => {
     await expect(scan()).rejects.toMatchObject({
       code: 'WAL_ERR_SINK_BAD_FILE',
       message: expect.stringContaining(`could not read compressed file "${name(1, 2)}.gz": read 0 of 4`),
+    });
+  });
+
+  it('fails on a .gz that is a directory in pg_receivewal’s words, with the path', async () => {
+    await mkdir(join(directory, `${name(1, 2)}.gz`));
+    await expect(scan()).rejects.toMatchObject({
+      code: 'WAL_ERR_SINK_IO',
+      message: `could not read compressed file "${join(directory, `${name(1, 2)}.gz`)}": Is a directory`,
     });
   });
 

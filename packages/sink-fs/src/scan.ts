@@ -101,7 +101,7 @@ async function checkCompleteSegment(
         return false;
       }
       case 'gzip': {
-        const size = await readGzipTrailerSize(path, segment.name);
+        const size = await readGzipTrailerSize(path, segment.name, directory);
         if (size === segmentSize) return true;
         warn(`compressed segment file "${segment.name}" has incorrect uncompressed size ${size}, skipping`);
         return false;
@@ -128,12 +128,25 @@ async function checkCompleteSegment(
 }
 
 /** The gzip ISIZE trailer: the last 4 bytes, little-endian, the uncompressed size modulo 2^32. */
-async function readGzipTrailerSize(path: string, name: string): Promise<number> {
-  const handle = await open(path, 'r');
+async function readGzipTrailerSize(path: string, name: string, directory: string): Promise<number> {
+  // pg_receivewal's words, with the path as it prints it: a `.gz` that is a directory fails here.
+  const failure = (error: unknown, action: string): unknown =>
+    errnoCode(error) === 'ENOENT' ? error : fileSystemError(error, `${action} "${path}"`, directory);
+  let handle: FileHandle;
   try {
-    const { size } = await handle.stat();
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw failure(error, 'could not open compressed file');
+  }
+  try {
+    let bytesRead: number;
     const trailer = Buffer.alloc(4);
-    const { bytesRead } = size >= 4 ? await handle.read(trailer, 0, 4, size - 4) : { bytesRead: 0 };
+    try {
+      const { size } = await handle.stat();
+      ({ bytesRead } = size >= 4 ? await handle.read(trailer, 0, 4, size - 4) : { bytesRead: 0 });
+    } catch (error) {
+      throw failure(error, 'could not read compressed file');
+    }
     if (bytesRead !== 4) {
       throw new SinkError(
         'WAL_ERR_SINK_BAD_FILE',
