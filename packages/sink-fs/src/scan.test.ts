@@ -170,13 +170,19 @@ describe('scanDirectory (FindStreamingStart rules)', () => {
     });
   });
 
-  it('fails on a .gz that is a directory in pg_receivewal’s words, with the path', async () => {
-    await mkdir(join(directory, `${name(1, 2)}.gz`));
-    await expect(scan()).rejects.toMatchObject({
-      code: 'WAL_ERR_SINK_IO',
-      message: `could not read compressed file "${join(directory, `${name(1, 2)}.gz`)}": Is a directory`,
-    });
-  });
+  it.each([
+    ['.gz', 'could not read compressed file'],
+    ['.lz4', 'could not read file'],
+  ])(
+    'fails on a complete %s that is a directory in pg_receivewal’s words, with the path',
+    async (suffix, words) => {
+      await mkdir(join(directory, `${name(1, 2)}${suffix}`));
+      await expect(scan()).rejects.toMatchObject({
+        code: 'WAL_ERR_SINK_IO',
+        message: `${words} "${join(directory, `${name(1, 2)}${suffix}`)}": Is a directory`,
+      });
+    },
+  );
 
   it('accepts our .zst.partial without checking it', async () => {
     await writeFile(join(directory, `${name(1, 7)}.zst.partial`), Buffer.from('anything'));

@@ -423,16 +423,18 @@ describe.skipIf(!runnable)(`wal receive as pg_receivewal: messages of PostgreSQL
   }
 
   /**
-   * A directory under the name of a compressed segment: the resume scan cannot read its gzip
-   * trailer. Both run on the same directory, since the message names its path; neither writes.
+   * A directory under the name of a complete compressed segment: the resume scan cannot read it.
+   * Both run on the same directory, since the message names its path; neither writes.
    */
-  it('a compressed file that is a directory: could not read compressed file', async () => {
-    const directory = suite.directory('gz_directory');
-    mkdirSync(join(directory, '000000010000000000000001.gz'));
+  it.each([
+    ['.gz', 'could not read compressed file'],
+    ['.lz4', 'could not read file'],
+  ])('a compressed file (%s) that is a directory: %s', async (suffix, words) => {
+    const directory = suite.directory(`directory_named${suffix.replace('.', '_')}`);
+    const path = join(directory, `000000010000000000000001${suffix}`);
+    mkdirSync(path);
     const theirs = await expectSame(() => ({ args: ['-D', directory] }));
-    expect(theirs.stderr).toBe(
-      `pg_receivewal: error: could not read compressed file "${directory}/000000010000000000000001.gz": Is a directory\n`,
-    );
+    expect(theirs.stderr).toBe(`pg_receivewal: error: ${words} "${path}": Is a directory\n`);
     expect(theirs.code).toBe(1);
   });
 });
