@@ -462,6 +462,9 @@ class ReceiveRun {
       ...sinkOptions,
       // A dedicated process: write as pg_receivewal does, without a thread-pool hop per message.
       blockingWrites: true,
+      // Under the drop-in name a new segment is padded with zeros as pg_receivewal pads it, so a
+      // full disk shows where it shows for pg_receivewal: when the segment opens (ADR 0006 item 3).
+      padding: logger.ownWording ? 'extend' : 'zeros',
       // pg_receivewal's scan warnings (`segment file "…" has incorrect size …, skipping`).
       onWarning: (message: string) => logger.warning(message),
       // `not renaming "….partial", segment is not complete`, which it prints without -v.

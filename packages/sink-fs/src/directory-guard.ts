@@ -127,7 +127,10 @@ async function readFirstBytes(
         return undefined;
     }
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return undefined;
+    // Gone since readdir, or a directory under a segment's name: no WAL to compare. The resume scan
+    // reports such a file in pg_receivewal's words, after this check as in pg_receivewal's order.
+    const code = errnoCode(error);
+    if (code === 'ENOENT' || code === 'EISDIR') return undefined;
     throw fileSystemError(error, `could not read the first page of "${name}"`, directory);
   }
 }

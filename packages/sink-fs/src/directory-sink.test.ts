@@ -457,6 +457,18 @@ describe('DirectorySink: directory guard', () => {
     await new DirectorySink({ directory }).prepare({ systemId: SYSTEM_ID, segmentSize: SEGMENT_SIZE });
   });
 
+  it('passes over a directory under a segment name, leaving it to the resume scan', async () => {
+    await writeFile(
+      join(directory, name(2n)),
+      fakeWal(2n * SEGMENT, SEGMENT_SIZE, { systemId: otherSystem, segmentSize: SEGMENT_SIZE }),
+    );
+    await mkdir(join(directory, `${name(3n)}.gz`));
+    await expectSinkError(
+      new DirectorySink({ directory }).prepare({ systemId: SYSTEM_ID, segmentSize: SEGMENT_SIZE }),
+      'WAL_ERR_SINK_MISMATCH',
+    );
+  });
+
   it('passes over a freshly padded (all zero) newest .partial to the newest real header', async () => {
     await writeFile(
       join(directory, name(2n)),

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -169,6 +169,20 @@ describe('scanDirectory (FindStreamingStart rules)', () => {
       message: expect.stringContaining(`could not read compressed file "${name(1, 2)}.gz": read 0 of 4`),
     });
   });
+
+  it.each([
+    ['.gz', 'could not read compressed file'],
+    ['.lz4', 'could not read file'],
+  ])(
+    'fails on a complete %s that is a directory in pg_receivewal’s words, with the path',
+    async (suffix, words) => {
+      await mkdir(join(directory, `${name(1, 2)}${suffix}`));
+      await expect(scan()).rejects.toMatchObject({
+        code: 'WAL_ERR_SINK_IO',
+        message: `${words} "${join(directory, `${name(1, 2)}${suffix}`)}": Is a directory`,
+      });
+    },
+  );
 
   it('accepts our .zst.partial without checking it', async () => {
     await writeFile(join(directory, `${name(1, 7)}.zst.partial`), Buffer.from('anything'));

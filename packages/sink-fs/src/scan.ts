@@ -101,13 +101,13 @@ async function checkCompleteSegment(
         return false;
       }
       case 'gzip': {
-        const size = await readGzipTrailerSize(path, segment.name);
+        const size = await readGzipTrailerSize(path, segment.name, directory);
         if (size === segmentSize) return true;
         warn(`compressed segment file "${segment.name}" has incorrect uncompressed size ${size}, skipping`);
         return false;
       }
       case 'lz4': {
-        const size = await countLz4File(path, segment.name, segmentSize);
+        const size = await countLz4File(path, segment.name, segmentSize, directory);
         if (size === segmentSize) return true;
         warn(`compressed segment file "${segment.name}" has incorrect uncompressed size ${size}, skipping`);
         return false;
@@ -128,12 +128,32 @@ async function checkCompleteSegment(
 }
 
 /** The gzip ISIZE trailer: the last 4 bytes, little-endian, the uncompressed size modulo 2^32. */
-async function readGzipTrailerSize(path: string, name: string): Promise<number> {
-  const handle = await open(path, 'r');
+/**
+ * A failure to open or read a complete compressed file in pg_receivewal's words, with the path as
+ * it prints it (a `.gz` or `.lz4` that is a directory fails here). ENOENT stays as it is: a file
+ * removed since readdir is no longer a candidate.
+ */
+function pathFailure(error: unknown, action: string, path: string, directory: string): unknown {
+  return errnoCode(error) === 'ENOENT' ? error : fileSystemError(error, `${action} "${path}"`, directory);
+}
+
+async function readGzipTrailerSize(path: string, name: string, directory: string): Promise<number> {
+  const failure = (error: unknown, action: string) => pathFailure(error, action, path, directory);
+  let handle: FileHandle;
   try {
-    const { size } = await handle.stat();
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw failure(error, 'could not open compressed file');
+  }
+  try {
+    let bytesRead: number;
     const trailer = Buffer.alloc(4);
-    const { bytesRead } = size >= 4 ? await handle.read(trailer, 0, 4, size - 4) : { bytesRead: 0 };
+    try {
+      const { size } = await handle.stat();
+      ({ bytesRead } = size >= 4 ? await handle.read(trailer, 0, 4, size - 4) : { bytesRead: 0 });
+    } catch (error) {
+      throw failure(error, 'could not read compressed file');
+    }
     if (bytesRead !== 4) {
       throw new SinkError(
         'WAL_ERR_SINK_BAD_FILE',
@@ -146,10 +166,27 @@ async function readGzipTrailerSize(path: string, name: string): Promise<number> 
   }
 }
 
-async function countLz4File(path: string, name: string, segmentSize: number): Promise<number> {
-  const handle = await open(path, 'r');
+async function countLz4File(
+  path: string,
+  name: string,
+  segmentSize: number,
+  directory: string,
+): Promise<number> {
+  let handle: FileHandle;
   try {
-    const result = await countLz4Frames(readerOf(handle), segmentSize);
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw pathFailure(error, 'could not open file', path, directory);
+  }
+  const read = readerOf(handle);
+  try {
+    const result = await countLz4Frames(async (target, position) => {
+      try {
+        return await read(target, position);
+      } catch (error) {
+        throw pathFailure(error, 'could not read file', path, directory);
+      }
+    }, segmentSize);
     if (result.error !== undefined) {
       throw new SinkError(
         'WAL_ERR_SINK_BAD_FILE',

@@ -298,7 +298,8 @@ async function openUncompressed(options: SegmentFileOptions, partialPath: string
     await handle?.close().catch(() => {});
     // Give back the space of a half-padded file (ENOSPC is the likely failure with 'zeros').
     await unlink(temporaryPath).catch(() => {});
-    throw fileSystemError(error, `could not create write-ahead log file "${partialName}"`, directory);
+    // pg_receivewal's words: it pads while opening, so a full disk shows here with 'zeros'.
+    throw fileSystemError(error, `could not open write-ahead log file "${partialName}"`, directory);
   }
 }
 
