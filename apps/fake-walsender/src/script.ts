@@ -728,6 +728,23 @@ export class Session {
   }
 
   /**
+   * A hostile server: stop reading the client, then send keepalives asking for a reply as fast as
+   * the socket takes them, until the connection is gone. `flood` counts them, and says since when
+   * a send has waited for the socket (undefined while none waits).
+   */
+  async floodReplyRequests(flood: { sent: number; blockedSince: number | undefined }): Promise<never> {
+    this.stopReading();
+    for (;;) {
+      flood.blockedSince = Date.now();
+      await this.keepalive({ replyRequested: true });
+      flood.blockedSince = undefined;
+      flood.sent += 1;
+      // Writes the kernel takes at once resolve without I/O: let other timers (a test's) run.
+      if (flood.sent % 1000 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /**
    * End of a historic timeline (spec §3.6, §5.5): CopyDone, wait for the client's CopyDone, then the
    * next-timeline row, CommandComplete START_STREAMING and START_REPLICATION, ReadyForQuery.
    */

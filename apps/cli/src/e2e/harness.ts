@@ -248,6 +248,20 @@ export function clientToolsSkipReason(): string | undefined {
   );
 }
 
+/**
+ * Whether a comparison with PostgreSQL 15's pg_receivewal runs here: it needs the client tools and
+ * PostgreSQL 15 among the tested versions (pg_receivewal 15 refuses newer servers). Says why not.
+ */
+export function pgReceivewalComparison(what: string): { version: 15; runnable: boolean } {
+  const version = 15;
+  const skipReason = clientToolsSkipReason();
+  const runnable = skipReason === undefined && (testedVersions() as number[]).includes(version);
+  if (skipReason !== undefined) console.warn(`[e2e] ${skipReason}`);
+  else if (!runnable)
+    console.warn(`[e2e] PostgreSQL ${version} is not in WAL_TEST_PG_VERSIONS: ${what} skipped`);
+  return { version, runnable };
+}
+
 /** Starts PostgreSQL's `pg_receivewal <args>` against `cluster`. */
 export function startPgReceivewal(
   cluster: Cluster,

@@ -1,13 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { testedVersions } from '@wal/pg-cluster';
 import { describe, expect, it } from 'vitest';
 import {
   CLI_BIN,
-  clientToolsSkipReason,
   clusterEnvironment,
   generateWal,
+  pgReceivewalComparison,
   pgReceivewalPath,
   RunningProcess,
   type RunResult,
@@ -29,12 +28,7 @@ import {
  * its complaints with argv[0], which is then the bare name for both.
  */
 
-const skipReason = clientToolsSkipReason();
-const VERSION = 15;
-const runnable = skipReason === undefined && (testedVersions() as number[]).includes(VERSION);
-if (skipReason !== undefined) console.warn(`[e2e] ${skipReason}`);
-else if (!runnable)
-  console.warn(`[e2e] PostgreSQL ${VERSION} is not in WAL_TEST_PG_VERSIONS: message comparison skipped`);
+const { version: VERSION, runnable } = pgReceivewalComparison('message comparison');
 
 /** Mounts a tmpfs of `size` at `directory`; false where this machine does not let us (not root). */
 function mountTmpfs(directory: string, size: string): boolean {

@@ -1,9 +1,7 @@
 import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { testedVersions } from '@wal/pg-cluster';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  clientToolsSkipReason,
   compareDirectories,
   compareWithPgWal,
   describeRun,
@@ -15,6 +13,7 @@ import {
   lsnToText,
   MEGABYTE,
   partialAgainstPgWal,
+  pgReceivewalComparison,
   type RunResult,
   runPgReceivewal,
   runReceive,
@@ -38,14 +37,7 @@ import {
  * bgwriter's running-xacts record), the flush position moves; the runs are then repeated.
  */
 
-const skipReason = clientToolsSkipReason();
-const VERSION = 15;
-const runnable = skipReason === undefined && (testedVersions() as number[]).includes(VERSION);
-if (skipReason !== undefined) console.warn(`[e2e] ${skipReason}`);
-else if (!runnable)
-  console.warn(
-    `[e2e] PostgreSQL ${VERSION} is not in WAL_TEST_PG_VERSIONS: pg_receivewal comparison skipped`,
-  );
+const { version: VERSION, runnable } = pgReceivewalComparison('pg_receivewal comparison');
 
 const VARIANTS = [
   { key: 'pg', program: 'pg_receivewal', compress: undefined },

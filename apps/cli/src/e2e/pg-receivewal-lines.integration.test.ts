@@ -1,13 +1,12 @@
-import { testedVersions } from '@wal/pg-cluster';
 import { describe, expect, it } from 'vitest';
 import {
-  clientToolsSkipReason,
   describeRun,
   flushLsn,
   generateWal,
   insertLsn,
   lsnToText,
   MEGABYTE,
+  pgReceivewalComparison,
   type RunResult,
   runPgReceivewal,
   runReceive,
@@ -33,10 +32,7 @@ import {
  * position moves, and the pair is run again.
  */
 
-const skipReason = clientToolsSkipReason();
-const VERSION = 15;
-const runnable = skipReason === undefined && (testedVersions() as number[]).includes(VERSION);
-if (skipReason !== undefined) console.warn(`[e2e] ${skipReason}`);
+const { version: VERSION, runnable } = pgReceivewalComparison('line comparison');
 
 /** The line without the program name, so the two programs' lines compare. */
 function withoutProgram(stderr: string): string {

@@ -180,15 +180,7 @@ describe('wal receive against a server that floods keepalives and never reads', 
             await session.sendWal(request.startLsn, request.startLsn + SEGMENT / 2n, {
               timeline: request.timeline,
             });
-            session.stopReading();
-            for (;;) {
-              flood.blockedSince = Date.now();
-              await session.keepalive({ replyRequested: true });
-              flood.blockedSince = undefined;
-              flood.sent += 1;
-              // Writes the kernel takes at once resolve without I/O: let the test's timers run.
-              if (flood.sent % 1000 === 0) await new Promise((resolve) => setImmediate(resolve));
-            }
+            await session.floodReplyRequests(flood);
           },
         }),
     });
