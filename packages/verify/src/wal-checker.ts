@@ -1,0 +1,353 @@
+import { formatLsn } from '@wal/protocol';
+import {
+  CRC32C_INITIAL,
+  finishCrc32c,
+  maximumAlign,
+  PageInfo,
+  RECORD_CRC_OFFSET,
+  RECORD_HEADER_SIZE,
+  RECORD_MAXIMUM_LENGTH,
+  RM_XLOG_ID,
+  updateCrc32c,
+  WAL_PAGE_SIZE,
+  XLOG_SWITCH,
+} from '@wal/protocol/wal-format';
+import { checkPageHeader, headerSize, isZeroHeader, pageFlags, readPageHeader } from './page-check.js';
+import type { Problem, ProblemKind } from './problems.js';
+
+/** A file the checker reads next, in LSN order. */
+export interface CheckedFile {
+  /** The stored name, for problems. */
+  name: string;
+  timeline: number;
+  /** The LSN of the file's first byte (its segment's start). */
+  startLsn: bigint;
+  /** A `.partial`: its WAL may end anywhere. */
+  partial: boolean;
+}
+
+/** What one file turned out to be. */
+export interface CheckedFileResult {
+  bytes: number;
+  systemId: bigint | undefined;
+  problems: Problem[];
+}
+
+export interface WalCheckerOptions {
+  segmentSize: number;
+  /**
+   * The timeline that holds an LSN according to the verified timeline's history
+   * (`tliOfPointInHistory`); a page from another timeline contradicts that history.
+   */
+  timelineAt?: (lsn: bigint) => number | undefined;
+  /** The history file named in a contradiction. */
+  historyFile?: string;
+}
+
+/**
+ * Where the reader is (spec/archive.md §3): at a record boundary; inside a record's header or
+ * body; looking for the next record after a fault or a gap; in the zero rest of a segment after
+ * XLOG_SWITCH; or past the end of the file's WAL.
+ */
+type State = 'boundary' | 'header' | 'body' | 'resync' | 'switched' | 'ended';
+
+/**
+ * Checks WAL the way `xlogreader.c` reads it, file after file: every page header, the long header,
+ * continuation flags and lengths, each record's length, `xl_prev` link and CRC-32C. The CRC is
+ * computed while the record streams by (body first, then the header saved aside), so no record is
+ * reassembled or copied; only a page split across input chunks is copied once. After a fault the
+ * reader resynchronises at the next page the way `XLogFindNextRecord` does, so one fault is
+ * reported once.
+ */
+export class WalChecker {
+  private readonly segmentSize: number;
+  private readonly timelineAt: ((lsn: bigint) => number | undefined) | undefined;
+  private readonly historyFile: string | undefined;
+  private historyReported = false;
+  private state: State = 'resync';
+  /** The LSN of the next page to read. */
+  private position = -1n;
+  private readonly pageBuffer = Buffer.alloc(WAL_PAGE_SIZE);
+  private pageFill = 0;
+  private file: CheckedFile | undefined;
+  private fileBytes = 0;
+  private fileMagic: number | undefined;
+  private fileSystemId: bigint | undefined;
+  private previousSystemId: bigint | undefined;
+  private problems: Problem[] = [];
+  private readonly recordHeader = Buffer.alloc(RECORD_HEADER_SIZE);
+  private headerBytes = 0;
+  private recordStart = 0n;
+  private recordLength = 0;
+  private recordRead = 0;
+  private crc = CRC32C_INITIAL;
+  private previousRecord: bigint | undefined;
+  private lastRecordEnd: bigint | undefined;
+
+  constructor(options: WalCheckerOptions) {
+    this.segmentSize = options.segmentSize;
+    this.timelineAt = options.timelineAt;
+    this.historyFile = options.historyFile;
+  }
+
+  /** The end of the last record whose CRC and link were good: a safe flush position. */
+  get lastGoodRecordEnd(): bigint | undefined {
+    return this.lastRecordEnd;
+  }
+
+  /** Starts a file. A file that does not continue the previous one's WAL restarts the chain. */
+  beginFile(file: CheckedFile): void {
+    if (this.state === 'ended' || file.startLsn !== this.position) this.restart();
+    else if (this.state === 'switched') this.state = 'boundary';
+    this.file = file;
+    this.position = file.startLsn;
+    this.fileBytes = 0;
+    this.pageFill = 0;
+    this.fileMagic = undefined;
+    this.fileSystemId = undefined;
+    this.problems = [];
+  }
+
+  /** Feeds the file's next bytes; pages inside `chunk` are read in place. */
+  feed(chunk: Buffer): void {
+    let offset = 0;
+    const room = this.segmentSize - this.fileBytes;
+    const end = Math.min(chunk.length, Math.max(0, room));
+    this.fileBytes += chunk.length;
+    while (offset < end) {
+      if (this.pageFill === 0 && end - offset >= WAL_PAGE_SIZE) {
+        this.readPage(chunk.subarray(offset, offset + WAL_PAGE_SIZE), WAL_PAGE_SIZE);
+        offset += WAL_PAGE_SIZE;
+        continue;
+      }
+      const count = Math.min(WAL_PAGE_SIZE - this.pageFill, end - offset);
+      chunk.copy(this.pageBuffer, this.pageFill, offset, offset + count);
+      this.pageFill += count;
+      offset += count;
+      if (this.pageFill === WAL_PAGE_SIZE) {
+        this.pageFill = 0;
+        this.readPage(this.pageBuffer, WAL_PAGE_SIZE);
+      }
+    }
+  }
+
+  /** Ends the file: a short completed segment is reported where its data stops. */
+  endFile(): CheckedFileResult {
+    const file = this.file!;
+    if (this.pageFill > 0) {
+      this.readPage(this.pageBuffer, this.pageFill);
+      this.pageFill = 0;
+    }
+    const stored = Math.min(this.fileBytes, this.segmentSize);
+    if (!file.partial && this.fileBytes < this.segmentSize && this.state !== 'ended') {
+      this.report(
+        'truncated-segment',
+        file.startLsn + BigInt(stored),
+        `segment "${file.name}" holds ${this.fileBytes} bytes, a segment has ${this.segmentSize}`,
+      );
+      this.state = 'ended';
+    }
+    if (file.partial) this.state = 'ended';
+    if (this.fileSystemId !== undefined) this.previousSystemId = this.fileSystemId;
+    return { bytes: this.fileBytes, systemId: this.fileSystemId, problems: this.problems };
+  }
+
+  private restart(): void {
+    this.state = 'resync';
+    this.previousRecord = undefined;
+  }
+
+  private report(kind: ProblemKind, lsn: bigint, message: string, file = this.file?.name): void {
+    this.problems.push({ kind, file, lsn: formatLsn(lsn), message });
+  }
+
+  private readPage(page: Buffer, valid: number): void {
+    const pageLsn = this.position;
+    this.position += BigInt(WAL_PAGE_SIZE);
+    if (this.state === 'ended') return;
+    if (valid < RECORD_HEADER_SIZE || isZeroHeader(page)) {
+      if (this.state !== 'switched') this.endOfWal(pageLsn);
+      return;
+    }
+    if (this.state === 'switched') return;
+    const start = this.checkHeader(page, pageLsn);
+    if (start === undefined || start > valid) return;
+    this.readRecords(page, start, valid, pageLsn);
+  }
+
+  /** Validates the header and the continuation; returns where records start, or undefined. */
+  private checkHeader(page: Buffer, pageLsn: bigint): number | undefined {
+    const header = readPageHeader(page);
+    const segmentStart = pageLsn % BigInt(this.segmentSize) === 0n;
+    const fault = checkPageHeader(header, {
+      pageAddress: pageLsn,
+      segmentStart,
+      segmentSize: this.segmentSize,
+      fileTimeline: this.file!.timeline,
+      magic: this.fileMagic,
+    });
+    if (fault !== undefined) {
+      this.report(fault.kind, pageLsn, fault.message);
+      this.restart();
+      return undefined;
+    }
+    if (segmentStart) this.startSegment(header.magic, header.long!.systemId);
+    this.checkTimeline(header.timeline, pageLsn);
+    return this.continuation(header.info, header.remainingLength, pageLsn, headerSize(header.info));
+  }
+
+  private startSegment(magic: number, systemId: bigint): void {
+    this.fileMagic = magic;
+    this.fileSystemId = systemId;
+    // A segment of another system shares no chain with its neighbours: report the segment once.
+    if (this.previousSystemId !== undefined && systemId !== this.previousSystemId) this.restart();
+  }
+
+  private checkTimeline(timeline: number, pageLsn: bigint): void {
+    if (this.timelineAt === undefined || this.historyReported) return;
+    const expected = this.timelineAt(pageLsn);
+    if (expected === undefined || expected === timeline) return;
+    this.historyReported = true;
+    this.report(
+      'history',
+      pageLsn,
+      `page at ${formatLsn(pageLsn)} in "${this.file!.name}" was written on timeline ${timeline}, but the history says timeline ${expected} holds that LSN`,
+      this.historyFile,
+    );
+  }
+
+  private continuation(info: number, remaining: number, pageLsn: bigint, start: number): number | undefined {
+    const continues = (info & PageInfo.FIRST_IS_CONTRECORD) !== 0;
+    const overwritten = (info & pageFlags(this.fileMagic ?? 0).overwrite) !== 0;
+    if (this.state === 'header' || this.state === 'body') {
+      // An aborted record overwritten after crash recovery (spec/archive.md §3.7): start afresh here.
+      if (overwritten) this.state = 'boundary';
+      else if (!continues) {
+        this.report(
+          'continuation',
+          pageLsn,
+          `record at ${formatLsn(this.recordStart)} continues onto page ${formatLsn(pageLsn)}, which has no continuation flag`,
+        );
+        this.restart();
+      } else if (remaining !== this.recordLength - this.recordRead) {
+        this.report(
+          'continuation',
+          pageLsn,
+          `invalid continuation length ${remaining} at ${formatLsn(pageLsn)} (expected ${this.recordLength - this.recordRead})`,
+        );
+        this.restart();
+        return undefined;
+      } else return start;
+    } else if (this.state === 'boundary' && continues) {
+      this.report(
+        'continuation',
+        pageLsn,
+        `page at ${formatLsn(pageLsn)} continues a record, but the previous record ended before it`,
+      );
+      this.restart();
+      return undefined;
+    }
+    if (this.state !== 'resync') return start;
+    const skip = continues ? maximumAlign(remaining) : 0;
+    if (skip >= WAL_PAGE_SIZE - start) return undefined;
+    this.state = 'boundary';
+    return start + skip;
+  }
+
+  private readRecords(page: Buffer, start: number, valid: number, pageLsn: bigint): void {
+    let position = start;
+    while (position < valid) {
+      if (this.state === 'boundary') {
+        if (valid - position < 4) return;
+        if (!this.beginRecord(page.readUInt32LE(position), pageLsn + BigInt(position))) return;
+      }
+      if (this.state === 'header') {
+        const count = Math.min(RECORD_HEADER_SIZE - this.headerBytes, valid - position);
+        page.copy(this.recordHeader, this.headerBytes, position, position + count);
+        this.headerBytes += count;
+        this.recordRead += count;
+        position += count;
+        if (this.headerBytes < RECORD_HEADER_SIZE) return;
+        this.state = 'body';
+      }
+      if (this.state !== 'body') return;
+      const count = Math.min(this.recordLength - this.recordRead, valid - position);
+      this.crc = updateCrc32c(this.crc, page, position, position + count);
+      this.recordRead += count;
+      position += count;
+      if (this.recordRead < this.recordLength) return;
+      this.finishRecord();
+      position = maximumAlign(position);
+    }
+  }
+
+  private beginRecord(length: number, lsn: bigint): boolean {
+    if (length === 0) {
+      this.endOfWal(lsn);
+      return false;
+    }
+    if (length < RECORD_HEADER_SIZE || length > RECORD_MAXIMUM_LENGTH) {
+      this.report('record', lsn, `invalid record length ${length} at ${formatLsn(lsn)}`);
+      this.restart();
+      return false;
+    }
+    this.recordStart = lsn;
+    this.recordLength = length;
+    this.recordRead = 0;
+    this.headerBytes = 0;
+    this.crc = CRC32C_INITIAL;
+    this.state = 'header';
+    return true;
+  }
+
+  private finishRecord(): void {
+    const header = this.recordHeader;
+    const computed = finishCrc32c(updateCrc32c(this.crc, header, 0, RECORD_CRC_OFFSET));
+    const stored = header.readUInt32LE(RECORD_CRC_OFFSET);
+    const at = formatLsn(this.recordStart);
+    if (computed !== stored) {
+      this.report(
+        'record-crc',
+        this.recordStart,
+        `incorrect CRC-32C in record at ${at}: stored ${hex8(stored)}, computed ${hex8(computed)}`,
+      );
+      this.restart();
+      return;
+    }
+    const previous = header.readBigUInt64LE(8);
+    const linked =
+      this.previousRecord === undefined ? previous < this.recordStart : previous === this.previousRecord;
+    if (!linked) {
+      const expected =
+        this.previousRecord === undefined ? '' : ` (expected ${formatLsn(this.previousRecord)})`;
+      this.report(
+        'record',
+        this.recordStart,
+        `record with incorrect prev-link ${formatLsn(previous)} at ${at}${expected}`,
+      );
+      this.restart();
+      return;
+    }
+    this.previousRecord = this.recordStart;
+    this.lastRecordEnd = this.recordStart + BigInt(this.recordLength);
+    const isSwitch = header[17] === RM_XLOG_ID && (header[16]! & 0xf0) === XLOG_SWITCH;
+    this.state = isSwitch ? 'switched' : 'boundary';
+  }
+
+  /** Zeros where a record or page should be: the end of a partial's WAL, or a damaged segment. */
+  private endOfWal(lsn: bigint): void {
+    const file = this.file!;
+    if (!file.partial) {
+      this.report(
+        'truncated-segment',
+        lsn,
+        `WAL ends at ${formatLsn(lsn)} inside the completed segment "${file.name}"`,
+      );
+    }
+    this.state = 'ended';
+  }
+}
+
+function hex8(value: number): string {
+  return value.toString(16).toUpperCase().padStart(8, '0');
+}
