@@ -61,7 +61,7 @@ describe('wal verify', () => {
         serverVersion: 17,
       }).segmentBytes(3n),
     );
-    broken[3 * 8192 + 9] ^= 0x01;
+    broken.writeUInt8(broken.readUInt8(3 * 8192 + 9) ^ 0x01, 3 * 8192 + 9);
     writeFileSync(join(archive, '000000010000000000000003'), broken);
     const text = await verify('-D', archive);
     expect(text.code).toBe(2);
