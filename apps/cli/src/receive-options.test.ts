@@ -67,6 +67,7 @@ describe('parseReceiveCommandLine: values', () => {
       progress: false,
       trace: undefined,
       receiveTimeoutMs: undefined,
+      verify: false,
     });
   });
 
@@ -125,8 +126,10 @@ describe('parseReceiveCommandLine: values', () => {
         '--progress',
         '--trace',
         '--receive-timeout=30',
+        '--verify',
       ),
     ).toMatchObject({
+      verify: true,
       synchronous: true,
       ifNotExists: true,
       json: true,

@@ -200,7 +200,7 @@ async function checkContent(
       startLsn,
       partial: file.entry.partial,
     });
-    const readProblem = await feedFile(checker, archiveFile(directory, file.entry), startLsn);
+    const readProblem = await feedFile(checker, archiveFile(directory, file.entry), startLsn, segmentSize);
     const result = checker.endFile();
     bytes += result.bytes;
     const problems = readProblem === undefined ? result.problems : [readProblem];
@@ -225,9 +225,15 @@ async function feedFile(
   checker: WalChecker,
   file: ArchiveFile,
   startLsn: bigint,
+  segmentSize: number,
 ): Promise<Problem | undefined> {
+  let room = segmentSize;
   try {
-    for await (const chunk of readArchiveFile(file)) checker.feed(chunk);
+    for await (const chunk of readArchiveFile(file)) {
+      // Bytes past the segment size belong to no LSN of this file: they are not WAL to check.
+      if (room > 0) checker.feed(chunk.length > room ? chunk.subarray(0, room) : chunk);
+      room -= Math.min(room, chunk.length);
+    }
     return undefined;
   } catch (error) {
     if (!(error instanceof ArchiveError) || error.code !== 'WAL_ERR_ARCHIVE_CORRUPT') throw error;

@@ -2,18 +2,22 @@ import { formatLsn } from '@wal/protocol';
 import {
   CRC32C_INITIAL,
   finishCrc32c,
+  LONG_PAGE_HEADER_SIZE,
   maximumAlign,
   PageInfo,
   RECORD_CRC_OFFSET,
   RECORD_HEADER_SIZE,
   RECORD_MAXIMUM_LENGTH,
   RM_XLOG_ID,
+  SHORT_PAGE_HEADER_SIZE,
   updateCrc32c,
   WAL_PAGE_SIZE,
   XLOG_SWITCH,
 } from '@wal/protocol/wal-format';
 import { checkPageHeader, headerSize, isZeroHeader, pageFlags, readPageHeader } from './page-check.js';
 import type { Problem, ProblemKind } from './problems.js';
+
+const PAGE_SIZE_BIG = BigInt(WAL_PAGE_SIZE);
 
 /** A file the checker reads next, in LSN order. */
 export interface CheckedFile {
@@ -67,8 +71,14 @@ export class WalChecker {
   private state: State = 'resync';
   /** The LSN of the next page to read. */
   private position = -1n;
-  private readonly pageBuffer = Buffer.alloc(WAL_PAGE_SIZE);
-  private pageFill = 0;
+  /** The current page's header, copied aside: 40 bytes at most. */
+  private readonly pageHeader = Buffer.alloc(LONG_PAGE_HEADER_SIZE);
+  private pageHeaderFill = 0;
+  /** Reading the page header; reading records from `recordsFrom` on; or skipping the page. */
+  private pagePhase: 'header' | 'records' | 'skip' = 'header';
+  private recordsFrom = 0;
+  /** Alignment bytes still to skip after a record that ended at the end of a chunk. */
+  private padding = 0;
   private file: CheckedFile | undefined;
   private fileBytes = 0;
   private fileMagic: number | undefined;
@@ -95,6 +105,11 @@ export class WalChecker {
     return this.lastRecordEnd;
   }
 
+  /** The first problem found in the current file, if any. */
+  get firstProblem(): Problem | undefined {
+    return this.problems[0];
+  }
+
   /** Starts a file. A file that does not continue the previous one's WAL restarts the chain. */
   beginFile(file: CheckedFile): void {
     if (this.state === 'ended' || file.startLsn !== this.position) this.restart();
@@ -102,42 +117,67 @@ export class WalChecker {
     this.file = file;
     this.position = file.startLsn;
     this.fileBytes = 0;
-    this.pageFill = 0;
+    this.pageHeaderFill = 0;
+    this.pagePhase = 'header';
+    this.padding = 0;
     this.fileMagic = undefined;
     this.fileSystemId = undefined;
     this.problems = [];
   }
 
-  /** Feeds the file's next bytes; pages inside `chunk` are read in place. */
+  /**
+   * Feeds the file's next bytes, any size: pages are read in place, each record's bytes as they
+   * come (a receiver can check WAL as it arrives). Only page headers (24 or 40 bytes) and record
+   * headers (24 bytes) are copied aside when a chunk ends inside one.
+   */
   feed(chunk: Buffer): void {
-    let offset = 0;
-    const room = this.segmentSize - this.fileBytes;
-    const end = Math.min(chunk.length, Math.max(0, room));
     this.fileBytes += chunk.length;
-    while (offset < end) {
-      if (this.pageFill === 0 && end - offset >= WAL_PAGE_SIZE) {
-        this.readPage(chunk.subarray(offset, offset + WAL_PAGE_SIZE), WAL_PAGE_SIZE);
-        offset += WAL_PAGE_SIZE;
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.pagePhase === 'header') {
+        offset = this.takePageHeader(chunk, offset);
         continue;
       }
-      const count = Math.min(WAL_PAGE_SIZE - this.pageFill, end - offset);
-      chunk.copy(this.pageBuffer, this.pageFill, offset, offset + count);
-      this.pageFill += count;
-      offset += count;
-      if (this.pageFill === WAL_PAGE_SIZE) {
-        this.pageFill = 0;
-        this.readPage(this.pageBuffer, WAL_PAGE_SIZE);
+      const pageOffset = Number(this.position % PAGE_SIZE_BIG);
+      const count = Math.min(chunk.length - offset, WAL_PAGE_SIZE - pageOffset);
+      if (this.pagePhase === 'records') {
+        const skip = Math.max(0, Math.min(count, this.recordsFrom - pageOffset));
+        if (skip < count) {
+          const pageStart = this.position - BigInt(pageOffset);
+          this.readRecords(chunk, offset + skip, offset + count, pageOffset + skip, pageStart);
+        }
       }
+      this.position += BigInt(count);
+      offset += count;
+      if (pageOffset + count === WAL_PAGE_SIZE) this.pagePhase = 'header';
     }
+  }
+
+  /** Collects the page header (24 bytes, 40 for a long one) and reads it once complete. */
+  private takePageHeader(chunk: Buffer, offset: number): number {
+    const info = this.pageHeader.readUInt16LE(2);
+    const needed =
+      this.pageHeaderFill >= SHORT_PAGE_HEADER_SIZE && !isZeroHeader(this.pageHeader)
+        ? headerSize(info)
+        : SHORT_PAGE_HEADER_SIZE;
+    const count = Math.min(needed - this.pageHeaderFill, chunk.length - offset);
+    chunk.copy(this.pageHeader, this.pageHeaderFill, offset, offset + count);
+    this.pageHeaderFill += count;
+    if (this.pageHeaderFill < needed) return offset + count;
+    if (needed < headerSize(this.pageHeader.readUInt16LE(2)) && !isZeroHeader(this.pageHeader)) {
+      return offset + count;
+    }
+    this.pageHeaderFill = 0;
+    const start = this.readPage(this.position);
+    this.recordsFrom = start ?? WAL_PAGE_SIZE;
+    this.pagePhase = start === undefined ? 'skip' : 'records';
+    this.position += BigInt(needed);
+    return offset + count;
   }
 
   /** Ends the file: a short completed segment is reported where its data stops. */
   endFile(): CheckedFileResult {
     const file = this.file!;
-    if (this.pageFill > 0) {
-      this.readPage(this.pageBuffer, this.pageFill);
-      this.pageFill = 0;
-    }
     const stored = Math.min(this.fileBytes, this.segmentSize);
     if (!file.partial && this.fileBytes < this.segmentSize && this.state !== 'ended') {
       this.report(
@@ -161,18 +201,19 @@ export class WalChecker {
     this.problems.push({ kind, file, lsn: formatLsn(lsn), message });
   }
 
-  private readPage(page: Buffer, valid: number): void {
-    const pageLsn = this.position;
-    this.position += BigInt(WAL_PAGE_SIZE);
-    if (this.state === 'ended') return;
-    if (valid < RECORD_HEADER_SIZE || isZeroHeader(page)) {
+  /** Reads a complete page header; returns the page offset where records start, or undefined. */
+  private readPage(pageLsn: bigint): number | undefined {
+    if (this.state === 'ended') return undefined;
+    if (isZeroHeader(this.pageHeader)) {
       if (this.state !== 'switched') this.endOfWal(pageLsn);
-      return;
+      return undefined;
     }
-    if (this.state === 'switched') return;
-    const start = this.checkHeader(page, pageLsn);
-    if (start === undefined || start > valid) return;
-    this.readRecords(page, start, valid, pageLsn);
+    // XLOG_SWITCH: the rest of the segment is zero pages; the next record starts the next segment.
+    if (this.state === 'switched') {
+      if (pageLsn % BigInt(this.segmentSize) !== 0n) return undefined;
+      this.state = 'boundary';
+    }
+    return this.checkHeader(this.pageHeader, pageLsn);
   }
 
   /** Validates the header and the continuation; returns where records start, or undefined. */
@@ -254,49 +295,70 @@ export class WalChecker {
     return start + skip;
   }
 
-  private readRecords(page: Buffer, start: number, valid: number, pageLsn: bigint): void {
-    let position = start;
-    while (position < valid) {
-      if (this.state === 'boundary') {
-        if (valid - position < 4) return;
-        if (!this.beginRecord(page.readUInt32LE(position), pageLsn + BigInt(position))) return;
-      }
+  /**
+   * Reads record bytes `data[from, to)`, which lie on one page starting at `pageOffset`: record
+   * headers are collected, bodies go through the CRC in place.
+   */
+  private readRecords(data: Buffer, from: number, to: number, pageOffset: number, pageStart: bigint): void {
+    let position = from;
+    if (this.padding > 0) {
+      const skip = Math.min(this.padding, to - position);
+      this.padding -= skip;
+      position += skip;
+    }
+    while (position < to) {
+      if (this.state === 'boundary') this.beginRecord(pageStart + BigInt(pageOffset + position - from));
       if (this.state === 'header') {
-        const count = Math.min(RECORD_HEADER_SIZE - this.headerBytes, valid - position);
-        page.copy(this.recordHeader, this.headerBytes, position, position + count);
+        const count = Math.min(RECORD_HEADER_SIZE - this.headerBytes, to - position);
+        const before = this.headerBytes;
+        data.copy(this.recordHeader, this.headerBytes, position, position + count);
         this.headerBytes += count;
-        this.recordRead += count;
+        this.recordRead = this.headerBytes;
         position += count;
+        if (before < 4 && this.headerBytes >= 4 && !this.checkLength()) return;
         if (this.headerBytes < RECORD_HEADER_SIZE) return;
         this.state = 'body';
       }
       if (this.state !== 'body') return;
-      const count = Math.min(this.recordLength - this.recordRead, valid - position);
-      this.crc = updateCrc32c(this.crc, page, position, position + count);
+      const count = Math.min(this.recordLength - this.recordRead, to - position);
+      this.crc = updateCrc32c(this.crc, data, position, position + count);
       this.recordRead += count;
       position += count;
       if (this.recordRead < this.recordLength) return;
       this.finishRecord();
-      position = maximumAlign(position);
+      const aligned = maximumAlign(pageOffset + position - from) - (pageOffset + position - from);
+      const skip = Math.min(aligned, to - position);
+      position += skip;
+      this.padding = aligned - skip;
     }
   }
 
-  private beginRecord(length: number, lsn: bigint): boolean {
-    if (length === 0) {
-      this.endOfWal(lsn);
-      return false;
-    }
-    if (length < RECORD_HEADER_SIZE || length > RECORD_MAXIMUM_LENGTH) {
-      this.report('record', lsn, `invalid record length ${length} at ${formatLsn(lsn)}`);
-      this.restart();
-      return false;
-    }
+  private beginRecord(lsn: bigint): void {
     this.recordStart = lsn;
-    this.recordLength = length;
+    this.recordLength = 0;
     this.recordRead = 0;
     this.headerBytes = 0;
     this.crc = CRC32C_INITIAL;
     this.state = 'header';
+  }
+
+  /** Checks `xl_tot_len` once its four bytes are in: zero is the end of the WAL written so far. */
+  private checkLength(): boolean {
+    const length = this.recordHeader.readUInt32LE(0);
+    if (length === 0) {
+      this.endOfWal(this.recordStart);
+      return false;
+    }
+    if (length < RECORD_HEADER_SIZE || length > RECORD_MAXIMUM_LENGTH) {
+      this.report(
+        'record',
+        this.recordStart,
+        `invalid record length ${length} at ${formatLsn(this.recordStart)}`,
+      );
+      this.restart();
+      return false;
+    }
+    this.recordLength = length;
     return true;
   }
 

@@ -19,12 +19,16 @@ import {
   describeRun,
   flushLsn,
   generateWal,
+  generateWalPast,
   insertLsn,
   listFiles,
   lsnToText,
   MEGABYTE,
+  type RunningProcess,
   removeDirectory,
   runReceive,
+  segmentStartOf,
+  startReceive,
   switchWal,
   temporaryDirectory,
   useSuiteServer,
@@ -208,9 +212,10 @@ const FAULTS: Fault[] = [
 ];
 
 /**
- * A standby with four slots is promoted; before that the primary writes ~3 MB of WAL and a
- * pg_switch_wal(), after it the new primary writes ~1.5 MB. Each slot feeds one `wal receive`
- * (plain, gzip, lz4, zstd) that follows timeline 1 into timeline 2 and stops at the same LSN.
+ * Four `wal receive` (plain, gzip, lz4, zstd), each through its own slot, stream from a standby
+ * while the primary writes ~4 MB of WAL with a pg_switch_wal() in it; the standby is promoted and
+ * writes on timeline 2 until past the receivers' common end position, inside a segment. They start
+ * before the promotion because PostgreSQL 14 cannot tell a receiver where a slot stands.
  */
 async function buildCorpus(
   primary: Cluster,
@@ -218,32 +223,32 @@ async function buildCorpus(
   base: string,
   version: number,
 ): Promise<Corpus> {
+  const start = segmentStartOf(await flushLsn(primary), MEGABYTE);
+  const end = start + BigInt(8 * MEGABYTE + 300_000);
+  const archives = {} as Corpus['archives'];
+  const receivers: RunningProcess[] = [];
   for (const compression of COMPRESSIONS) {
     await standby.sql(`SELECT pg_create_physical_replication_slot('corpus_${compression}', true)`);
-  }
-  await generateWal(primary, 'churn', MEGABYTE);
-  await switchWal(primary);
-  await generateWal(primary, 'churn', 2 * MEGABYTE);
-  const flushed = lsnToText(await flushLsn(primary));
-  await standby.waitFor(`SELECT pg_last_wal_replay_lsn() >= '${flushed}'`);
-  await standby.promote();
-  await generateWal(standby, 'churn', (3 * MEGABYTE) / 2);
-  const end = await insertLsn(standby);
-  await standby.sql('SELECT pg_current_wal_flush_lsn()');
-  await switchWal(standby).catch(() => undefined);
-  const archives = {} as Corpus['archives'];
-  for (const compression of COMPRESSIONS) {
     const directory = join(base, `archive-${compression}`);
     mkdirSync(directory, { mode: 0o700 });
+    archives[compression] = directory;
     const args = ['--directory', directory, '--slot', `corpus_${compression}`, '--endpos', lsnToText(end)];
     if (compression !== 'none') args.push('--compress', compression);
     const node = compression === 'zstd' ? nodeWithZstd() : undefined;
-    const result = await runReceive(standby, [...args, '--no-loop', '--no-sync'], {
-      node,
-      timeoutMs: 60_000,
-    });
+    const receiver = startReceive(standby, [...args, '--no-loop', '--no-sync', '--verbose'], { node });
+    await receiver.waitForStderr(/starting log streaming at/);
+    receivers.push(receiver);
+  }
+  await generateWal(primary, 'churn', MEGABYTE);
+  await switchWal(primary);
+  await generateWal(primary, 'churn', 3 * MEGABYTE);
+  const flushed = lsnToText(await flushLsn(primary));
+  await standby.waitFor(`SELECT pg_last_wal_replay_lsn() >= '${flushed}'`);
+  await standby.promote();
+  await generateWalPast(standby, 'churn', end + 65_536n);
+  for (const receiver of receivers) {
+    const result = await receiver.wait(90_000);
     expect(result.code, describeRun(result)).toBe(0);
-    archives[compression] = directory;
   }
   const history = readFileSync(join(archives.none, '00000002.history'), 'utf8');
   const switchText = /^1\s+(\S+)/m.exec(history)![1]!;
