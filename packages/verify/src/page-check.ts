@@ -49,7 +49,18 @@ export function readPageHeader(page: Buffer): PageHeader {
 }
 
 /** The valid `xlp_info` bits for a magic (PostgreSQL 19 dropped one and moved another). */
+const flagsByMagic = new Map<number, { all: number; overwrite: number }>();
+
 export function pageFlags(magic: number): { all: number; overwrite: number } {
+  let flags = flagsByMagic.get(magic);
+  if (flags === undefined) {
+    flags = flagsFor(magic);
+    flagsByMagic.set(magic, flags);
+  }
+  return flags;
+}
+
+function flagsFor(magic: number): { all: number; overwrite: number } {
   const major = majorVersionForPageMagic(magic) ?? 0;
   return major >= 19
     ? { all: PageInfoVersion19.ALL_FLAGS, overwrite: PageInfoVersion19.FIRST_IS_OVERWRITE_CONTRECORD }
@@ -58,8 +69,9 @@ export function pageFlags(magic: number): { all: number; overwrite: number } {
 
 /** The first thing wrong with a page header, in `XLogReaderValidatePageHeader`'s order; or undefined. */
 export function checkPageHeader(header: PageHeader, expected: PageExpectation): PageFault | undefined {
-  const at = formatLsn(expected.pageAddress);
-  if (majorVersionForPageMagic(header.magic) === undefined) {
+  const at = { toString: () => formatLsn(expected.pageAddress) };
+  // A known magic equal to the segment's first page is checked once per segment, not per page.
+  if (header.magic !== expected.magic && majorVersionForPageMagic(header.magic) === undefined) {
     return { kind: 'page-header', message: `invalid magic number ${hex4(header.magic)} in page at ${at}` };
   }
   if (expected.magic !== undefined && header.magic !== expected.magic) {

@@ -1,7 +1,5 @@
 import { formatLsn } from '@wal/protocol';
 import {
-  CRC32C_INITIAL,
-  finishCrc32c,
   LONG_PAGE_HEADER_SIZE,
   maximumAlign,
   PageInfo,
@@ -10,10 +8,10 @@ import {
   RECORD_MAXIMUM_LENGTH,
   RM_XLOG_ID,
   SHORT_PAGE_HEADER_SIZE,
-  updateCrc32c,
   WAL_PAGE_SIZE,
   XLOG_SWITCH,
 } from '@wal/protocol/wal-format';
+import { continueCrc32c } from './crc.js';
 import { checkPageHeader, headerSize, isZeroHeader, pageFlags, readPageHeader } from './page-check.js';
 import type { Problem, ProblemKind } from './problems.js';
 
@@ -90,7 +88,7 @@ export class WalChecker {
   private recordStart = 0n;
   private recordLength = 0;
   private recordRead = 0;
-  private crc = CRC32C_INITIAL;
+  private crc = 0;
   private previousRecord: bigint | undefined;
   private lastRecordEnd: bigint | undefined;
 
@@ -321,7 +319,7 @@ export class WalChecker {
       }
       if (this.state !== 'body') return;
       const count = Math.min(this.recordLength - this.recordRead, to - position);
-      this.crc = updateCrc32c(this.crc, data, position, position + count);
+      this.crc = continueCrc32c(this.crc, data, position, position + count);
       this.recordRead += count;
       position += count;
       if (this.recordRead < this.recordLength) return;
@@ -338,7 +336,7 @@ export class WalChecker {
     this.recordLength = 0;
     this.recordRead = 0;
     this.headerBytes = 0;
-    this.crc = CRC32C_INITIAL;
+    this.crc = 0;
     this.state = 'header';
   }
 
@@ -364,14 +362,13 @@ export class WalChecker {
 
   private finishRecord(): void {
     const header = this.recordHeader;
-    const computed = finishCrc32c(updateCrc32c(this.crc, header, 0, RECORD_CRC_OFFSET));
+    const computed = continueCrc32c(this.crc, header, 0, RECORD_CRC_OFFSET);
     const stored = header.readUInt32LE(RECORD_CRC_OFFSET);
-    const at = formatLsn(this.recordStart);
     if (computed !== stored) {
       this.report(
         'record-crc',
         this.recordStart,
-        `incorrect CRC-32C in record at ${at}: stored ${hex8(stored)}, computed ${hex8(computed)}`,
+        `incorrect CRC-32C in record at ${formatLsn(this.recordStart)}: stored ${hex8(stored)}, computed ${hex8(computed)}`,
       );
       this.restart();
       return;
@@ -385,7 +382,7 @@ export class WalChecker {
       this.report(
         'record',
         this.recordStart,
-        `record with incorrect prev-link ${formatLsn(previous)} at ${at}${expected}`,
+        `record with incorrect prev-link ${formatLsn(previous)} at ${formatLsn(this.recordStart)}${expected}`,
       );
       this.restart();
       return;
