@@ -10,7 +10,7 @@ import { formatLsn, historyFileName, isValidWalSegmentSize, parseLsn, segmentNum
 import { LONG_PAGE_HEADER_SIZE, PageInfo } from '@wal/protocol/wal-format';
 import { VerifyError } from './errors.js';
 import { readHistories } from './histories.js';
-import { type TimelineEntry, timelineEntries, timelineOfPoint } from './history.js';
+import { type HistoryLine, type TimelineEntry, timelineEntries, timelineOfPoint } from './history.js';
 import { type MissingRange, planFiles, type SegmentFile, SegmentIndex } from './plan.js';
 import type { Problem } from './problems.js';
 import { WalChecker } from './wal-checker.js';
@@ -66,6 +66,9 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyRepor
   const range = requestedRange(options, index.bounds(timelines, segmentSize), segmentSize);
   const plan = planFiles(index, timelines, range, segmentSize);
   problems.push(...plan.problems);
+  problems.push(
+    ...switchPointsBeyond(histories.lines.get(target) ?? [], target, (range.last + 1n) * BigInt(segmentSize)),
+  );
   const content = await checkContent(options.archive, plan.files, segmentSize, timelines, target);
   problems.push(...content.problems);
   return {
@@ -95,6 +98,18 @@ function orphans(
     file: entries.find((entry) => entry.timeline === timeline)!.name,
     message: `timeline ${timeline} is not in the history of timeline ${target}: recovery to ${target} never reads it`,
   }));
+}
+
+/** Switch points of the verified history after the archive's end: WAL the archive never saw. */
+function switchPointsBeyond(lines: readonly HistoryLine[], target: number, end: bigint): Problem[] {
+  return lines
+    .filter((line) => line.switchPoint > end)
+    .map((line) => ({
+      kind: 'history',
+      file: historyFileName(target),
+      lsn: formatLsn(line.switchPoint),
+      message: `timeline ${line.timeline} switches at ${formatLsn(line.switchPoint)}, after the end of the archive's WAL (${formatLsn(end)})`,
+    }));
 }
 
 function staleProblems(index: SegmentIndex): Problem[] {
