@@ -286,6 +286,31 @@ describe('verifyArchive across a promotion', () => {
 
   it('finds a switch point after the end of the archive', async () => {
     const { switchLsn } = await promoted();
+    await writeFile(
+      join(archive, '00000003.history'),
+      `1\t${formatLsn(switchLsn)}\tfirst\n2\t0/9000000\tlater\n`,
+    );
+    const report = await verifyArchive({ archive, timeline: 3 });
+    expect(report.problems).toContainEqual({
+      kind: 'history',
+      file: '00000003.history',
+      lsn: '0/9000000',
+      message: expect.stringContaining('after the end'),
+    });
+  });
+
+  it('finds that recovery would fall back to the parent for the switch segment', async () => {
+    await promoted();
+    await rm(join(archive, '000000020000000000000003'));
+    await store(1, 3n, generator().segmentBytes(3n));
+    const report = await verifyArchive({ archive });
+    expect(report.problems).toContainEqual(
+      expect.objectContaining({ kind: 'timeline-fallback', file: '000000010000000000000003' }),
+    );
+  });
+
+  it('finds orphan timelines, unparsable and contradicting histories', async () => {
+    await promoted();
     await writeFile(join(archive, '00000003.history'), '1\t0/180000\tbranch\n');
     await store(3, 5n, Buffer.alloc(0));
     await writeFile(join(archive, '00000004.history'), 'one\t0/1\n');
