@@ -159,7 +159,7 @@ export class WalChecker {
         ? headerSize(info)
         : SHORT_PAGE_HEADER_SIZE;
     const count = Math.min(needed - this.pageHeaderFill, chunk.length - offset);
-    chunk.copy(this.pageHeader, this.pageHeaderFill, offset, offset + count);
+    copySmall(chunk, offset, this.pageHeader, this.pageHeaderFill, count);
     this.pageHeaderFill += count;
     if (this.pageHeaderFill < needed) return offset + count;
     if (needed < headerSize(this.pageHeader.readUInt16LE(2)) && !isZeroHeader(this.pageHeader)) {
@@ -309,7 +309,7 @@ export class WalChecker {
       if (this.state === 'header') {
         const count = Math.min(RECORD_HEADER_SIZE - this.headerBytes, to - position);
         const before = this.headerBytes;
-        data.copy(this.recordHeader, this.headerBytes, position, position + count);
+        copySmall(data, position, this.recordHeader, this.headerBytes, count);
         this.headerBytes += count;
         this.recordRead = this.headerBytes;
         position += count;
@@ -405,6 +405,11 @@ export class WalChecker {
     }
     this.state = 'ended';
   }
+}
+
+/** A header's few bytes: a loop costs less than Buffer#copy's call for 24 or 40 bytes. */
+function copySmall(source: Buffer, from: number, target: Buffer, to: number, count: number): void {
+  for (let index = 0; index < count; index++) target[to + index] = source[from + index]!;
 }
 
 function hex8(value: number): string {
