@@ -99,7 +99,8 @@ export class VerifyingSink implements WalSink {
     }
     const checker = this.#checker!;
     if (this.#next !== startLsn || this.#timeline !== timeline) {
-      if (this.#next === undefined) this.#floor = startLsn;
+      // Nothing from here on is vouched for until a record ends (the checker restarts its chain).
+      if (this.#next !== startLsn) this.#floor = startLsn;
       const segment = startLsn / BigInt(this.#segmentSize);
       checker.beginFile({
         name: walFileName(timeline, segment, this.#segmentSize),

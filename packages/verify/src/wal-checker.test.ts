@@ -64,4 +64,13 @@ describe('WalChecker fed in chunks of any size', () => {
       }
     }
   });
+
+  it('reads a stream that begins inside a page (a new timeline at its switch point) from the next page on', () => {
+    const start = BigInt(MB) + 5n * 8192n + 1000n;
+    const checker = new WalChecker({ segmentSize: MB });
+    checker.beginFile({ name: walFileName(1, 1n, MB), timeline: 1, startLsn: start, partial: false });
+    for (const chunk of chunked(stream.subarray(Number(start) - MB), 4)) checker.feed(chunk);
+    expect(checker.firstProblem).toBeUndefined();
+    expect(checker.lastGoodRecordEnd).toBeGreaterThan(start);
+  });
 });

@@ -108,16 +108,24 @@ export class WalChecker {
     return this.problems[0];
   }
 
-  /** Starts a file. A file that does not continue the previous one's WAL restarts the chain. */
+  /**
+   * Starts a file (or a stream). One that continues where the previous one ended continues its
+   * chain, even inside a page; any other restarts it, and nothing is vouched for until a record
+   * ends again.
+   */
   beginFile(file: CheckedFile): void {
-    if (this.state === 'ended' || file.startLsn !== this.position) this.restart();
-    else if (this.state === 'switched') this.state = 'boundary';
+    if (this.state === 'ended' || file.startLsn !== this.position) {
+      this.restart();
+      this.lastRecordEnd = undefined;
+      this.pageHeaderFill = 0;
+      this.padding = 0;
+      // A stream may begin inside a page (a new timeline at its switch point): read from the next page.
+      this.pagePhase = file.startLsn % PAGE_SIZE_BIG === 0n ? 'header' : 'skip';
+      this.recordsFrom = WAL_PAGE_SIZE;
+    }
     this.file = file;
     this.position = file.startLsn;
     this.fileBytes = 0;
-    this.pageHeaderFill = 0;
-    this.pagePhase = 'header';
-    this.padding = 0;
     this.fileMagic = undefined;
     this.fileSystemId = undefined;
     this.problems = [];

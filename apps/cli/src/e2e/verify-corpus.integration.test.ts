@@ -215,7 +215,8 @@ const FAULTS: Fault[] = [
  * Four `wal receive` (plain, gzip, lz4, zstd), each through its own slot, stream from a standby
  * while the primary writes ~4 MB of WAL with a pg_switch_wal() in it; the standby is promoted and
  * writes on timeline 2 until past the receivers' common end position, inside a segment. They start
- * before the promotion because PostgreSQL 14 cannot tell a receiver where a slot stands.
+ * before the promotion because PostgreSQL 14 cannot tell a receiver where a slot stands. The gzip
+ * one runs with `--verify`: real WAL, across the switch, must pass it.
  */
 async function buildCorpus(
   primary: Cluster,
@@ -234,6 +235,8 @@ async function buildCorpus(
     archives[compression] = directory;
     const args = ['--directory', directory, '--slot', `corpus_${compression}`, '--endpos', lsnToText(end)];
     if (compression !== 'none') args.push('--compress', compression);
+    // One receiver also checks the WAL as it arrives: real WAL across the promotion must pass.
+    if (compression === 'gzip') args.push('--verify');
     const node = compression === 'zstd' ? nodeWithZstd() : undefined;
     const receiver = startReceive(standby, [...args, '--no-loop', '--no-sync', '--verbose'], { node });
     await receiver.waitForStderr(/starting log streaming at/);
