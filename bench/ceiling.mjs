@@ -15,7 +15,7 @@ import { benchEnvironment } from './throughput.mjs';
 const here = import.meta.dirname ?? new URL('.', import.meta.url).pathname;
 
 /** The fake server child; `next(event)` waits for its next line of that event. */
-async function startFakeServer(bytes) {
+export async function startFakeServer(bytes) {
   const child = spawn(
     process.execPath,
     [join(here, 'lib/fake-server-process.mjs'), '--bytes', String(bytes)],

@@ -10,7 +10,14 @@ const cli = new URL('..', import.meta.url);
 const manifest = JSON.parse(readFileSync(new URL('package.json', cli), 'utf8'));
 // The workspace packages that make up the client are bundled; everything from npm stays a real
 // import, loaded (lazily, where the code says so) from node_modules as before.
-const bundled = new Set(['@wal/protocol', '@wal/libpq-lite', '@wal/stream', '@wal/sink-fs', '@wal/archive']);
+const bundled = new Set([
+  '@wal/protocol',
+  '@wal/libpq-lite',
+  '@wal/stream',
+  '@wal/sink-fs',
+  '@wal/archive',
+  '@wal/verify',
+]);
 const external = Object.keys(manifest.dependencies).filter((name) => !bundled.has(name));
 
 // Chunk names carry a content hash: drop the previous build's, or they pile up in dist/.

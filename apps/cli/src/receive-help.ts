@@ -29,6 +29,8 @@ Options:
       --trace[=FILE]     trace the wire protocol (passwords hidden) to stderr or FILE
       --receive-timeout=SECS
                          reconnect when the server stays silent this long
+      --verify           check page headers and record checksums before writing WAL;
+                         stop at the first bad record, keeping the WAL before it
   -?, --help             print this help, then exit
 
 Connection options:

@@ -72,6 +72,7 @@ describe('parseReceiveCommandLine: values', () => {
       progress: false,
       trace: undefined,
       receiveTimeoutMs: undefined,
+      verify: false,
     });
   });
 
@@ -130,8 +131,10 @@ describe('parseReceiveCommandLine: values', () => {
         '--progress',
         '--trace',
         '--receive-timeout=30',
+        '--verify',
       ),
     ).toMatchObject({
+      verify: true,
       synchronous: true,
       ifNotExists: true,
       json: true,

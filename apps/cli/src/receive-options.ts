@@ -52,6 +52,8 @@ export interface ReceiveOptions {
   readonly trace: true | string | undefined;
   /** --receive-timeout=SECS: give up on a silent server (walreceiver's wal_receiver_timeout). */
   readonly receiveTimeoutMs: number | undefined;
+  /** --verify: check page headers and record CRCs before WAL is written (@wal/verify). */
+  readonly verify: boolean;
 }
 
 export type ReceiveCommandLine =
@@ -92,6 +94,7 @@ export const RECEIVE_LONG_OPTIONS: readonly LongOption[] = [
   { name: 'progress', argument: 'none', key: 'progress' },
   { name: 'trace', argument: 'optional', key: 'trace' },
   { name: 'receive-timeout', argument: 'required', key: 'receive-timeout' },
+  { name: 'verify', argument: 'none', key: 'verify' },
 ];
 
 /** INT_MAX / 1000: the largest interval in seconds whose milliseconds still fit in an int. */
@@ -160,6 +163,7 @@ function defaultValues(): OptionValues {
     progress: false,
     trace: undefined,
     receiveTimeoutMs: undefined,
+    verify: false,
   };
 }
 
@@ -194,6 +198,7 @@ const OPTION_HANDLERS: Readonly<Record<string, OptionHandler>> = {
   json: (values) => (values.json = true),
   progress: (values) => (values.progress = true),
   trace: (values, argument) => (values.trace = argument === undefined || argument === '' ? true : argument),
+  verify: (values) => (values.verify = true),
   'receive-timeout': (values, argument = '') =>
     (values.receiveTimeoutMs = parseIntervalSeconds(argument, '--receive-timeout') * 1000),
 };

@@ -7,3 +7,4 @@
 export { connect, parseConnectionString } from '@wal/libpq-lite';
 export { DirectorySink } from '@wal/sink-fs';
 export { boundCommand, boundConnect, classifyError, receiveWal, StreamError } from '@wal/stream';
+export { VerifyingSink } from './verifying-sink.js';

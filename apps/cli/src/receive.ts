@@ -458,7 +458,7 @@ class ReceiveRun {
       sync: options.sync,
     };
     if (this.environment.createSink !== undefined) return this.environment.createSink(sinkOptions);
-    return new this.client.DirectorySink({
+    const sink = new this.client.DirectorySink({
       ...sinkOptions,
       // A dedicated process: write as pg_receivewal does, without a thread-pool hop per message.
       blockingWrites: true,
@@ -470,6 +470,7 @@ class ReceiveRun {
       // `not renaming "….partial", segment is not complete`, which it prints without -v.
       onNotice: (message: string) => logger.info(message, { event: 'partial-kept' }),
     });
+    return options.verify ? new this.client.VerifyingSink(sink) : sink;
   }
 
   /** One event of the stream: rendered; an exit code when it ends the run. */

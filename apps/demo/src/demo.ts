@@ -138,6 +138,7 @@ function receiveOptions(cluster: Cluster, archive: string, endLsn: bigint): Omit
     progress: false,
     trace: undefined,
     receiveTimeoutMs: undefined,
+    verify: false,
   };
 }
 

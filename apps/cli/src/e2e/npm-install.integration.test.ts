@@ -40,6 +40,7 @@ const PUBLIC_PACKAGES = [
   '@wal/protocol',
   '@wal/sink-fs',
   '@wal/stream',
+  '@wal/verify',
 ];
 const MAX_INSTALL_KIB = 40 * 1024;
 const run = promisify(execFile);
