@@ -1,6 +1,5 @@
 import { formatLsn } from '@wal/protocol';
 import {
-  LONG_PAGE_HEADER_SIZE,
   majorVersionForPageMagic,
   type PageHeader,
   PageInfo,
@@ -26,26 +25,6 @@ export interface PageExpectation {
   fileTimeline: number;
   /** The magic of the segment's first page, once known. */
   magic: number | undefined;
-}
-
-/** Reads the fields of a page header straight from the page, without allocating a view. */
-export function readPageHeader(page: Buffer): PageHeader {
-  const info = page.readUInt16LE(2);
-  const header: PageHeader = {
-    magic: page.readUInt16LE(0),
-    info,
-    timeline: page.readUInt32LE(4),
-    pageAddress: page.readBigUInt64LE(8),
-    remainingLength: page.readUInt32LE(16),
-  };
-  if (info & PageInfo.LONG_HEADER && page.length >= LONG_PAGE_HEADER_SIZE) {
-    header.long = {
-      systemId: page.readBigUInt64LE(24),
-      segmentSize: page.readUInt32LE(32),
-      blockSize: page.readUInt32LE(36),
-    };
-  }
-  return header;
 }
 
 /** The valid `xlp_info` bits for a magic (PostgreSQL 19 dropped one and moved another). */
@@ -116,11 +95,6 @@ export function checkPageHeader(header: PageHeader, expected: PageExpectation): 
     };
   }
   return undefined;
-}
-
-/** Bytes of the header of a page with `info`. */
-export function headerSize(info: number): number {
-  return info & PageInfo.LONG_HEADER ? LONG_PAGE_HEADER_SIZE : SHORT_PAGE_HEADER_SIZE;
 }
 
 /** Whether a page header is all zeros: the end of the WAL written so far, or the rest after a switch. */

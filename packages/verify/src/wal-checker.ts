@@ -1,8 +1,10 @@
 import { formatLsn } from '@wal/protocol';
 import {
+  decodePageHeader,
   LONG_PAGE_HEADER_SIZE,
   maximumAlign,
   PageInfo,
+  pageHeaderSize,
   RECORD_CRC_OFFSET,
   RECORD_HEADER_SIZE,
   RECORD_MAXIMUM_LENGTH,
@@ -12,7 +14,7 @@ import {
   XLOG_SWITCH,
 } from '@wal/protocol/wal-format';
 import { continueCrc32c } from './crc.js';
-import { checkPageHeader, headerSize, isZeroHeader, pageFlags, readPageHeader } from './page-check.js';
+import { checkPageHeader, isZeroHeader, pageFlags } from './page-check.js';
 import type { Problem, ProblemKind } from './problems.js';
 
 const PAGE_SIZE_BIG = BigInt(WAL_PAGE_SIZE);
@@ -164,13 +166,13 @@ export class WalChecker {
     const info = this.pageHeader.readUInt16LE(2);
     const needed =
       this.pageHeaderFill >= SHORT_PAGE_HEADER_SIZE && !isZeroHeader(this.pageHeader)
-        ? headerSize(info)
+        ? pageHeaderSize(info)
         : SHORT_PAGE_HEADER_SIZE;
     const count = Math.min(needed - this.pageHeaderFill, chunk.length - offset);
     copySmall(chunk, offset, this.pageHeader, this.pageHeaderFill, count);
     this.pageHeaderFill += count;
     if (this.pageHeaderFill < needed) return offset + count;
-    if (needed < headerSize(this.pageHeader.readUInt16LE(2)) && !isZeroHeader(this.pageHeader)) {
+    if (needed < pageHeaderSize(this.pageHeader.readUInt16LE(2)) && !isZeroHeader(this.pageHeader)) {
       return offset + count;
     }
     this.pageHeaderFill = 0;
@@ -224,7 +226,7 @@ export class WalChecker {
 
   /** Validates the header and the continuation; returns where records start, or undefined. */
   private checkHeader(page: Buffer, pageLsn: bigint): number | undefined {
-    const header = readPageHeader(page);
+    const header = decodePageHeader(page);
     const segmentStart = pageLsn % BigInt(this.segmentSize) === 0n;
     const fault = checkPageHeader(header, {
       pageAddress: pageLsn,
@@ -240,7 +242,7 @@ export class WalChecker {
     }
     if (segmentStart) this.startSegment(header.magic, header.long!.systemId);
     this.checkTimeline(header.timeline, pageLsn);
-    return this.continuation(header.info, header.remainingLength, pageLsn, headerSize(header.info));
+    return this.continuation(header.info, header.remainingLength, pageLsn, pageHeaderSize(header.info));
   }
 
   private startSegment(magic: number, systemId: bigint): void {

@@ -75,7 +75,10 @@ export function encodePageHeader(target: Buffer, offset: number, header: PageHea
 
 /** Read a page header at `source[offset]`; the long fields are read when its info says so. */
 export function decodePageHeader(source: Uint8Array, offset = 0): PageHeader {
-  const view = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+  // A Buffer is read as it is: a reader that decodes every page header allocates nothing.
+  const view = Buffer.isBuffer(source)
+    ? source
+    : Buffer.from(source.buffer, source.byteOffset, source.byteLength);
   if (offset < 0 || offset + SHORT_PAGE_HEADER_SIZE > view.length) {
     throw new WalFormatError(
       'WAL_ERR_WAL_FORMAT_BUFFER_TOO_SHORT',
