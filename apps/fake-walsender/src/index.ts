@@ -24,6 +24,7 @@ export {
   type AnswerOutcome,
   formatLsnPadded,
   MAX_SEND_SIZE,
+  neverAnswering,
   type Script,
   type ServeHooks,
   Session,

@@ -882,6 +882,22 @@ function describe(message: ClientMessage['message']): string {
   return message.type;
 }
 
+/**
+ * A stalled server: every connection is served as usual, except that a query starting with
+ * `command` is never answered. `seen.count` counts those queries.
+ */
+export function neverAnswering(command: string, seen: { count: number }): Script {
+  return (session) =>
+    session.serveDefault({
+      async onQuery(sql) {
+        if (!sql.startsWith(command)) return false;
+        seen.count += 1;
+        await session.stall();
+        return true;
+      },
+    });
+}
+
 /** `%X/%08X` as PostgreSQL's error messages print LSNs. */
 export function formatLsnPadded(lsn: bigint): string {
   return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase().padStart(8, '0')}`;

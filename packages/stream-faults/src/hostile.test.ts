@@ -1,5 +1,5 @@
 import { getDefaultHighWaterMark } from 'node:stream';
-import type { Script } from '@wal/fake-walsender';
+import { neverAnswering, type Script } from '@wal/fake-walsender';
 import type { Connection } from '@wal/libpq-lite';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -94,19 +94,6 @@ function reconnectsStall(stalls: { started: number; closed: number }): Script {
   };
 }
 
-/** Every connection is served, except that `command` is never answered. */
-function neverAnswers(command: string, seen: { count: number }): Script {
-  return (session) =>
-    session.serveDefault({
-      async onQuery(sql) {
-        if (!sql.startsWith(command)) return false;
-        seen.count += 1;
-        await session.stall();
-        return true;
-      },
-    });
-}
-
 /** Without connect_timeout: only the receive loop's own bounds can end a stalled attempt. */
 function unboundedConnect(server: Parameters<typeof connectTo>[0]) {
   return connectTo(server, { connect_timeout: '0' });
@@ -155,7 +142,7 @@ describe('a server that stalls', () => {
 
   it('IDENTIFY_SYSTEM never answered: an abort ends the run at once, without an error', async () => {
     const seen = { count: 0 };
-    const server = await startServer('happy', HAPPY, { script: neverAnswers('IDENTIFY_SYSTEM', seen) });
+    const server = await startServer('happy', HAPPY, { script: neverAnswering('IDENTIFY_SYSTEM', seen) });
     const { directory } = makeTarget();
     const stop = new AbortController();
     const running = receiveInto(server, directory, { signal: stop.signal });

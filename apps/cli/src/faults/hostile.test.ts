@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Script } from '@wal/fake-walsender';
+import { neverAnswering, type Script } from '@wal/fake-walsender';
 import {
   checkDirectory,
   cleanUp,
@@ -42,19 +42,6 @@ function reconnectsStall(stalls: { count: number }): Script {
   };
 }
 
-/** Every connection is served, except that `command` is never answered. */
-function neverAnswers(command: string, seen: { count: number }): Script {
-  return (session) =>
-    session.serveDefault({
-      async onQuery(sql) {
-        if (!sql.startsWith(command)) return false;
-        seen.count += 1;
-        await session.stall();
-        return true;
-      },
-    });
-}
-
 describe('wal receive against a server that stalls', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)(
     'a reconnect whose startup is never answered: %s ends it with exit 0',
@@ -76,7 +63,7 @@ describe('wal receive against a server that stalls', () => {
   it('--create-slot whose command is never answered: SIGTERM ends it with exit 1, saying so', async () => {
     const seen = { count: 0 };
     const server = await startServer('happy', HAPPY, {
-      script: neverAnswers('CREATE_REPLICATION_SLOT', seen),
+      script: neverAnswering('CREATE_REPLICATION_SLOT', seen),
     });
     const cli = startCli(
       [
@@ -116,7 +103,7 @@ describe('wal receive against a server that stalls', () => {
     '%s whose IDENTIFY_SYSTEM is never answered: SIGTERM ends it',
     async (_case, args, code, stderr) => {
       const seen = { count: 0 };
-      const server = await startServer('happy', HAPPY, { script: neverAnswers('IDENTIFY_SYSTEM', seen) });
+      const server = await startServer('happy', HAPPY, { script: neverAnswering('IDENTIFY_SYSTEM', seen) });
       const { directory } = makeTarget();
       const cli = startCli([...cliTarget(server, directory), ...args], NO_CONNECT_TIMEOUT);
       await waitUntil(() => seen.count > 0, 'IDENTIFY_SYSTEM');
@@ -131,7 +118,7 @@ describe('wal receive against a server that stalls', () => {
 
   it("--receive-timeout bounds the first connection's commands: IDENTIFY_SYSTEM never answered, exit 1", async () => {
     const seen = { count: 0 };
-    const server = await startServer('happy', HAPPY, { script: neverAnswers('IDENTIFY_SYSTEM', seen) });
+    const server = await startServer('happy', HAPPY, { script: neverAnswering('IDENTIFY_SYSTEM', seen) });
     const { directory } = makeTarget();
     const result = await startCli(
       [...cliTarget(server, directory), '--receive-timeout', '1'],
