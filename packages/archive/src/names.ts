@@ -1,4 +1,4 @@
-import type { WalCompression } from '@wal/protocol';
+import { WAL_COMPRESSION_SUFFIX, type WalCompression, walCompressionOfSuffix } from '@wal/protocol';
 import { ArchiveError } from './errors.js';
 
 /** A file name in an archive that `wal receive` (or pg_receivewal) writes. */
@@ -20,18 +20,12 @@ export type ArchiveName =
 
 const SEGMENT_NAME = /^([0-9A-F]{8})([0-9A-F]{16})(\.gz|\.lz4|\.zst)?(\.partial)?$/;
 const HISTORY_NAME = /^([0-9A-F]{8})\.history$/;
-const COMPRESSION_BY_SUFFIX: Record<string, WalCompression> = {
-  '.gz': 'gzip',
-  '.lz4': 'lz4',
-  '.zst': 'zstd',
-};
 /** Suffixes tried for a wanted name, in the order `wal receive -Z` could have written them. */
-export const COMPRESSION_SUFFIXES: readonly { suffix: string; compression: WalCompression }[] = [
-  { suffix: '', compression: 'none' },
-  { suffix: '.gz', compression: 'gzip' },
-  { suffix: '.lz4', compression: 'lz4' },
-  { suffix: '.zst', compression: 'zstd' },
-];
+export const COMPRESSION_SUFFIXES: readonly { suffix: string; compression: WalCompression }[] =
+  Object.entries(WAL_COMPRESSION_SUFFIX).map(([compression, suffix]) => ({
+    suffix,
+    compression: compression as WalCompression,
+  }));
 
 /** What an archive file name stands for; undefined for names the archive does not use. */
 export function parseArchiveName(name: string): ArchiveName | undefined {
@@ -43,7 +37,7 @@ export function parseArchiveName(name: string): ArchiveName | undefined {
       timeline: Number.parseInt(segment[1]!, 16),
       position: segment[2]!,
       partial: segment[4] !== undefined,
-      compression: segment[3] === undefined ? 'none' : COMPRESSION_BY_SUFFIX[segment[3]]!,
+      compression: walCompressionOfSuffix(segment[3])!,
     };
   }
   const history = HISTORY_NAME.exec(name);

@@ -93,11 +93,24 @@ export function walFileName(timeline: number, segmentNumber: bigint, segmentSize
 }
 
 const WAL_FILE_NAME_PATTERN = /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.gz|\.lz4|\.zst)?(\.partial)?$/;
-const COMPRESSION_BY_SUFFIX: Record<string, WalCompression> = {
-  '.gz': 'gzip',
-  '.lz4': 'lz4',
-  '.zst': 'zstd',
+/** The suffix each compression adds to a segment's name, before `.partial` (`walmethods.c`). */
+export const WAL_COMPRESSION_SUFFIX: Readonly<Record<WalCompression, string>> = {
+  none: '',
+  gzip: '.gz',
+  lz4: '.lz4',
+  zstd: '.zst',
 };
+const COMPRESSION_BY_SUFFIX = new Map(
+  Object.entries(WAL_COMPRESSION_SUFFIX).map(([compression, suffix]) => [
+    suffix,
+    compression as WalCompression,
+  ]),
+);
+
+/** The compression a segment name's suffix stands for ('' or undefined: none); undefined if unknown. */
+export function walCompressionOfSuffix(suffix: string | undefined): WalCompression | undefined {
+  return COMPRESSION_BY_SUFFIX.get(suffix ?? '');
+}
 
 /**
  * Recognises the names pg_receivewal writes: 24 uppercase hex digits, optionally '.gz', '.lz4' or
@@ -114,7 +127,7 @@ export function parseWalFileName(name: string, segmentSize: number): ParsedWalFi
     timeline: Number.parseInt(match[1]!, 16),
     segmentNumber: BigInt(`0x${match[2]}`) * segmentsPerId + low,
     partial: match[5] !== undefined,
-    compression: match[4] === undefined ? 'none' : COMPRESSION_BY_SUFFIX[match[4]]!,
+    compression: walCompressionOfSuffix(match[4])!,
   };
 }
 

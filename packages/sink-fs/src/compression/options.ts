@@ -1,4 +1,5 @@
 import type * as Zlib from 'node:zlib';
+import { WAL_COMPRESSION_SUFFIX } from '@wal/protocol';
 import { SinkError } from '../errors.js';
 import { nodeZlib } from '../lazy-zlib.js';
 
@@ -19,16 +20,7 @@ export interface CompressionSpec {
 
 /** File-name suffix inserted before `.partial` (`walmethods.c:102-114`). */
 export function compressionSuffix(method: CompressionMethod): string {
-  switch (method) {
-    case 'none':
-      return '';
-    case 'gzip':
-      return '.gz';
-    case 'lz4':
-      return '.lz4';
-    case 'zstd':
-      return '.zst';
-  }
+  return WAL_COMPRESSION_SUFFIX[method];
 }
 
 type ZstdFactory = (options?: { params?: Record<number, number>; chunkSize?: number }) => Zlib.Gzip;
