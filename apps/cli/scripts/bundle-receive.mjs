@@ -25,8 +25,13 @@ rmSync(new URL('dist/receive-chunks', cli), { recursive: true, force: true });
 
 await build({
   absWorkingDir: new URL('.', cli).pathname,
-  // `wal restore` (dist/restore.js) too: PostgreSQL starts it once per file (docs/adr/0008-wal-restore.md).
-  entryPoints: { 'receive-entry': 'dist/receive.js', 'restore-entry': 'dist/restore.js' },
+  // `wal restore` (dist/restore.js) too: PostgreSQL starts it once per file (docs/adr/0008-wal-restore.md);
+  // and `wal cleanup` (dist/cleanup.js), which a standby starts at every restart point.
+  entryPoints: {
+    'receive-entry': 'dist/receive.js',
+    'restore-entry': 'dist/restore.js',
+    'cleanup-entry': 'dist/cleanup.js',
+  },
   outdir: 'dist',
   entryNames: '[name].bundle',
   // Modules only some runs import (the client, dist/receive-run.js, for a command line that asks

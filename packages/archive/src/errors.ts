@@ -7,7 +7,9 @@ export type ArchiveErrorCode =
   | 'WAL_ERR_ARCHIVE_CORRUPT'
   | 'WAL_ERR_ARCHIVE_WRONG_SIZE'
   | 'WAL_ERR_ARCHIVE_COMPRESSION_UNSUPPORTED'
-  | 'WAL_ERR_ARCHIVE_WRITE';
+  | 'WAL_ERR_ARCHIVE_WRITE'
+  | 'WAL_ERR_ARCHIVE_MISSING'
+  | 'WAL_ERR_ARCHIVE_REMOVE';
 
 /**
  * A failure to read a file from the archive, or to write what was read. A file that is simply not

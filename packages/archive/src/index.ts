@@ -1,3 +1,5 @@
+export { type CleanupRule, isRemovable, parseOldestKept, selectForCleanup } from './cleanup.js';
+export { type CleanupEvent, type CleanupOptions, cleanupArchive } from './cleanup-archive.js';
 export { ArchiveError, type ArchiveErrorCode } from './errors.js';
 export {
   type ArchiveEntry,
