@@ -10,7 +10,14 @@ export type PostgresVersion = (typeof SUPPORTED_VERSIONS)[number];
 export const DEBIAN_CLIENT_TOOLS_PATH = '/usr/lib/postgresql/15/bin';
 
 /** The client programs the comparison tests use as oracles. */
-export const CLIENT_TOOLS = ['psql', 'pg_receivewal', 'pg_basebackup', 'pg_waldump', 'pgbench'] as const;
+export const CLIENT_TOOLS = [
+  'psql',
+  'pg_receivewal',
+  'pg_basebackup',
+  'pg_waldump',
+  'pgbench',
+  'pg_archivecleanup',
+] as const;
 
 export function isSupportedVersion(value: unknown): value is PostgresVersion {
   return typeof value === 'number' && (SUPPORTED_VERSIONS as readonly number[]).includes(value);

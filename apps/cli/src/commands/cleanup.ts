@@ -1,8 +1,8 @@
 import { BaseCommand } from '../base-command.js';
 
 /**
- * `wal cleanup` for oclif, which lists it. bin/run.js runs every `wal cleanup` line itself without
- * loading oclif (src/cleanup.ts); this class is reached only through `wal help cleanup`.
+ * `wal cleanup` for oclif, which lists it in `wal --help`. bin/run.js runs every `wal cleanup`
+ * line itself without loading oclif (src/cleanup.ts), `--help` included.
  */
 export default class Cleanup extends BaseCommand {
   static override summary = 'Remove older WAL files from an archive: an archive_cleanup_command.';
