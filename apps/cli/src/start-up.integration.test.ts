@@ -1,4 +1,12 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -196,5 +204,25 @@ describe('wal restore start-up', () => {
     expect(readFileSync(target).equals(segment)).toBe(true);
     expect(heavyModules(restored.loaded)).toEqual([]);
     expect(restored.loaded.filter((url) => /\/packages\/[^/]+\/dist\//.test(url))).toEqual([]);
+  });
+});
+
+/** `wal cleanup` too: a standby runs it at every restart point. It only lists and removes names. */
+describe('wal cleanup start-up', () => {
+  it('answers --version and cleans an archive without oclif, lz4 or zlib', async () => {
+    const version = await wal(['cleanup', '--version']);
+    expect(version).toMatchObject({ code: 0, stdout: `wal cleanup (wal) ${manifest.version}\n`, stderr: '' });
+    expect(version.loaded.some((url) => url.endsWith('/dist/cleanup-entry.bundle.js'))).toBe(true);
+    expect(heavyModules(version.loaded)).toEqual([]);
+
+    const archive = join(scratch, 'cleanup-archive');
+    mkdirSync(archive, { recursive: true });
+    for (const name of ['000000010000000000000003.lz4', '000000010000000000000004', '00000002.history'])
+      writeFileSync(join(archive, name), '');
+    const cleaned = await wal(['cleanup', '-D', archive, '000000010000000000000004']);
+    expect(cleaned).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    expect(readdirSync(archive).sort()).toEqual(['000000010000000000000004', '00000002.history']);
+    expect(heavyModules(cleaned.loaded)).toEqual([]);
+    expect(cleaned.loaded.filter((url) => /\/packages\/[^/]+\/dist\//.test(url))).toEqual([]);
   });
 });
