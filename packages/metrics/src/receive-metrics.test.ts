@@ -124,6 +124,17 @@ describe('ReceiveMetrics', () => {
     expect(values.get('wal_receive_lag_bytes{server="default"}')).toBe(0);
   });
 
+  it('never shows the flushed position below where streaming started (an empty directory reports 0)', async () => {
+    const registry = createMetricsRegistry({ processMetrics: false });
+    const metrics = new ReceiveMetrics(registry, 'default');
+    metrics.observe(connected);
+    metrics.observe({ type: 'streaming-started', lsn: 0x7000000n, timeline: 1 });
+    metrics.observe({ type: 'progress', receivedLsn: 0x7000100n, durableLsn: 0n, serverWalEnd: 0x7000200n });
+    const values = await samples(registry);
+    expect(values.get('wal_receive_flushed_lsn{server="default"}')).toBe(0x7000000);
+    expect(values.get('wal_receive_lag_bytes{server="default"}')).toBe(0x200);
+  });
+
   it('shows no positions before the stream reports them, and the upload status once set', async () => {
     const registry = createMetricsRegistry({ processMetrics: false });
     const metrics = new ReceiveMetrics(registry, 'default');

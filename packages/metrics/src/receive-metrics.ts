@@ -49,6 +49,7 @@ export class ReceiveMetrics {
       case 'streaming-started':
         // Every connection streams from a segment start, WAL that may have been received before.
         state.countedLsn = event.lsn;
+        state.streamStartLsn = event.lsn;
         state.receivedLsn = event.lsn;
         state.timeline = event.timeline;
         this.currentHealth = 'streaming';
@@ -115,7 +116,8 @@ export class ReceiveMetrics {
       state.countedLsn = receivedLsn;
     }
     state.receivedLsn = receivedLsn;
-    state.flushedLsn = durableLsn;
+    // A sink with nothing durable yet (an empty directory) reports 0.
+    state.flushedLsn = durableLsn > state.streamStartLsn ? durableLsn : state.streamStartLsn;
     // 0 until the server has sent a message carrying its WAL end.
     if (serverWalEnd > 0n) state.serverLsn = serverWalEnd;
   }
