@@ -100,6 +100,17 @@ describe('ReceiveMetrics', () => {
     expect(values.get('wal_receive_connected{server="main"}')).toBe(0);
   });
 
+  it('counts the error of a disconnected event once when the run then fails on it (--no-loop)', async () => {
+    const registry = createMetricsRegistry({ processMetrics: false });
+    const metrics = new ReceiveMetrics(registry, 'default');
+    const error = new WalError('WAL_ERR_STREAM_TERMINATED', 'terminated', { retryable: true });
+    metrics.observe({ type: 'disconnected', error, retryInMs: 5000 });
+    metrics.failed(error);
+    expect(metrics.health).toBe('failed');
+    const values = await samples(registry);
+    expect(values.get('wal_receive_errors_total{server="default",code="WAL_ERR_STREAM_TERMINATED"}')).toBe(1);
+  });
+
   it('follows a timeline switch from the segment start of the switch point', async () => {
     const registry = createMetricsRegistry({ processMetrics: false });
     const metrics = new ReceiveMetrics(registry, 'default');

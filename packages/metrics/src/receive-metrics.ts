@@ -23,6 +23,8 @@ export class ReceiveMetrics {
   private readonly state: ServerState;
   private readonly families: ReceiveFamilies;
   private currentHealth: ReceiveHealth = 'starting';
+  /** The error counted last: `failed` with the error a `disconnected` event carried counts it once. */
+  private lastError: unknown;
 
   constructor(registry: Registry, server: string) {
     this.server = server;
@@ -78,10 +80,13 @@ export class ReceiveMetrics {
     }
   }
 
-  /** A failure that ended the stream (not retried): counted, and the server is `failed`. */
+  /**
+   * A failure that ended the stream (not retried): counted, unless it is the error of the
+   * `disconnected` event just observed (a `--no-loop` run ends on it), and the server is `failed`.
+   */
   failed(error: unknown): void {
     this.state.connected = false;
-    this.error(error);
+    if (error !== this.lastError) this.error(error);
     this.currentHealth = 'failed';
   }
 
@@ -90,6 +95,7 @@ export class ReceiveMetrics {
    * `observe` already counts the error of a `disconnected` event.
    */
   error(error: unknown): void {
+    this.lastError = error;
     const code = errorCode(error);
     const errors = this.state.errors;
     errors.set(code, (errors.get(code) ?? 0) + 1);
