@@ -32,6 +32,11 @@ export interface LoggerOptions {
    */
   readonly ownWording?: boolean;
   readonly now?: () => Date;
+  /**
+   * Added to every JSON record after `message`: `server` names the archived server, as the
+   * metrics' label does (`default` for `wal receive`). Text lines do not show them.
+   */
+  readonly fields?: Readonly<Record<string, unknown>>;
 }
 
 export class Logger {
@@ -40,14 +45,23 @@ export class Logger {
   readonly ownWording: boolean;
   private readonly output: LogOutput;
   private readonly now: () => Date;
+  private readonly fields: Readonly<Record<string, unknown>>;
+  private readonly options: LoggerOptions;
   private progressShown = false;
 
   constructor(options: LoggerOptions) {
+    this.options = options;
     this.program = options.program;
+    this.fields = options.fields ?? {};
     this.output = options.output;
     this.json = options.json ?? false;
     this.ownWording = options.ownWording ?? true;
     this.now = options.now ?? (() => new Date());
+  }
+
+  /** A logger to the same output whose JSON records carry these fields too (a daemon's `server`). */
+  withFields(fields: Readonly<Record<string, unknown>>): Logger {
+    return new Logger({ ...this.options, fields: { ...this.fields, ...fields } });
   }
 
   error(message: string, fields?: Record<string, unknown>): void {
@@ -124,7 +138,14 @@ export class Logger {
 
   private line(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
     if (this.json) {
-      const record = { time: this.now().toISOString(), program: this.program, level, message, ...fields };
+      const record = {
+        time: this.now().toISOString(),
+        program: this.program,
+        level,
+        message,
+        ...this.fields,
+        ...fields,
+      };
       this.emit(`${escapeJsonControls(JSON.stringify(record, jsonReplacer))}\n`);
       return;
     }
