@@ -218,7 +218,9 @@ class ObjectStore implements S3Store {
           new GetObjectCommand({ Bucket: this.#location.bucket, Key, ...(range ? { Range: range } : {}) }),
           { abortSignal },
         );
-        return readBody(answer.Body as Readable | undefined, answer.ContentLength);
+        const body = await readBody(answer.Body as Readable | undefined, answer.ContentLength);
+        if (!range) checkMd5(body, answer.Metadata?.[MD5_METADATA_KEY], context);
+        return body;
       });
     } catch (error) {
       // Reading at or past the end gives no bytes, as a file read does.
@@ -277,6 +279,22 @@ class ObjectStore implements S3Store {
   close(): void {
     this.#client.destroy();
   }
+}
+
+/**
+ * A whole object read back is checked against the MD5 stored with it, so a body damaged on the way
+ * (or at rest) is read again, then reported, never returned.
+ */
+function checkMd5(body: Buffer, stored: string | undefined, context: RequestContext): void {
+  if (stored === undefined) return;
+  const actual = createHash('md5').update(body).digest('hex');
+  if (actual === stored.toLowerCase()) return;
+  throw new S3Error(
+    'WAL_ERR_S3_CHECKSUM',
+    `${context.operation} ${context.target}: the ${body.length} bytes read have MD5 ${actual}, not the ${stored} ` +
+      'stored with the object. They were damaged on the way or in the store.',
+    { retryable: true, storeCode: 'ChecksumMismatch' },
+  );
 }
 
 /** `bytes=a-b` for [start, end); `undefined` for the whole object; `null` for no bytes at all. */
