@@ -73,6 +73,7 @@ const ADVICE: Record<S3ErrorCode, string> = {
   WAL_ERR_S3_URL: '',
   WAL_ERR_S3_INVALID_NAME: '',
   WAL_ERR_S3_OPTIONS: '',
+  WAL_ERR_S3_FILE: '',
   WAL_ERR_S3_CREDENTIALS:
     'Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with the shared credentials file.',
   WAL_ERR_S3_NOT_FOUND: '',

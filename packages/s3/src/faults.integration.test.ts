@@ -227,6 +227,27 @@ describe('retries', () => {
     expect(server.objects.get(KEY)?.body.equals(body)).toBe(true);
   });
 
+  it('retries putFile with a fresh read of the file after a reset mid-body', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'wal-s3-file-'));
+    try {
+      const body = randomBytes(3 * 1024 * 1024);
+      await writeFile(join(directory, 'segment'), body);
+      server.fail({ operation: 'PUT', fault: { kind: 'reset', afterBytes: 1024 * 1024 } });
+      server.fail({ operation: 'PUT', fault: { kind: 'error', status: 503, code: 'SlowDown' } });
+      expect(await store.putFile(SEGMENT, join(directory, 'segment'), { ifNoneMatch: true })).toBe('created');
+      expect(puts()).toBe(3);
+      expect(server.requests[2]?.headers['content-md5']).toBe(
+        createHash('md5').update(body).digest('base64'),
+      );
+      expect(server.objects.get(KEY)?.body.equals(body)).toBe(true);
+      expect(await store.putFile(SEGMENT, join(directory, 'segment'), { ifNoneMatch: true })).toBe(
+        'identical',
+      );
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
   it('retries a GET whose connection is reset mid-body, and returns every byte', async () => {
     const body = randomBytes(1024 * 1024);
     server.seed(KEY, body, { metadata: { 'wal-md5': md5(body) } });
