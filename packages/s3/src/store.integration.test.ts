@@ -181,6 +181,7 @@ describe('@wal/s3 against s3rver', () => {
     const missing = openS3Store('s3://no-such-bucket/x', { env: server.env, retry: { attempts: 1 } });
     try {
       expect(store.url).toBe('s3://wal-archive');
+      expect(store.location).toEqual({ bucket: 'wal-archive', prefix: '' });
       await store.put('000000010000000000000001', Buffer.from('segment'));
       expect(await names(store)).toEqual(['000000010000000000000001']);
       expect((await store.get('000000010000000000000001')).toString()).toBe('segment');

@@ -51,6 +51,7 @@ interface PutSource {
 export interface S3Store {
   /** `s3://bucket/prefix`, for messages: it holds no secret. */
   readonly url: string;
+  readonly location: S3Location;
   /**
    * Stores `body` under `name` with its Content-MD5, which the store verifies. With `ifNoneMatch`
    * an existing object is never replaced: one with the same bytes answers `'identical'`, another
@@ -113,14 +114,14 @@ export function openS3Store(location: string | S3Location, options: S3StoreOptio
 
 class ObjectStore implements S3Store {
   readonly url: string;
+  readonly location: S3Location;
   readonly #client: S3Client;
-  readonly #location: S3Location;
   readonly #secrets: readonly string[];
   readonly #retry: RetryPolicy;
 
   constructor(location: S3Location, env: Environment, retry: RetryPolicy, requestTimeoutMs: number) {
     this.url = formatS3Url(location);
-    this.#location = location;
+    this.location = location;
     this.#secrets = secretsOf(env);
     this.#retry = retry;
     this.#client = new S3Client(clientConfig({ env, requestTimeoutMs }));
@@ -133,7 +134,7 @@ class ObjectStore implements S3Store {
         `${JSON.stringify(name)} is not a file name: names have no "/".`,
       );
     }
-    return this.#location.prefix === '' ? name : `${this.#location.prefix}/${name}`;
+    return this.location.prefix === '' ? name : `${this.location.prefix}/${name}`;
   }
 
   #context(operation: string, name?: string): RequestContext {
@@ -175,7 +176,7 @@ class ObjectStore implements S3Store {
           try {
             await this.#client.send(
               new PutObjectCommand({
-                Bucket: this.#location.bucket,
+                Bucket: this.location.bucket,
                 Key,
                 Body: body,
                 ContentLength: source.size,
@@ -224,7 +225,7 @@ class ObjectStore implements S3Store {
     const Key = this.#key(name);
     try {
       const answer = await this.#request(this.#context('HEAD', name), options.signal, (abortSignal) =>
-        this.#client.send(new HeadObjectCommand({ Bucket: this.#location.bucket, Key }), { abortSignal }),
+        this.#client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key }), { abortSignal }),
       );
       const etag = unquote(answer.ETag);
       const md5 = answer.Metadata?.[MD5_METADATA_KEY];
@@ -246,7 +247,7 @@ class ObjectStore implements S3Store {
     try {
       return await this.#request(context, options.signal, async (abortSignal) => {
         const answer = await this.#client.send(
-          new GetObjectCommand({ Bucket: this.#location.bucket, Key, ...(range ? { Range: range } : {}) }),
+          new GetObjectCommand({ Bucket: this.location.bucket, Key, ...(range ? { Range: range } : {}) }),
           { abortSignal },
         );
         const body = await readBody(answer.Body as Readable | undefined, answer.ContentLength);
@@ -263,7 +264,7 @@ class ObjectStore implements S3Store {
   async getStream(name: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
     const Key = this.#key(name);
     const answer = await this.#request(this.#context('GET', name), options.signal, (abortSignal) =>
-      this.#client.send(new GetObjectCommand({ Bucket: this.#location.bucket, Key }), {
+      this.#client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key }), {
         abortSignal: options.signal ?? abortSignal,
       }),
     );
@@ -271,13 +272,13 @@ class ObjectStore implements S3Store {
   }
 
   async *list(options: { signal?: AbortSignal } = {}): AsyncIterable<S3ObjectInfo> {
-    const prefix = this.#location.prefix === '' ? '' : `${this.#location.prefix}/`;
+    const prefix = this.location.prefix === '' ? '' : `${this.location.prefix}/`;
     let token: string | undefined;
     do {
       const page = await this.#request(this.#context('LIST'), options.signal, (abortSignal) =>
         this.#client.send(
           new ListObjectsV2Command({
-            Bucket: this.#location.bucket,
+            Bucket: this.location.bucket,
             Delimiter: '/',
             ...(prefix ? { Prefix: prefix } : {}),
             ...(token ? { ContinuationToken: token } : {}),
@@ -299,7 +300,7 @@ class ObjectStore implements S3Store {
     const Key = this.#key(name);
     try {
       await this.#request(this.#context('DELETE', name), options.signal, (abortSignal) =>
-        this.#client.send(new DeleteObjectCommand({ Bucket: this.#location.bucket, Key }), { abortSignal }),
+        this.#client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key }), { abortSignal }),
       );
     } catch (error) {
       if (error instanceof S3Error && error.code === 'WAL_ERR_S3_NOT_FOUND') return;
