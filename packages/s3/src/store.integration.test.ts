@@ -57,6 +57,7 @@ function storeSuite(start: () => Promise<Target>): void {
     // (An ETag is the MD5 for a plain PUT unless the bucket encrypts with KMS: not checked here.)
     expect(info).toMatchObject({ name: '000000010000000000000001', size: SEGMENT, md5 });
     expect(info?.etag).toBeDefined();
+    expect(info?.lastModified).toBeInstanceOf(Date);
     const back = await store.get('000000010000000000000001');
     expect(back.length).toBe(SEGMENT);
     expect(back.equals(body)).toBe(true);
@@ -125,7 +126,10 @@ function storeSuite(start: () => Promise<Target>): void {
       expect(listed).not.toContain('not-mine');
       expect(listed.some((name) => name.includes('/') || name.includes('not-mine'))).toBe(false);
       const sizes = new Map<string, number>();
-      for await (const object of store.list()) sizes.set(object.name, object.size);
+      for await (const object of store.list()) {
+        sizes.set(object.name, object.size);
+        expect(object.lastModified).toBeInstanceOf(Date);
+      }
       expect(sizes.get('000000010000000000000002.partial')).toBe(7);
       await store.delete('000000010000000000000002.partial');
       await store.delete('000000010000000000000002.partial');
