@@ -160,9 +160,11 @@ class ObjectStore implements S3Store {
   }
 
   async putFile(name: string, path: string, options: PutOptions = {}) {
+    this.#key(name);
     const { size, md5 } = await digestFile(path, this.#context('PUT', name), options.signal);
-    // Each try reads the file again: a stream cannot be sent twice.
-    return this.#put(name, { size, md5, body: () => createReadStream(path) }, options);
+    // Each try reads the file again (a stream cannot be sent twice), never past the size hashed.
+    const body = () => (size === 0 ? Buffer.alloc(0) : createReadStream(path, { start: 0, end: size - 1 }));
+    return this.#put(name, { size, md5, body }, options);
   }
 
   async #put(name: string, source: PutSource, options: PutOptions): Promise<'created' | 'identical'> {
