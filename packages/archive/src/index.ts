@@ -1,3 +1,4 @@
+export { directorySource } from './directory-source.js';
 export { ArchiveError, type ArchiveErrorCode } from './errors.js';
 export {
   type ArchiveEntry,
@@ -14,6 +15,13 @@ export {
   runPrefetcher,
   takeFromSpool,
 } from './prefetch.js';
-export { readArchiveFile } from './read.js';
+export { readArchiveFile, readArchiveFileHead } from './read.js';
 export { type RestoreOptions, type RestoreResult, restoreFromArchive } from './restore.js';
 export { type RetryOptions, restoreWithRetries } from './retry.js';
+export {
+  type ArchiveObject,
+  type ArchiveSource,
+  isObjectStoreLocation,
+  openArchive,
+  withArchive,
+} from './source.js';
