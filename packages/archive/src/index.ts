@@ -22,6 +22,7 @@ export {
   type ArchiveObject,
   type ArchiveSource,
   isObjectStoreLocation,
+  type OpenOptions,
   openArchive,
   withArchive,
 } from './source.js';

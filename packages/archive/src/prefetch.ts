@@ -92,8 +92,8 @@ function processAlive(pid: number): boolean {
 }
 
 export interface PrefetchOptions {
-  /** The archive: a directory path or an `s3://BUCKET/PREFIX` URL. */
-  archive: string;
+  /** The archive: a directory path, an `s3://BUCKET/PREFIX` URL, or a source opened before. */
+  archive: string | ArchiveSource;
   spool: string;
   /** The segment just restored: prefetching starts after it, on its timeline. */
   after: string;

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { S3StoreOptions } from '@wal/s3';
 import { directorySource } from './directory-source.js';
 
 /** One file of an archive, as its listing tells it. */
@@ -48,10 +49,18 @@ export function isObjectStoreLocation(location: string): boolean {
  * the AWS environment). The object-store client is imported only for an `s3://` URL, so reading
  * a directory never loads it.
  */
-export async function openArchive(location: string): Promise<ArchiveSource> {
+export async function openArchive(location: string, options: OpenOptions = {}): Promise<ArchiveSource> {
   if (!isObjectStoreLocation(location)) return directorySource(location);
   const { objectStoreSource } = await import('./s3-source.js');
-  return objectStoreSource(location);
+  return objectStoreSource(location, options.objectStore);
+}
+
+export interface OpenOptions {
+  /**
+   * For an `s3://` location: the AWS configuration variables (default `process.env`), and the
+   * store's own retries and request timeout (`@wal/s3`'s defaults).
+   */
+  objectStore?: S3StoreOptions;
 }
 
 /**
