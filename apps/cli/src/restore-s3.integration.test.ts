@@ -21,7 +21,8 @@ const MB = 1024 * 1024;
 const BUCKET = 'wal-archive';
 const TARGET = 'pg_wal/RECOVERYXLOG';
 const SECRET = 'S3RVER';
-const wal = () => createWalGenerator({ seed: 5, segmentSize: MB, timeline: 1, systemId: 42n, serverVersion: 17 });
+const wal = () =>
+  createWalGenerator({ seed: 5, segmentSize: MB, timeline: 1, systemId: 42n, serverVersion: 17 });
 const name = (segment: bigint) => walFileName(1, segment, MB);
 
 let s3: RunningS3rver;
@@ -107,7 +108,9 @@ describe('wal restore -D s3://…', () => {
     });
     const result = await restore(['-D', url, name(2n), TARGET]);
     expect(result.code).toBe(0);
-    expect(result.stderr).toMatch(/notice: "000000010000000000000002" is only in the archive as "000000010000000000000002\.partial": restored its 100000 bytes/);
+    expect(result.stderr).toMatch(
+      /notice: "000000010000000000000002" is only in the archive as "000000010000000000000002\.partial": restored its 100000 bytes/,
+    );
     expect(restored().length).toBe(MB);
   });
 
@@ -127,8 +130,12 @@ describe('wal restore -D s3://…', () => {
     const url = `s3://no-such-bucket/archive`;
     const failed = await restore(['--retries=2', '-D', url, name(1n), TARGET]);
     expect(failed.code).toBe(255);
-    expect(failed.stderr.match(/warning: could not list the archive "s3:\/\/no-such-bucket\/archive"/g)).toHaveLength(2);
-    expect(failed.stderr).toMatch(/error: could not restore "000000010000000000000001": could not list the archive/);
+    expect(
+      failed.stderr.match(/warning: could not list the archive "s3:\/\/no-such-bucket\/archive"/g),
+    ).toHaveLength(2);
+    expect(failed.stderr).toMatch(
+      /error: could not restore "000000010000000000000001": could not list the archive/,
+    );
     writeFileSync(join(data, 'standby.signal'), '');
     const standby = await restore(['--retries=0', '-D', url, '00000002.history', TARGET]);
     expect(standby.code).toBe(1);
@@ -155,7 +162,9 @@ describe('wal restore -D s3://…', () => {
     const url = await bucketArchive({ [`${name(1n)}.lz4`]: lz4, [name(2n)]: wal().segmentBytes(3n) });
     const corrupt = await restore(['--retries=0', '-D', url, name(1n), TARGET]);
     expect(corrupt.code).toBe(255);
-    expect(corrupt.stderr).toMatch(/could not decompress "s3:\/\/wal-archive\/archive-\d+\/000000010000000000000001\.lz4"/);
+    expect(corrupt.stderr).toMatch(
+      /could not decompress "s3:\/\/wal-archive\/archive-\d+\/000000010000000000000001\.lz4"/,
+    );
     const misnamed = await restore(['--retries=0', '-D', url, name(2n), TARGET]);
     expect(misnamed.code).toBe(255);
     expect(misnamed.stderr).toMatch(/is not the WAL segment 000000010000000000000002/);
@@ -168,7 +177,8 @@ describe('wal restore -D s3://…', () => {
   it('--prefetch fetches the next segments from the bucket into a bounded spool and serves them', async () => {
     const generator = wal();
     const files: Record<string, Buffer> = {};
-    for (let segment = 1n; segment <= 6n; segment += 1n) files[name(segment)] = generator.segmentBytes(segment);
+    for (let segment = 1n; segment <= 6n; segment += 1n)
+      files[name(segment)] = generator.segmentBytes(segment);
     const url = await bucketArchive(files);
     const spool = join(scratch, 'spool');
     const prefetch = ['--prefetch=3', `--spool=${spool}`, '-D', url];
@@ -176,7 +186,9 @@ describe('wal restore -D s3://…', () => {
     await waitUntil(() => [2n, 3n, 4n].every((segment) => existsSync(join(spool, name(segment)))), {
       description: 'segments 2 to 4 in the spool',
     });
-    await waitUntil(() => !existsSync(join(spool, 'prefetch.lock')), { description: 'the prefetcher to stop' });
+    await waitUntil(() => !existsSync(join(spool, 'prefetch.lock')), {
+      description: 'the prefetcher to stop',
+    });
     expect(readdirSync(spool).sort()).toEqual([name(2n), name(3n), name(4n)]);
     // Served from the spool even with the store down.
     const down = { AWS_ENDPOINT_URL: 'http://127.0.0.1:9' };
@@ -190,7 +202,8 @@ describe('wal verify -D s3://…', () => {
   it('0 for a sound archive, 2 with the problems a directory copy shows, 1 for a missing bucket', async () => {
     const generator = wal();
     const files: Record<string, Buffer> = {};
-    for (let segment = 1n; segment <= 4n; segment += 1n) files[name(segment)] = generator.segmentBytes(segment);
+    for (let segment = 1n; segment <= 4n; segment += 1n)
+      files[name(segment)] = generator.segmentBytes(segment);
     const sound = await run(['verify', '-D', await bucketArchive(files), '--json']);
     expect(sound.code, sound.stderr).toBe(0);
     expect(JSON.parse(sound.stdout)).toMatchObject({ sound: true, filesChecked: 4, bytesChecked: 4 * MB });
