@@ -1,6 +1,13 @@
-import { openS3Store, parseS3Url, type S3Store, type S3StoreOptions } from '@wal/s3';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { openS3Store, parseS3Url, type S3ObjectInfo, type S3Store, type S3StoreOptions } from '@wal/s3';
 import { ArchiveError } from './errors.js';
 import type { ArchiveObject, ArchiveSource } from './source.js';
+
+/** The first range of a stream: enough for a segment's first page header, checked before the rest is fetched. */
+const FIRST_RANGE = 64 * 1024;
+/** Further ranges: each one request the store retries by itself; two are held at most. */
+const RANGE = 8 * 1024 * 1024;
 
 /**
  * An archive under `s3://BUCKET/PREFIX`: objects named `PREFIX/FILENAME`, exactly the file names
@@ -17,6 +24,8 @@ export function objectStoreSource(location: string, options: S3StoreOptions = {}
     throw new ArchiveError('WAL_ERR_ARCHIVE_INVALID_LOCATION', reasonOf(error), { cause: error });
   }
   let store: S3Store | undefined;
+  // What the last HEAD of each name answered (its size and MD5), for the stream that follows.
+  const looked = new Map<string, S3ObjectInfo>();
   // Opened on first use, and again after close(): a file found before close() can still be read.
   const opened = () => {
     store ??= openS3Store(url, options);
@@ -41,10 +50,17 @@ export function objectStoreSource(location: string, options: S3StoreOptions = {}
     stat: (name) =>
       request(`could not look up "${locate(name)}"`, async () => {
         const found = await opened().head(name);
-        return found === undefined ? undefined : { name, size: found.size };
+        if (found === undefined) return undefined;
+        looked.set(name, found);
+        return { name, size: found.size };
       }),
     read: (name) => request(`could not read "${locate(name)}"`, () => opened().get(name)),
-    stream: (name) => request(`could not read "${locate(name)}"`, () => opened().getStream(name)),
+    stream: async (name) => {
+      const info =
+        looked.get(name) ?? (await request(`could not read "${locate(name)}"`, () => opened().head(name)));
+      if (info === undefined) throw vanished(locate(name));
+      return Readable.from(ranges(opened(), info, locate(name)), { objectMode: false });
+    },
     readRange: (name, start, end) =>
       request(`could not read "${locate(name)}"`, () => opened().get(name, { start, end })),
     async close() {
@@ -52,6 +68,62 @@ export function objectStoreSource(location: string, options: S3StoreOptions = {}
       store = undefined;
     },
   };
+}
+
+/**
+ * An object as consecutive range reads, the next one under way while the caller takes the last:
+ * a reset mid-object costs one range, which the store retries, not the whole download; the first
+ * range is small, so a file that is not the segment asked for is refused before the rest is
+ * fetched. The object's MD5, kept in its metadata by `@wal/s3`, is checked at the end.
+ */
+async function* ranges(store: S3Store, info: S3ObjectInfo, where: string): AsyncGenerator<Buffer> {
+  const hash = info.md5 === undefined ? undefined : createHash('md5');
+  const controller = new AbortController();
+  const fetch = (start: number, length: number) => {
+    const end = Math.min(info.size, start + length);
+    const read = store.get(info.name, { start, end, signal: controller.signal }).then((chunk) => {
+      if (chunk.length !== end - start) throw changed(where, info.size);
+      return chunk;
+    });
+    read.catch(() => {}); // Awaited below, or abandoned when the caller stops reading.
+    return { read, end };
+  };
+  try {
+    let next = info.size > 0 ? fetch(0, FIRST_RANGE) : undefined;
+    while (next !== undefined) {
+      const chunk = await request(`could not read "${where}"`, () => next!.read);
+      next = next.end < info.size ? fetch(next.end, RANGE) : undefined;
+      hash?.update(chunk);
+      yield chunk;
+    }
+  } finally {
+    controller.abort();
+  }
+  if (hash !== undefined && hash.digest('hex') !== info.md5) {
+    throw new ArchiveError(
+      'WAL_ERR_ARCHIVE_UNREADABLE',
+      `could not read "${where}": its bytes do not match the MD5 stored with it (${info.md5}). Reading it again may succeed; if not, the object is damaged: restore it from another copy of the archive.`,
+      { retryable: true },
+    );
+  }
+}
+
+function vanished(where: string): ArchiveError {
+  return new ArchiveError(
+    'WAL_ERR_ARCHIVE_UNREADABLE',
+    `could not read "${where}": it is no longer in the archive`,
+    {
+      retryable: true,
+    },
+  );
+}
+
+function changed(where: string, size: number): ArchiveError {
+  return new ArchiveError(
+    'WAL_ERR_ARCHIVE_UNREADABLE',
+    `could not read "${where}": it is no longer the object of ${size} bytes it was a moment before (replaced while being read?)`,
+    { retryable: true },
+  );
 }
 
 async function request<T>(action: string, body: () => Promise<T>): Promise<T> {
