@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type RunningS3rver, startS3rver } from '@wal/fake-s3';
+import { type RunningS3rver, type ScriptedS3, startS3rver, startScriptedS3 } from '@wal/fake-s3';
 import { walFileName } from '@wal/protocol';
 import { createWalGenerator } from '@wal/protocol/wal-format';
 import { openS3Store } from '@wal/s3';
@@ -195,6 +195,52 @@ describe('wal restore -D s3://…', () => {
     expect(await restore([...prefetch, name(2n), TARGET], down)).toMatchObject({ code: 0, stderr: '' });
     expect(restored().equals(generator.segmentBytes(2n))).toBe(true);
     expect(existsSync(join(spool, name(2n)))).toBe(false);
+  });
+});
+
+/** Faults s3rver cannot make, from the scripted endpoint: what the exit status is after each. */
+describe('wal restore -D s3://… and a failing store', () => {
+  let scripted: ScriptedS3;
+  const url = 's3://wal-archive/db';
+  const generator = wal();
+
+  beforeAll(async () => {
+    scripted = await startScriptedS3();
+    scripted.seed(`db/${name(1n)}`, generator.segmentBytes(1n));
+  });
+  afterAll(async () => {
+    await scripted?.stop();
+  });
+
+  it('0 after 503 SlowDown twice: the store retried, no warning', async () => {
+    scripted.fail({ operation: 'GET', times: 2, fault: { kind: 'error', status: 503, code: 'SlowDown' } });
+    const result = await restore(['-D', url, name(1n), TARGET], scripted.env);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(restored().equals(generator.segmentBytes(1n))).toBe(true);
+    expect(scripted.pendingFaults).toBe(0);
+  });
+
+  it('255 after the retries while the store is down; 0 once it is back', async () => {
+    await scripted.down('refuse');
+    try {
+      const result = await restore(['--retries=1', '-D', url, name(1n), TARGET], scripted.env);
+      expect(result.code).toBe(255);
+      expect(
+        result.stderr.match(/warning: could not look up "s3:\/\/wal-archive\/db\/000000010000000000000001"/g),
+      ).toHaveLength(1);
+      expect(result.stderr).toMatch(/error: could not restore "000000010000000000000001"/);
+      expect(result.stderr).not.toContain(scripted.env.AWS_SECRET_ACCESS_KEY);
+    } finally {
+      await scripted.up();
+    }
+    expect(await restore(['-D', url, name(1n), TARGET], scripted.env)).toMatchObject({ code: 0 });
+  });
+
+  it('1 at once for a missing segment, one request per form and a listing', async () => {
+    scripted.requests.length = 0;
+    const result = await restore(['--retry-delay=600000', '-D', url, name(2n), TARGET], scripted.env);
+    expect(result).toMatchObject({ code: 1, stderr: '' });
+    expect(scripted.requests.map((request) => request.operation)).toEqual([...Array(8).fill('HEAD'), 'LIST']);
   });
 });
 

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type * as Zlib from 'node:zlib';
 import { ArchiveError, errnoCode, unreadable } from './errors.js';
 import type { ArchiveFile } from './find.js';
@@ -52,7 +52,7 @@ export async function readArchiveFileHead(file: ArchiveFile, length: number): Pr
   return Buffer.concat(chunks, have).subarray(0, length);
 }
 
-async function openStream(file: ArchiveFile): Promise<Readable> {
+async function openStream(file: ArchiveFile): Promise<AsyncIterable<Buffer>> {
   try {
     return await file.source.stream(file.name);
   } catch (error) {
@@ -78,21 +78,24 @@ function zstdDecompressor(file: ArchiveFile): NodeJS.ReadWriteStream {
 
 async function* readStream(
   file: ArchiveFile,
-  source: Readable,
+  source: AsyncIterable<Buffer>,
   decoder?: NodeJS.ReadWriteStream,
 ): AsyncGenerator<Buffer> {
+  // A plain file is iterated as the source gives it: a source reads on only when asked for more.
+  let input: Readable | undefined = source instanceof Readable ? source : undefined;
   let output: AsyncIterable<Buffer> = source;
   if (decoder !== undefined) {
+    input ??= Readable.from(source, { objectMode: false });
     // A read error of the source must reach the consumer of the decoder.
-    source.on('error', (error) => (decoder as unknown as Readable).destroy(error));
-    output = source.pipe(decoder) as unknown as AsyncIterable<Buffer>;
+    input.on('error', (error) => (decoder as unknown as Readable).destroy(error));
+    output = input.pipe(decoder) as unknown as AsyncIterable<Buffer>;
   }
   try {
     for await (const chunk of output) yield chunk;
   } catch (error) {
     throw readError(file, error);
   } finally {
-    source.destroy();
+    input?.destroy();
     (decoder as unknown as Readable | undefined)?.destroy();
   }
 }

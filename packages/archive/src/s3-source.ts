@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { openS3Store, parseS3Url, type S3ObjectInfo, type S3Store, type S3StoreOptions } from '@wal/s3';
 import { ArchiveError } from './errors.js';
 import type { ArchiveObject, ArchiveSource } from './source.js';
@@ -59,7 +58,7 @@ export function objectStoreSource(location: string, options: S3StoreOptions = {}
       const info =
         looked.get(name) ?? (await request(`could not read "${locate(name)}"`, () => opened().head(name)));
       if (info === undefined) throw vanished(locate(name));
-      return Readable.from(ranges(opened(), info, locate(name)), { objectMode: false });
+      return ranges(opened(), info, locate(name));
     },
     readRange: (name, start, end) =>
       request(`could not read "${locate(name)}"`, () => opened().get(name, { start, end })),
@@ -72,9 +71,9 @@ export function objectStoreSource(location: string, options: S3StoreOptions = {}
 
 /**
  * An object as consecutive range reads, the next one under way while the caller takes the last:
- * a reset mid-object costs one range, which the store retries, not the whole download; the first
- * range is small, so a file that is not the segment asked for is refused before the rest is
- * fetched. The object's MD5, kept in its metadata by `@wal/s3`, is checked at the end.
+ * a reset mid-object costs one range, which the store retries, not the whole download. The first
+ * range is small and nothing more is asked for until the caller has taken it, so a file that is
+ * not the segment asked for is refused before the rest is fetched. The object's MD5, kept in its metadata by `@wal/s3`, is checked at the end.
  */
 async function* ranges(store: S3Store, info: S3ObjectInfo, where: string): AsyncGenerator<Buffer> {
   const hash = info.md5 === undefined ? undefined : createHash('md5');
@@ -90,11 +89,14 @@ async function* ranges(store: S3Store, info: S3ObjectInfo, where: string): Async
   };
   try {
     let next = info.size > 0 ? fetch(0, FIRST_RANGE) : undefined;
-    while (next !== undefined) {
-      const chunk = await request(`could not read "${where}"`, () => next!.read);
-      next = next.end < info.size ? fetch(next.end, RANGE) : undefined;
+    for (let first = true; next !== undefined; first = false) {
+      const { read, end } = next;
+      const chunk = await request(`could not read "${where}"`, () => read);
       hash?.update(chunk);
-      yield chunk;
+      // The range after the first is asked for only once the caller has taken the first.
+      if (first) yield chunk;
+      next = end < info.size ? fetch(end, RANGE) : undefined;
+      if (!first) yield chunk;
     }
   } finally {
     controller.abort();

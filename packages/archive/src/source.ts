@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import type { S3StoreOptions } from '@wal/s3';
 import { directorySource } from './directory-source.js';
 
@@ -31,8 +30,11 @@ export interface ArchiveSource {
   stat(name: string): Promise<ArchiveObject | undefined>;
   /** A whole file. */
   read(name: string): Promise<Buffer>;
-  /** A file as a stream of chunks; a read failure is the stream's error. */
-  stream(name: string): Promise<Readable>;
+  /**
+   * A file as chunks; a read failure is the iteration's error. Nothing is read ahead of what the
+   * caller asks for beyond one chunk, so a caller that stops early has not fetched the rest.
+   */
+  stream(name: string): Promise<AsyncIterable<Buffer>>;
   /** Bytes `start` to `end` (exclusive) of a file; fewer when the file ends before `end`. */
   readRange(name: string, start: number, end: number): Promise<Buffer>;
   /** Lets go of connections; a later call opens them again. */
