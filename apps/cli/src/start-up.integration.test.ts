@@ -197,7 +197,7 @@ describe('wal restore start-up', () => {
     expect(readFileSync(target).equals(segment)).toBe(true);
     expect(heavyModules(restored.loaded)).toEqual([]);
     expect(restored.loaded.filter((url) => /\/packages\/[^/]+\/dist\//.test(url))).toEqual([]);
-    // The object-store client is for s3:// archives only (docs/adr/0012-reading-from-object-storage.md).
+    // The object-store client is for s3:// archives only (docs/adr/0012-reading-object-storage.md).
     expect(restored.loaded.filter((url) => /@aws-sdk|@smithy|\/s3-source-\w+\.js$/.test(url))).toEqual([]);
   });
 });

@@ -11,7 +11,7 @@ export interface ArchiveObject {
 /**
  * Where an archive's files are read from: a directory or an object store. The reader (find,
  * read, restore, verify) uses only this, so each kind of storage is one implementation of it
- * (docs/adr/0012-reading-from-object-storage.md). Every failure is an `ArchiveError`; a file that
+ * (docs/adr/0012-reading-object-storage.md). Every failure is an `ArchiveError`; a file that
  * is not there is an answer (`undefined`), never an error.
  */
 export interface ArchiveSource {
