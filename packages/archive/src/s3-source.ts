@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { openS3Store, parseS3Url, type S3ObjectInfo, type S3Store, type S3StoreOptions } from '@wal/s3';
+import {
+  openS3Store,
+  parseS3Url,
+  S3Error,
+  type S3ObjectInfo,
+  type S3Store,
+  type S3StoreOptions,
+} from '@wal/s3';
 import { ArchiveError } from './errors.js';
 import type { ArchiveObject, ArchiveSource } from './source.js';
 
@@ -143,13 +150,16 @@ async function request<T>(action: string, body: () => Promise<T>): Promise<T> {
  */
 function storeError(error: unknown, action: string): ArchiveError {
   if (error instanceof ArchiveError) return error;
-  return new ArchiveError(
-    'WAL_ERR_ARCHIVE_UNREADABLE',
-    `${action}: ${reasonOf(error)}. Check the object store, its AWS configuration and permissions.`,
-    { cause: error, retryable: true },
-  );
+  // `@wal/s3`'s messages already say what to check; other failures get the archive's hint.
+  const hint =
+    error instanceof S3Error ? '' : '. Check the object store, its AWS configuration and permissions.';
+  return new ArchiveError('WAL_ERR_ARCHIVE_UNREADABLE', `${action}: ${reasonOf(error)}${hint}`, {
+    cause: error,
+    retryable: true,
+  });
 }
 
 function reasonOf(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).replace(/\.$/, '');
+  const message = error instanceof Error ? error.message : String(error);
+  return error instanceof S3Error ? message : message.replace(/\.$/, '');
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type RunningS3rver, startS3rver } from '@wal/fake-s3';
@@ -46,13 +46,28 @@ async function upload(s3: RunningS3rver, directory: string, prefix: string): Pro
   return url;
 }
 
-/** `wal verify --json`'s report without its location; asynchronous, as s3rver runs in this process. */
-async function verifyReport(archive: string, env: Record<string, string>): Promise<Record<string, unknown>> {
-  const { stdout } = await run(process.execPath, [CLI_BIN, 'verify', '-D', archive, '--json'], {
+/** `wal verify --json`'s exit status and report without its location (asynchronous: s3rver runs here). */
+async function verifyReport(archive: string, env: Record<string, string>) {
+  const result = await run(process.execPath, [CLI_BIN, 'verify', '-D', archive, '--json'], {
     env: { ...process.env, ...env },
-  });
-  const { archive: _location, ...report } = JSON.parse(stdout) as Record<string, unknown>;
-  return report;
+  }).then(
+    ({ stdout }) => ({ code: 0, stdout }),
+    (error: { code?: number; stdout?: string }) => ({ code: error.code, stdout: error.stdout ?? '' }),
+  );
+  const { archive: _location, ...report } = JSON.parse(result.stdout) as Record<string, unknown>;
+  return { code: result.code, report };
+}
+
+/** A copy of a directory archive with one byte flipped inside the first page of its second segment. */
+function withFault(directory: string, copy: string): string {
+  cpSync(directory, copy, { recursive: true });
+  const victim = readdirSync(copy)
+    .filter((name) => /^[0-9A-F]{24}$/.test(name))
+    .sort()[1]!;
+  const bytes = readFileSync(join(copy, victim));
+  bytes.writeUInt8(bytes.readUInt8(100) ^ 0x10, 100);
+  writeFileSync(join(copy, victim), bytes);
+  return victim;
 }
 
 describe.each(VERSIONS)('wal restore -D s3://… on PostgreSQL %i', (version) => {
@@ -116,7 +131,9 @@ describe.each(VERSIONS)('wal restore -D s3://… on PostgreSQL %i', (version) =>
         expect(readdirSync(directory).some((name) => name.endsWith('.partial'))).toBe(true);
         const url = await upload(s3, directory, `${version}/${form.name}`);
         // The bucket's archive verifies as the directory does.
-        expect(await verifyReport(url, s3.env)).toEqual(await verifyReport(directory, {}));
+        const sound = await verifyReport(url, s3.env);
+        expect(sound).toMatchObject({ code: 0, report: { sound: true } });
+        expect(sound).toEqual(await verifyReport(directory, {}));
 
         const server = restored[index]!;
         const log = await recover(server);
@@ -127,6 +144,17 @@ describe.each(VERSIONS)('wal restore -D s3://… on PostgreSQL %i', (version) =>
         );
         await server.stop();
       }
+
+      // A fault injected into a copy: found in the bucket exactly as in the directory.
+      const faulty = join(suite.base, 'faulty');
+      const victim = withFault(directories[0]!, faulty);
+      const fromBucket = await verifyReport(await upload(s3, faulty, `${version}/faulty`), s3.env);
+      expect(fromBucket.code).toBe(2);
+      // What follows a broken record depends on the WAL there; the first problem is the broken record.
+      const problems = fromBucket.report.problems as { kind: string; file: string }[];
+      expect(problems[0]).toMatchObject({ kind: 'record-crc', file: victim });
+      expect(problems.every((problem) => problem.file === victim)).toBe(true);
+      expect(fromBucket).toEqual(await verifyReport(faulty, {}));
     } finally {
       for (const server of restored) await server.stop();
       for (const receiver of receivers) receiver.child.kill('SIGINT');
