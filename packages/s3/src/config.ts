@@ -77,6 +77,7 @@ export function clientConfig(settings: ClientSettings): S3ClientConfig {
         }
       : defaultProvider({
           profile,
+          logger: SILENT_LOGGER,
           ...(env.AWS_SHARED_CREDENTIALS_FILE ? { filepath: env.AWS_SHARED_CREDENTIALS_FILE } : {}),
           ...(env.AWS_CONFIG_FILE ? { configFilepath: env.AWS_CONFIG_FILE } : {}),
         });

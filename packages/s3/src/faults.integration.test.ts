@@ -394,6 +394,39 @@ describe('configuration', () => {
     });
   });
 
+  const remoteCredentials = [
+    'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+    'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+    'AWS_WEB_IDENTITY_TOKEN_FILE',
+  ];
+  it.skipIf(remoteCredentials.some((name) => process.env[name]))(
+    'names missing credentials with WAL_ERR_S3_CREDENTIALS, sending nothing',
+    async () => {
+      // The instance metadata service would be the chain's last resort: no traffic leaves loopback.
+      const saved = process.env.AWS_EC2_METADATA_DISABLED;
+      process.env.AWS_EC2_METADATA_DISABLED = 'true';
+      await withFiles(async (directory) => {
+        const env = {
+          AWS_PROFILE: 'nobody',
+          AWS_SHARED_CREDENTIALS_FILE: join(directory, 'credentials'),
+          AWS_CONFIG_FILE: join(directory, 'config'),
+          AWS_ENDPOINT_URL: server.endpoint,
+        };
+        const anonymous = openS3Store('s3://wal-archive', { ...FAST, env });
+        try {
+          const error = await caught(anonymous.head(SEGMENT));
+          expect(error).toMatchObject({ code: 'WAL_ERR_S3_CREDENTIALS', retryable: false });
+          expect(error.message).toContain('HEAD s3://wal-archive/000000010000000000000001 failed');
+          expect(server.requests).toHaveLength(0);
+        } finally {
+          anonymous.close();
+          if (saved === undefined) delete process.env.AWS_EC2_METADATA_DISABLED;
+          else process.env.AWS_EC2_METADATA_DISABLED = saved;
+        }
+      });
+    },
+  );
+
   it('signs for us-east-1 when no region is configured, and AWS_REGION wins over the profile', async () => {
     await withFiles(async (directory) => {
       await writeFile(join(directory, 'config'), '[default]\nregion = us-west-2\n');

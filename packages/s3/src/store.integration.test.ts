@@ -32,8 +32,11 @@ async function caught(promise: Promise<unknown>): Promise<S3Error> {
   return error as S3Error;
 }
 
-/** The same checks against s3rver and, when configured, a real store. */
-function storeSuite(start: () => Promise<Target>): void {
+/**
+ * The same checks against s3rver and, when configured, a real store. `conditional`: the store
+ * enforces `If-None-Match: *` (s3rver ignores it).
+ */
+function storeSuite(start: () => Promise<Target>, conditional: boolean): void {
   let target: Target;
   let store: S3Store;
 
@@ -57,6 +60,7 @@ function storeSuite(start: () => Promise<Target>): void {
     // (An ETag is the MD5 for a plain PUT unless the bucket encrypts with KMS: not checked here.)
     expect(info).toMatchObject({ name: '000000010000000000000001', size: SEGMENT, md5 });
     expect(info?.etag).toBeDefined();
+    expect(info?.lastModified).toBeInstanceOf(Date);
     const back = await store.get('000000010000000000000001');
     expect(back.length).toBe(SEGMENT);
     expect(back.equals(body)).toBe(true);
@@ -125,7 +129,10 @@ function storeSuite(start: () => Promise<Target>): void {
       expect(listed).not.toContain('not-mine');
       expect(listed.some((name) => name.includes('/') || name.includes('not-mine'))).toBe(false);
       const sizes = new Map<string, number>();
-      for await (const object of store.list()) sizes.set(object.name, object.size);
+      for await (const object of store.list()) {
+        sizes.set(object.name, object.size);
+        expect(object.lastModified).toBeInstanceOf(Date);
+      }
       expect(sizes.get('000000010000000000000002.partial')).toBe(7);
       await store.delete('000000010000000000000002.partial');
       await store.delete('000000010000000000000002.partial');
@@ -136,6 +143,17 @@ function storeSuite(start: () => Promise<Target>): void {
       sibling.close();
       below.close();
     }
+  });
+
+  it.runIf(conditional)('never overwrites with ifNoneMatch: identical or a conflict', async () => {
+    const body = randomBytes(70_000);
+    expect(await store.put('000000010000000000000004', body, { ifNoneMatch: true })).toBe('created');
+    expect(await store.put('000000010000000000000004', body, { ifNoneMatch: true })).toBe('identical');
+    const error = await caught(
+      store.put('000000010000000000000004', randomBytes(70_000), { ifNoneMatch: true }),
+    );
+    expect(error.code).toBe('WAL_ERR_S3_CONFLICT');
+    expect((await store.get('000000010000000000000004')).equals(body)).toBe(true);
   });
 
   it('refuses a name with a "/" before sending anything', async () => {
@@ -173,7 +191,7 @@ describe('@wal/s3 against s3rver', () => {
   storeSuite(async () => {
     const server = await startS3rver({ buckets: ['wal-archive', 'wal-other'] });
     return { url: 's3://wal-archive/cluster-a', env: server.env, stop: () => server.stop() };
-  });
+  }, false);
 
   it('works with an empty prefix, and names a missing bucket', async () => {
     const server = await startS3rver({ buckets: ['wal-archive'] });
@@ -201,10 +219,14 @@ const realUrl = process.env.WAL_TEST_S3_URL;
 describe.skipIf(!realUrl)(
   '@wal/s3 against a real store (WAL_TEST_S3_URL and AWS credentials; skipped when unset)',
   () => {
-    storeSuite(async () => ({
-      url: `${realUrl?.replace(/\/$/, '')}/wal-test-${randomBytes(6).toString('hex')}`,
-      env: process.env,
-      stop: async () => {},
-    }));
+    // Real stores enforce If-None-Match (AWS since 2024); set WAL_TEST_S3_NO_CONDITIONAL=1 for one that does not.
+    storeSuite(
+      async () => ({
+        url: `${realUrl?.replace(/\/$/, '')}/wal-test-${randomBytes(6).toString('hex')}`,
+        env: process.env,
+        stop: async () => {},
+      }),
+      process.env.WAL_TEST_S3_NO_CONDITIONAL !== '1',
+    );
   },
 );

@@ -33,6 +33,7 @@ export interface S3ObjectInfo {
   readonly etag?: string;
   /** The MD5 (hex) of the body as this package stored it in the object's metadata (head only). */
   readonly md5?: string;
+  readonly lastModified?: Date;
 }
 
 export interface PutOptions {
@@ -159,9 +160,11 @@ class ObjectStore implements S3Store {
   }
 
   async putFile(name: string, path: string, options: PutOptions = {}) {
+    this.#key(name);
     const { size, md5 } = await digestFile(path, this.#context('PUT', name), options.signal);
-    // Each try reads the file again: a stream cannot be sent twice.
-    return this.#put(name, { size, md5, body: () => createReadStream(path) }, options);
+    // Each try reads the file again (a stream cannot be sent twice), never past the size hashed.
+    const body = () => (size === 0 ? Buffer.alloc(0) : createReadStream(path, { start: 0, end: size - 1 }));
+    return this.#put(name, { size, md5, body }, options);
   }
 
   async #put(name: string, source: PutSource, options: PutOptions): Promise<'created' | 'identical'> {
@@ -229,7 +232,13 @@ class ObjectStore implements S3Store {
       );
       const etag = unquote(answer.ETag);
       const md5 = answer.Metadata?.[MD5_METADATA_KEY];
-      return { name, size: answer.ContentLength ?? 0, ...(etag ? { etag } : {}), ...(md5 ? { md5 } : {}) };
+      return {
+        name,
+        size: answer.ContentLength ?? 0,
+        ...(etag ? { etag } : {}),
+        ...(md5 ? { md5 } : {}),
+        ...(answer.LastModified ? { lastModified: answer.LastModified } : {}),
+      };
     } catch (error) {
       if (error instanceof S3Error && error.code === 'WAL_ERR_S3_NOT_FOUND') return undefined;
       throw error;
@@ -290,7 +299,12 @@ class ObjectStore implements S3Store {
         const name = (object.Key ?? '').slice(prefix.length);
         if (name === '' || name.includes('/')) continue;
         const etag = unquote(object.ETag);
-        yield { name, size: object.Size ?? 0, ...(etag ? { etag } : {}) };
+        yield {
+          name,
+          size: object.Size ?? 0,
+          ...(etag ? { etag } : {}),
+          ...(object.LastModified ? { lastModified: object.LastModified } : {}),
+        };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
