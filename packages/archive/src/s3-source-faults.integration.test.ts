@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type ScriptedS3, startScriptedS3 } from '@wal/fake-s3';
 import { encodePageHeader, PageInfo, pageMagicForVersion } from '@wal/protocol/wal-format';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openArchive, type RestoreResult, restoreFromArchive } from './index.js';
+import { openArchive, type RestoreResult, restoreFromArchive, runPrefetcher } from './index.js';
 
 /**
  * The object-store source against the scripted S3 endpoint, for what s3rver cannot do: 503
@@ -144,5 +145,30 @@ describe('the requests a restore makes', () => {
     await expect(restore()).rejects.toMatchObject({ code: 'WAL_ERR_ARCHIVE_CORRUPT' });
     expect(requests().filter((request) => request.startsWith('GET'))).toHaveLength(1);
     expect(s3.requests.find((request) => request.operation === 'GET')?.headers.range).toBe('bytes=0-65535');
+  });
+});
+
+describe('runPrefetcher from an object store', () => {
+  it('fetches segments in parallel: the next ones while one is stalled', async () => {
+    const names = [4, 5, 6, 7].map((number) => `00000001000000000000000${number}`);
+    for (const [index, name] of names.entries()) seed(s3, name, segment(index + 4));
+    s3.fail({ operation: 'GET', key: /04$/, fault: { kind: 'stall' } });
+    const archive = await openArchive(URL, { objectStore: { env: s3.env, requestTimeoutMs: 120_000 } });
+    const spool = join(target, 'spool');
+    const prefetching = runPrefetcher({
+      archive,
+      spool,
+      after: SEGMENT_3,
+      segmentSize: SEGMENT_SIZE,
+      count: 3,
+    });
+    // A prefetcher reading one segment at a time could not ask for segment 6 before 4 is read.
+    while (!requests().includes(`GET db/${names[2]}`)) await sleep(20);
+    expect(requests()).not.toContain(`GET db/${names[3]}`);
+    // Closing drops the stalled connection; the store reads segment 4 again, and the spool is full.
+    await archive.close();
+    await prefetching;
+    expect((await readdir(spool)).sort()).toEqual(names.slice(0, 3));
+    expect(requests()).not.toContain(`GET db/${names[3]}`);
   });
 });
