@@ -10,7 +10,7 @@ import {
 import { ArchiveError } from './errors.js';
 import type { ArchiveObject, ArchiveSource } from './source.js';
 
-/** The first range of a stream: enough for a segment's first page header, checked before the rest is fetched. */
+/** The first range of a stream: a segment's first page header, checked before more is fetched. */
 const FIRST_RANGE = 64 * 1024;
 /** Further ranges: each one request the store retries by itself; two are held at most. */
 const RANGE = 8 * 1024 * 1024;
@@ -80,7 +80,8 @@ export function objectStoreSource(location: string, options: S3StoreOptions = {}
  * An object as consecutive range reads, the next one under way while the caller takes the last:
  * a reset mid-object costs one range, which the store retries, not the whole download. The first
  * range is small and nothing more is asked for until the caller has taken it, so a file that is
- * not the segment asked for is refused before the rest is fetched. The object's MD5, kept in its metadata by `@wal/s3`, is checked at the end.
+ * not the segment asked for is refused before the rest is fetched. The object's MD5, kept in its
+ * metadata by `@wal/s3`, is checked at the end.
  */
 async function* ranges(store: S3Store, info: S3ObjectInfo, where: string): AsyncGenerator<Buffer> {
   const hash = info.md5 === undefined ? undefined : createHash('md5');
