@@ -55,9 +55,14 @@ const damaged = (data: Buffer) => {
 let s3: RunningS3rver;
 let scratch: string;
 let prefixes = 0;
+/** Where the cases' archives go, and the AWS configuration to reach it: s3rver, or a real store. */
+let store: { base: string; env: Record<string, string | undefined> };
+/** What a suite uploaded, to delete from a real store afterwards. */
+const uploaded: { url: string; names: string[] }[] = [];
 
 beforeAll(async () => {
   s3 = await startS3rver({ buckets: [BUCKET] });
+  store = { base: `s3://${BUCKET}`, env: s3.env };
 });
 afterAll(async () => {
   await s3?.stop();
@@ -67,10 +72,10 @@ beforeEach(async () => {
 });
 afterEach(() => rm(scratch, { recursive: true, force: true }));
 
-/** Opens an archive location; an `s3://` one with s3rver's configuration and quick retries. */
+/** Opens an archive location; an `s3://` one with the store's configuration and quick retries. */
 function open(location: string): Promise<ArchiveSource> {
   return openArchive(location, {
-    objectStore: { env: s3.env, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 } },
+    objectStore: { env: store.env, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 } },
   });
 }
 
@@ -81,16 +86,17 @@ async function archiveOf(
   const prefix = `case-${++prefixes}`;
   const directory = join(scratch, prefix);
   await mkdir(directory);
-  const url = `s3://${BUCKET}/${prefix}`;
-  const store = openS3Store(url, { env: s3.env });
+  const url = `${store.base}/${prefix}`;
+  const bucket = openS3Store(url, { env: store.env });
   try {
     for (const [file, body] of Object.entries(files)) {
       await writeFile(join(directory, file), body);
-      await store.put(file, Buffer.from(body));
+      await bucket.put(file, Buffer.from(body));
     }
   } finally {
-    store.close();
+    bucket.close();
   }
+  uploaded.push({ url, names: Object.keys(files) });
   return { directory, url };
 }
 
@@ -191,6 +197,35 @@ const CASES: { case: string; files: Record<string, Buffer | string>; wanted: str
 ];
 
 describe('an archive in s3rver reads as the same directory does', () => {
+  compareWithDirectory();
+});
+
+const realUrl = process.env.WAL_TEST_S3_URL;
+describe.skipIf(!realUrl)(
+  'an archive in a real store (WAL_TEST_S3_URL and AWS credentials) reads as the same directory does',
+  () => {
+    let saved: typeof store;
+    beforeAll(() => {
+      saved = store;
+      uploaded.length = 0;
+      store = {
+        base: `${realUrl?.replace(/\/$/, '')}/wal-test-${process.pid}-${Date.now()}`,
+        env: process.env,
+      };
+    });
+    afterAll(async () => {
+      for (const { url, names } of uploaded.splice(0)) {
+        const bucket = openS3Store(url, { env: store.env });
+        for (const name of names) await bucket.delete(name);
+        bucket.close();
+      }
+      store = saved;
+    });
+    compareWithDirectory();
+  },
+);
+
+function compareWithDirectory(): void {
   it.each(CASES)('$case', async ({ files, wanted, partial }) => {
     const { directory, url } = await archiveOf(files);
     const fromDirectory = await restoreOutcome(directory, wanted, partial);
@@ -236,7 +271,7 @@ describe('an archive in s3rver reads as the same directory does', () => {
       await source.close();
     }
   });
-});
+}
 
 describe('an object store that cannot be read is an error, never "not found"', () => {
   it('a bucket that does not exist: every lookup fails, for segments and history files alike', async () => {
