@@ -106,12 +106,16 @@ PostgreSQL asks for it: a restore_command.
 Usage:
   ${program} -D ARCHIVE [OPTION]... FILE PATH
   restore_command = '${program} -D /path/to/archive %f %p'
+  restore_command = '${program} -D s3://BUCKET/PREFIX %f %p'
 
 Options:
-  -D, --directory=ARCHIVE  the archive directory (wal receive -D)
+  -D, --directory=ARCHIVE  the archive (wal receive -D): a directory, or s3://BUCKET/PREFIX
+                           configured from the AWS environment (AWS_ENDPOINT_URL,
+                           AWS_REGION, AWS_ACCESS_KEY_ID, AWS_PROFILE...)
       --no-partial         never serve a .partial segment
       --no-sync            do not fsync the restored file
-      --prefetch=N         fetch the next N segments ahead into the spool directory
+      --prefetch=N         fetch the next N segments ahead, N at once, into the spool
+                           directory
       --spool=DIR          where prefetched segments wait (default: under the system's
                            temporary directory, never in the data directory)
       --retries=N          try a failed read N more times (default: 3)

@@ -177,7 +177,8 @@ describe('wal receive start-up', () => {
 
 /**
  * `wal restore` starts without oclif too: PostgreSQL runs it once per WAL file
- * (docs/adr/0008-wal-restore.md). A plain segment needs neither lz4 nor node:zlib.
+ * (docs/adr/0008-wal-restore.md). A plain segment needs neither lz4 nor node:zlib, and a directory
+ * archive not the object-store client.
  */
 describe('wal restore start-up', () => {
   it('answers --version and restores a plain segment without oclif, lz4 or zlib', async () => {
@@ -204,6 +205,8 @@ describe('wal restore start-up', () => {
     expect(readFileSync(target).equals(segment)).toBe(true);
     expect(heavyModules(restored.loaded)).toEqual([]);
     expect(restored.loaded.filter((url) => /\/packages\/[^/]+\/dist\//.test(url))).toEqual([]);
+    // The object-store client is for s3:// archives only (docs/adr/0012-reading-object-storage.md).
+    expect(restored.loaded.filter((url) => /@aws-sdk|@smithy|\/s3-source-\w+\.js$/.test(url))).toEqual([]);
   });
 });
 

@@ -3,6 +3,7 @@ import { WalError } from '@wal/protocol';
 /** Stable codes of every error the archive reader throws; `docs/errors.md` lists them. */
 export type ArchiveErrorCode =
   | 'WAL_ERR_ARCHIVE_INVALID_NAME'
+  | 'WAL_ERR_ARCHIVE_INVALID_LOCATION'
   | 'WAL_ERR_ARCHIVE_UNREADABLE'
   | 'WAL_ERR_ARCHIVE_CORRUPT'
   | 'WAL_ERR_ARCHIVE_WRONG_SIZE'

@@ -1,8 +1,6 @@
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { WalCompression } from '@wal/protocol';
-import { errnoCode, unreadable } from './errors.js';
 import { type ArchiveName, COMPRESSION_SUFFIXES, parseArchiveName, parseWantedName } from './names.js';
+import { type ArchiveSource, withArchive } from './source.js';
 
 /** A file found in the archive for a wanted name. */
 export interface ArchiveFile {
@@ -11,14 +9,19 @@ export interface ArchiveFile {
   kind: 'segment' | 'history';
   /** The stored name: `wanted` plus any compression suffix and `.partial`. */
   name: string;
+  /** Where it is, for messages: a path, or an object's URL. */
   path: string;
+  /** The archive it is read from. */
+  source: ArchiveSource;
+  /** Its stored (compressed) size, when known. */
+  size?: number | undefined;
   compression: WalCompression;
   /** A segment the receiver had not completed: to be padded with zeros to the segment size. */
   partial: boolean;
 }
 
 /** One file of {@link listArchive}: a segment or history file name, with its stored name. */
-export type ArchiveEntry = ArchiveName & { name: string };
+export type ArchiveEntry = ArchiveName & { name: string; size?: number | undefined };
 
 export interface FindOptions {
   /**
@@ -29,20 +32,16 @@ export interface FindOptions {
 }
 
 /**
- * Every segment and history file in the archive, ordered by timeline, then position, then
- * complete before partial. Other names (temporary files, `.backup`, foreign files) are left out.
+ * Every segment and history file in the archive (a directory path, an `s3://` URL or a source),
+ * ordered by timeline, then position, then complete before partial. Other names (temporary files,
+ * `.backup`, foreign files) are left out.
  */
-export async function listArchive(directory: string): Promise<ArchiveEntry[]> {
-  let names: string[];
-  try {
-    names = await readdir(directory);
-  } catch (error) {
-    throw unreadable(error, `could not read archive directory "${directory}"`);
-  }
+export async function listArchive(archive: string | ArchiveSource): Promise<ArchiveEntry[]> {
+  const objects = await withArchive(archive, (source) => source.list());
   const entries: ArchiveEntry[] = [];
-  for (const name of names) {
+  for (const { name, size } of objects) {
     const parsed = parseArchiveName(name);
-    if (parsed !== undefined) entries.push({ ...parsed, name });
+    if (parsed !== undefined) entries.push({ ...parsed, name, size });
   }
   return entries.sort(compareEntries);
 }
@@ -61,69 +60,60 @@ function compareEntries(left: ArchiveEntry, right: ArchiveEntry): number {
  * Finds `wanted` (a `%f` name) in the archive: a history file as stored; a segment plain or in any
  * compression `wal receive` writes; else, with `partial`, its `.partial` if no later segment of the
  * same timeline is stored (a stale partial behind a newer segment holds WAL that was superseded).
- * Undefined when the archive does not have it. A missing or unreadable archive directory is an
- * error, never "not found": that answer would end a recovery early.
+ * Undefined when the archive does not have it. An archive that cannot be reached (a missing
+ * directory or bucket) is an error, never "not found": that answer would end a recovery early.
+ * A location string is opened for the call; pass a source to reuse its connections.
  */
 export async function findArchiveFile(
-  directory: string,
+  archive: string | ArchiveSource,
   wanted: string,
   options: FindOptions = {},
 ): Promise<ArchiveFile | undefined> {
   const parsed = parseWantedName(wanted);
-  await checkArchiveDirectory(directory);
+  return withArchive(archive, async (source) => {
+    const found = await lookUp(source, parsed, wanted, options);
+    if (found === undefined) await source.check();
+    return found;
+  });
+}
+
+async function lookUp(
+  source: ArchiveSource,
+  parsed: ArchiveName,
+  wanted: string,
+  options: FindOptions,
+): Promise<ArchiveFile | undefined> {
+  const file = (name: string, compression: WalCompression, partial: boolean, size: number | undefined) => ({
+    wanted,
+    kind: parsed.kind,
+    name,
+    path: source.locate(name),
+    source,
+    size,
+    compression,
+    partial,
+  });
   if (parsed.kind === 'history') {
-    const found = await exists(directory, wanted);
-    return found
-      ? {
-          wanted,
-          kind: 'history',
-          name: wanted,
-          path: join(directory, wanted),
-          compression: 'none',
-          partial: false,
-        }
-      : undefined;
+    const found = await source.stat(wanted);
+    return found === undefined ? undefined : file(wanted, 'none', false, found.size);
   }
   for (const { suffix, compression } of COMPRESSION_SUFFIXES) {
-    const name = `${wanted}${suffix}`;
-    if (await exists(directory, name)) {
-      return { wanted, kind: 'segment', name, path: join(directory, name), compression, partial: false };
-    }
+    const found = await source.stat(`${wanted}${suffix}`);
+    if (found !== undefined) return file(found.name, compression, false, found.size);
   }
   if (options.partial === false) return undefined;
   for (const { suffix, compression } of COMPRESSION_SUFFIXES) {
-    const name = `${wanted}${suffix}.partial`;
-    if (!(await exists(directory, name))) continue;
-    if (!(await isNewestOfTimeline(directory, parsed))) return undefined;
-    return { wanted, kind: 'segment', name, path: join(directory, name), compression, partial: true };
+    const found = await source.stat(`${wanted}${suffix}.partial`);
+    if (found === undefined) continue;
+    if (!(await isNewestOfTimeline(source, parsed))) return undefined;
+    return file(found.name, compression, true, found.size);
   }
   return undefined;
 }
 
-async function checkArchiveDirectory(directory: string): Promise<void> {
-  let isDirectory: boolean;
-  try {
-    isDirectory = (await stat(directory)).isDirectory();
-  } catch (error) {
-    throw unreadable(error, `could not open archive directory "${directory}"`);
-  }
-  if (!isDirectory)
-    throw unreadable(new Error('not a directory'), `could not open archive directory "${directory}"`);
-}
-
-async function exists(directory: string, name: string): Promise<boolean> {
-  try {
-    await stat(join(directory, name));
-    return true;
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return false;
-    throw unreadable(error, `could not look up "${name}" in archive directory "${directory}"`);
-  }
-}
-
-async function isNewestOfTimeline(directory: string, wanted: ArchiveName): Promise<boolean> {
+async function isNewestOfTimeline(source: ArchiveSource, wanted: ArchiveName): Promise<boolean> {
   if (wanted.kind !== 'segment') return false;
-  const entries = await listArchive(directory);
+  const entries = await listArchive(source);
   return !entries.some(
     (entry) =>
       entry.kind === 'segment' && entry.timeline === wanted.timeline && entry.position > wanted.position,

@@ -1,5 +1,7 @@
 export { type CleanupRule, isRemovable, parseOldestKept, selectForCleanup } from './cleanup.js';
 export { type CleanupEvent, type CleanupOptions, cleanupArchive } from './cleanup-archive.js';
+
+export { directorySource } from './directory-source.js';
 export { ArchiveError, type ArchiveErrorCode } from './errors.js';
 export {
   type ArchiveEntry,
@@ -16,6 +18,14 @@ export {
   runPrefetcher,
   takeFromSpool,
 } from './prefetch.js';
-export { readArchiveFile } from './read.js';
+export { readArchiveFile, readArchiveFileHead } from './read.js';
 export { type RestoreOptions, type RestoreResult, restoreFromArchive } from './restore.js';
 export { type RetryOptions, restoreWithRetries } from './retry.js';
+export {
+  type ArchiveObject,
+  type ArchiveSource,
+  isObjectStoreLocation,
+  type OpenOptions,
+  openArchive,
+  withArchive,
+} from './source.js';

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseWalFileName, walFileName } from '@wal/protocol';
 import { errnoCode } from './errors.js';
 import { type RestoreResult, restoreFromArchive } from './restore.js';
+import { type ArchiveSource, isObjectStoreLocation, withArchive } from './source.js';
 
 const LOCK_FILE = 'prefetch.lock';
 
@@ -15,7 +16,8 @@ const LOCK_FILE = 'prefetch.lock';
  * backups would copy it, and never in the archive, which may be read-only or shared.
  */
 export function defaultSpoolDirectory(archive: string, dataDirectory: string): string {
-  return join(tmpdir(), `wal-restore-${fnv1a(`${resolve(archive)}\0${resolve(dataDirectory)}`)}`);
+  const where = isObjectStoreLocation(archive) ? archive : resolve(archive);
+  return join(tmpdir(), `wal-restore-${fnv1a(`${where}\0${resolve(dataDirectory)}`)}`);
 }
 
 /** A short stable hash for a directory name (FNV-1a, 32 bits): node:crypto costs start-up time. */
@@ -90,24 +92,28 @@ function processAlive(pid: number): boolean {
 }
 
 export interface PrefetchOptions {
-  archive: string;
+  /** The archive: a directory path, an `s3://BUCKET/PREFIX` URL, or a source opened before. */
+  archive: string | ArchiveSource;
   spool: string;
   /** The segment just restored: prefetching starts after it, on its timeline. */
   after: string;
   segmentSize: number;
-  /** At most this many segments wait in the spool (so at most count × segmentSize bytes). */
+  /**
+   * At most this many segments wait in the spool or are being fetched, all at once (so at most
+   * count × segmentSize bytes, and count reads in parallel).
+   */
   count: number;
   /** Stop after waiting this long with a full spool that nobody consumes (default 2000 ms). */
   idleMs?: number;
 }
 
 /**
- * Fetches the segments after `after` into the spool while it has room, one prefetcher per spool
- * (a lock file with its pid). It stops at the first segment the archive does not have (the end
- * of the archive, or a `.partial`, which is never prefetched), at any failure (the foreground call
- * then meets it itself and reports it), and when the spool stays full. Files of earlier
- * prefetchers that nobody asked for are removed first. History files and "not found" answers are
- * never kept.
+ * Fetches the segments after `after` into the spool while it has room, up to `count` at once, one
+ * prefetcher per spool (a lock file with its pid). It stops at the first segment the archive does
+ * not have (the end of the archive, or a `.partial`, which is never prefetched), at any failure
+ * (the foreground call then meets it itself and reports it), and when the spool stays full.
+ * Files of earlier prefetchers that nobody asked for are removed first. History files and "not
+ * found" answers are never kept.
  */
 export async function runPrefetcher(options: PrefetchOptions): Promise<void> {
   await mkdir(options.spool, { recursive: true, mode: 0o700 }).catch(() => {});
@@ -119,33 +125,64 @@ export async function runPrefetcher(options: PrefetchOptions): Promise<void> {
       walFileName(parsed.timeline, parsed.segmentNumber + BigInt(index + 1), options.segmentSize),
     );
     await removeOutside(options.spool, window);
-    let next = parsed.segmentNumber + 1n;
-    let idleSince = Date.now();
-    for (;;) {
-      const waiting = (await readdir(options.spool)).filter((name) => /^[0-9A-F]{24}$/.test(name)).length;
-      if (waiting >= options.count) {
-        if (Date.now() - idleSince > (options.idleMs ?? 2000)) return;
-        await sleep(20);
-        continue;
-      }
-      const name = walFileName(parsed.timeline, next, options.segmentSize);
-      const target = join(options.spool, name);
-      const result = await restoreFromArchive({
-        archive: options.archive,
-        wanted: name,
-        target,
-        partial: false,
-        sync: false,
-      });
-      if (result.status === 'not-found') return;
-      next += 1n;
-      idleSince = Date.now();
-    }
+    await withArchive(options.archive, (source) =>
+      fetchAhead(source, options, parsed.timeline, parsed.segmentNumber + 1n),
+    );
   } catch {
     // A prefetcher only saves time: the foreground call reads the archive itself and reports.
   } finally {
     await unlink(join(options.spool, LOCK_FILE)).catch(() => {});
   }
+}
+
+/** Keeps up to `count` segments fetched or being fetched, in order from `first`. */
+async function fetchAhead(
+  source: ArchiveSource,
+  options: PrefetchOptions,
+  timeline: number,
+  first: bigint,
+): Promise<void> {
+  const fetching = new Set<Promise<void>>();
+  let next = first;
+  let stopped = false;
+  let idleSince = Date.now();
+  const fetchOne = async (name: string) => {
+    try {
+      const target = join(options.spool, name);
+      const result = await restoreFromArchive({
+        archive: source,
+        wanted: name,
+        target,
+        partial: false,
+        sync: false,
+      });
+      if (result.status === 'not-found') stopped = true;
+    } catch {
+      stopped = true;
+    }
+  };
+  for (;;) {
+    if (!stopped && (await waitingInSpool(options.spool)) + fetching.size < options.count) {
+      const task = fetchOne(walFileName(timeline, next, options.segmentSize)).finally(() =>
+        fetching.delete(task),
+      );
+      fetching.add(task);
+      next += 1n;
+      continue;
+    }
+    if (fetching.size > 0) {
+      await Promise.race(fetching);
+      idleSince = Date.now();
+    } else if (stopped || Date.now() - idleSince > (options.idleMs ?? 2000)) {
+      return;
+    } else {
+      await sleep(20);
+    }
+  }
+}
+
+async function waitingInSpool(spool: string): Promise<number> {
+  return (await readdir(spool)).filter((name) => /^[0-9A-F]{24}$/.test(name)).length;
 }
 
 function takeLock(spool: string): boolean {

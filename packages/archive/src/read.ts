@@ -1,13 +1,10 @@
-import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type * as Zlib from 'node:zlib';
 import { ArchiveError, errnoCode, unreadable } from './errors.js';
 import type { ArchiveFile } from './find.js';
 
 const require = createRequire(import.meta.url);
-const READ_CHUNK = 1024 * 1024;
 /** The end mark of an LZ4 frame: a block size of 0. */
 const LZ4_END_MARK = Buffer.alloc(4);
 
@@ -19,28 +16,47 @@ const LZ4_END_MARK = Buffer.alloc(4);
 export async function* readArchiveFile(file: ArchiveFile): AsyncGenerator<Buffer> {
   switch (file.compression) {
     case 'none':
-      yield* readStream(file, createReadStream(file.path, { highWaterMark: READ_CHUNK }));
+      yield* readStream(file, await openStream(file));
       return;
     case 'gzip': {
       const zlib = nodeZlib();
       const flush = file.partial ? zlib.constants.Z_SYNC_FLUSH : zlib.constants.Z_FINISH;
-      yield* readStream(
-        file,
-        createReadStream(file.path, { highWaterMark: READ_CHUNK }),
-        zlib.createGunzip({ finishFlush: flush }),
-      );
+      yield* readStream(file, await openStream(file), zlib.createGunzip({ finishFlush: flush }));
       return;
     }
-    case 'zstd':
-      yield* readStream(
-        file,
-        createReadStream(file.path, { highWaterMark: READ_CHUNK }),
-        zstdDecompressor(file),
-      );
+    case 'zstd': {
+      const decoder = zstdDecompressor(file);
+      yield* readStream(file, await openStream(file), decoder);
       return;
+    }
     case 'lz4':
       yield await readLz4File(file);
       return;
+  }
+}
+
+/**
+ * The first `length` decompressed bytes of a file (fewer if it is shorter): a range read of a plain
+ * file, so checking a segment's first page header costs one small request on an object store;
+ * a compressed file is decoded until that much is out, and the rest is not read.
+ */
+export async function readArchiveFileHead(file: ArchiveFile, length: number): Promise<Buffer> {
+  if (file.compression === 'none') return file.source.readRange(file.name, 0, length);
+  const chunks: Buffer[] = [];
+  let have = 0;
+  for await (const chunk of readArchiveFile(file)) {
+    chunks.push(chunk);
+    have += chunk.length;
+    if (have >= length) break;
+  }
+  return Buffer.concat(chunks, have).subarray(0, length);
+}
+
+async function openStream(file: ArchiveFile): Promise<AsyncIterable<Buffer>> {
+  try {
+    return await file.source.stream(file.name);
+  } catch (error) {
+    throw unreadable(error, `could not read "${file.path}"`);
   }
 }
 
@@ -62,21 +78,24 @@ function zstdDecompressor(file: ArchiveFile): NodeJS.ReadWriteStream {
 
 async function* readStream(
   file: ArchiveFile,
-  source: Readable,
+  source: AsyncIterable<Buffer>,
   decoder?: NodeJS.ReadWriteStream,
 ): AsyncGenerator<Buffer> {
+  // A plain file is iterated as the source gives it: a source reads on only when asked for more.
+  let input: Readable | undefined = source instanceof Readable ? source : undefined;
   let output: AsyncIterable<Buffer> = source;
   if (decoder !== undefined) {
+    input ??= Readable.from(source, { objectMode: false });
     // A read error of the source must reach the consumer of the decoder.
-    source.on('error', (error) => (decoder as unknown as Readable).destroy(error));
-    output = source.pipe(decoder) as unknown as AsyncIterable<Buffer>;
+    input.on('error', (error) => (decoder as unknown as Readable).destroy(error));
+    output = input.pipe(decoder) as unknown as AsyncIterable<Buffer>;
   }
   try {
     for await (const chunk of output) yield chunk;
   } catch (error) {
     throw readError(file, error);
   } finally {
-    source.destroy();
+    input?.destroy();
     (decoder as unknown as Readable | undefined)?.destroy();
   }
 }
@@ -106,12 +125,7 @@ function corrupt(file: ArchiveFile, error: unknown): ArchiveError {
  * decoded as if it ended after its last whole block.
  */
 async function readLz4File(file: ArchiveFile): Promise<Buffer> {
-  let compressed: Buffer;
-  try {
-    compressed = await readFile(file.path);
-  } catch (error) {
-    throw unreadable(error, `could not read "${file.path}"`);
-  }
+  const compressed = await file.source.read(file.name);
   const lz4 = (await import('lz4-napi')) as { decompressFrameSync: (data: Buffer) => Buffer };
   try {
     return lz4.decompressFrameSync(compressed);

@@ -5,13 +5,14 @@ import { decodePageHeader, PageInfo } from '@wal/protocol/wal-format';
 import { ArchiveError } from './errors.js';
 import { type ArchiveFile, findArchiveFile } from './find.js';
 import { readArchiveFile } from './read.js';
+import { type ArchiveSource, withArchive } from './source.js';
 
 const LONG_PAGE_HEADER_SIZE = 40;
 const ZEROS = Buffer.alloc(1024 * 1024);
 
 export interface RestoreOptions {
-  /** The archive directory. */
-  archive: string;
+  /** The archive: a directory path, an `s3://BUCKET/PREFIX` URL, or a source opened before. */
+  archive: string | ArchiveSource;
   /** The name PostgreSQL asks for (`%f`). */
   wanted: string;
   /** Where to put it (`%p`, relative to the working directory or absolute). */
@@ -42,8 +43,13 @@ export type RestoreResult =
  * segment size (read from its first page header); a `.partial` may be shorter and is padded.
  */
 export async function restoreFromArchive(options: RestoreOptions): Promise<RestoreResult> {
-  const file = await findArchiveFile(options.archive, options.wanted, { partial: options.partial ?? true });
-  if (file === undefined) return { status: 'not-found' };
+  return withArchive(options.archive, async (source) => {
+    const file = await findArchiveFile(source, options.wanted, { partial: options.partial ?? true });
+    return file === undefined ? { status: 'not-found' } : restoreFile(file, options);
+  });
+}
+
+async function restoreFile(file: ArchiveFile, options: RestoreOptions): Promise<RestoreResult> {
   const sync = options.sync ?? true;
   const directory = dirname(options.target);
   const temporary = join(directory, `.${basename(options.target)}.wal-restore-${process.pid}.tmp`);
@@ -98,6 +104,7 @@ async function copyInto(
       head = head === undefined ? chunk : Buffer.concat([head, chunk]);
       if (head.length < LONG_PAGE_HEADER_SIZE) continue;
       segmentSize = checkFirstPage(file, head);
+      checkStoredSize(file, segmentSize);
       data = head;
     }
     bytes += data.length;
@@ -139,6 +146,15 @@ function checkFirstPage(file: ArchiveFile, head: Buffer): number {
     );
   }
   return segmentSize;
+}
+
+/**
+ * A plain complete segment's stored size is known before it is read (a listing or a HEAD): one of
+ * another size is refused after its first page, not after downloading it.
+ */
+function checkStoredSize(file: ArchiveFile, segmentSize: number): void {
+  if (file.compression !== 'none' || file.partial || file.size === undefined) return;
+  if (file.size !== segmentSize) throw wrongSize(file, `${file.size} bytes`, segmentSize);
 }
 
 function wrongSize(file: ArchiveFile, actual: string, segmentSize: number | undefined): ArchiveError {

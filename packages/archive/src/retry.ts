@@ -11,8 +11,12 @@ export interface RetryOptions {
   onRetry?: (error: ArchiveError, attempt: number, delayMs: number) => void;
 }
 
-/** Errors that another try cannot change: a bad name, a Node.js without the codec. */
-const FINAL_CODES = new Set(['WAL_ERR_ARCHIVE_INVALID_NAME', 'WAL_ERR_ARCHIVE_COMPRESSION_UNSUPPORTED']);
+/** Errors that another try cannot change: a bad name or URL, a Node.js without the codec. */
+const FINAL_CODES = new Set([
+  'WAL_ERR_ARCHIVE_INVALID_NAME',
+  'WAL_ERR_ARCHIVE_INVALID_LOCATION',
+  'WAL_ERR_ARCHIVE_COMPRESSION_UNSUPPORTED',
+]);
 
 /**
  * {@link restoreFromArchive}, tried again with a doubling delay after any read or write failure:

@@ -1,6 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { type ArchiveEntry, ArchiveError } from '@wal/archive';
+import type { ArchiveEntry, ArchiveSource } from '@wal/archive';
 import { formatLsn, historyFileName } from '@wal/protocol';
 import { type HistoryLine, isPrefix, parseHistory } from './history.js';
 import type { Problem } from './problems.js';
@@ -17,14 +15,14 @@ export interface Histories {
  * spec/archive.md §2.4).
  */
 export async function readHistories(
-  directory: string,
+  source: ArchiveSource,
   entries: readonly ArchiveEntry[],
   target: number,
 ): Promise<Histories> {
   const histories: Histories = { lines: new Map(), problems: [] };
   for (const entry of entries) {
     if (entry.kind !== 'history') continue;
-    const parsed = parseHistory(await readText(join(directory, entry.name)), entry.timeline);
+    const parsed = parseHistory((await source.read(entry.name)).toString('utf8'), entry.timeline);
     if (parsed.ok) histories.lines.set(entry.timeline, parsed.lines);
     else histories.problems.push({ kind: 'history', file: entry.name, message: parsed.message });
   }
@@ -54,18 +52,6 @@ function checkParents(timeline: number, lines: readonly HistoryLine[], histories
       file: historyFileName(timeline),
       lsn: formatLsn(line.switchPoint),
       message: `history of timeline ${timeline} disagrees with ${historyFileName(line.timeline)}: the parent's lines are not the first lines of the child's`,
-    });
-  }
-}
-
-async function readText(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new ArchiveError('WAL_ERR_ARCHIVE_UNREADABLE', `could not read "${path}": ${reason}`, {
-      cause: error,
-      retryable: true,
     });
   }
 }

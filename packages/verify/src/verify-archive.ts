@@ -1,10 +1,12 @@
-import { join } from 'node:path';
 import {
   type ArchiveEntry,
   ArchiveError,
   type ArchiveFile,
+  type ArchiveSource,
   listArchive,
   readArchiveFile,
+  readArchiveFileHead,
+  withArchive,
 } from '@wal/archive';
 import { formatLsn, historyFileName, isValidWalSegmentSize, parseLsn, segmentNumberOf } from '@wal/protocol';
 import { LONG_PAGE_HEADER_SIZE, PageInfo } from '@wal/protocol/wal-format';
@@ -16,8 +18,8 @@ import type { Problem } from './problems.js';
 import { WalChecker } from './wal-checker.js';
 
 export interface VerifyOptions {
-  /** The archive directory. */
-  archive: string;
+  /** The archive: a directory path, an `s3://BUCKET/PREFIX` URL, or a source opened before. */
+  archive: string | ArchiveSource;
   /** Where recovery must be able to begin: a WAL file name or an LSN. Default: the oldest segment. */
   from?: string;
   /** Where it must be able to get to: a WAL file name or an LSN. Default: the newest segment. */
@@ -27,6 +29,7 @@ export interface VerifyOptions {
 }
 
 export interface VerifyReport {
+  /** The archive's location: its directory path or `s3://` URL. */
   archive: string;
   timeline: number;
   segmentSize: number;
@@ -48,18 +51,22 @@ export interface VerifyReport {
  * archive that cannot be read at all (or bad options) throws.
  */
 export async function verifyArchive(options: VerifyOptions): Promise<VerifyReport> {
-  const entries = await listArchive(options.archive);
+  return withArchive(options.archive, (source) => verifySource(source, options));
+}
+
+async function verifySource(source: ArchiveSource, options: VerifyOptions): Promise<VerifyReport> {
+  const entries = await listArchive(source);
   const segments = entries.filter((entry) => entry.kind === 'segment');
   if (segments.length === 0) {
     throw new VerifyError(
       'WAL_ERR_VERIFY_EMPTY_ARCHIVE',
-      `the archive "${options.archive}" holds no WAL segment`,
+      `the archive "${source.location}" holds no WAL segment`,
     );
   }
   const target = options.timeline ?? Math.max(...entries.map((entry) => entry.timeline));
-  const histories = await readHistories(options.archive, entries, target);
+  const histories = await readHistories(source, entries, target);
   const timelines = timelineEntries(target, histories.lines.get(target) ?? []);
-  const segmentSize = await findSegmentSize(options.archive, segments);
+  const segmentSize = await findSegmentSize(source, segments);
   const index = new SegmentIndex(entries, segmentSize);
   const problems: Problem[] = [...histories.problems, ...orphans(entries, timelines, target)];
   problems.push(...staleProblems(index));
@@ -69,10 +76,10 @@ export async function verifyArchive(options: VerifyOptions): Promise<VerifyRepor
   problems.push(
     ...switchPointsBeyond(histories.lines.get(target) ?? [], target, (range.last + 1n) * BigInt(segmentSize)),
   );
-  const content = await checkContent(options.archive, plan.files, segmentSize, timelines, target);
+  const content = await checkContent(source, plan.files, segmentSize, timelines, target);
   problems.push(...content.problems);
   return {
-    archive: options.archive,
+    archive: source.location,
     timeline: target,
     segmentSize,
     systemId: content.systemId?.toString(),
@@ -158,29 +165,35 @@ function segmentOf(text: string, segmentSize: number, what: string): bigint {
 }
 
 /** The segment size from the long header of the first segment that has a valid one. */
-async function findSegmentSize(directory: string, segments: readonly ArchiveEntry[]): Promise<number> {
+async function findSegmentSize(source: ArchiveSource, segments: readonly ArchiveEntry[]): Promise<number> {
   for (const entry of segments) {
-    for await (const chunk of readArchiveFile(archiveFile(directory, entry))) {
-      if (chunk.length < LONG_PAGE_HEADER_SIZE) break;
-      const size = chunk.readUInt32LE(32);
-      if (chunk.readUInt16LE(2) & PageInfo.LONG_HEADER && isValidWalSegmentSize(size)) return size;
-      break;
+    let head: Buffer;
+    try {
+      head = await readArchiveFileHead(archiveFile(source, entry), LONG_PAGE_HEADER_SIZE);
+    } catch (error) {
+      if (error instanceof ArchiveError && error.code === 'WAL_ERR_ARCHIVE_CORRUPT') continue;
+      throw error;
     }
+    if (head.length < LONG_PAGE_HEADER_SIZE) continue;
+    const size = head.readUInt32LE(32);
+    if (head.readUInt16LE(2) & PageInfo.LONG_HEADER && isValidWalSegmentSize(size)) return size;
   }
   throw new VerifyError(
     'WAL_ERR_VERIFY_EMPTY_ARCHIVE',
-    `no segment in "${directory}" begins with a valid long page header: cannot tell the segment size`,
+    `no segment in "${source.location}" begins with a valid long page header: cannot tell the segment size`,
   );
 }
 
-function archiveFile(directory: string, entry: ArchiveEntry): ArchiveFile {
+function archiveFile(source: ArchiveSource, entry: ArchiveEntry): ArchiveFile {
   const partial = entry.kind === 'segment' && entry.partial;
   const wanted = entry.kind === 'segment' ? entry.walFileName : entry.name;
   return {
     wanted,
     kind: entry.kind,
     name: entry.name,
-    path: join(directory, entry.name),
+    path: source.locate(entry.name),
+    source,
+    size: entry.size,
     compression: entry.kind === 'segment' ? entry.compression : 'none',
     partial,
   };
@@ -194,7 +207,7 @@ interface ContentResult {
 
 /** Reads the planned files in order through one checker; segments of another system are reported once. */
 async function checkContent(
-  directory: string,
+  source: ArchiveSource,
   files: readonly SegmentFile[],
   segmentSize: number,
   timelines: readonly TimelineEntry[],
@@ -215,7 +228,7 @@ async function checkContent(
       startLsn,
       partial: file.entry.partial,
     });
-    const readProblem = await feedFile(checker, archiveFile(directory, file.entry), startLsn, segmentSize);
+    const readProblem = await feedFile(checker, archiveFile(source, file.entry), startLsn, segmentSize);
     const result = checker.endFile();
     bytes += result.bytes;
     const problems = readProblem === undefined ? result.problems : [readProblem];

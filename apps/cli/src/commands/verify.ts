@@ -16,10 +16,15 @@ export default class Verify extends BaseCommand {
     'Walks the archive the way recovery picks files across timelines, checks the history files, and reads every needed segment (plain, .gz, .lz4, .zst, the final .partial): page headers, long headers, the record chain and the CRC-32C of every record. Exit status 0: sound; 2: problems found, each listed; 1: could not verify.';
   static override examples = [
     '<%= config.bin %> verify -D /var/lib/wal-archive',
+    '<%= config.bin %> verify -D s3://wal-archive/db1',
     '<%= config.bin %> verify -D /var/lib/wal-archive --from 000000010000000000000010 --timeline 2 --json',
   ];
   static override flags = {
-    directory: Flags.string({ char: 'D', summary: 'The archive directory.', required: true }),
+    directory: Flags.string({
+      char: 'D',
+      summary: 'The archive: a directory, or s3://BUCKET/PREFIX (configured from the AWS environment).',
+      required: true,
+    }),
     from: Flags.string({ summary: 'Where recovery must be able to begin: a WAL file name or an LSN.' }),
     to: Flags.string({ summary: 'Where recovery must be able to get to: a WAL file name or an LSN.' }),
     timeline: Flags.integer({ summary: 'The timeline to recover to (default: the newest).', min: 1 }),

@@ -1,20 +1,17 @@
-import { chmodSync, chownSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Cluster, serverUser, startStandby } from '@wal/pg-cluster';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Cluster } from '@wal/pg-cluster';
 import { describe, expect, it } from 'vitest';
+import { describeRun, flushLsn, lsnToText, suiteVersion, useSuiteServer, waitUntil } from './harness.js';
 import {
-  CLI_BIN,
-  describeRun,
-  flushLsn,
-  KEEP_WAL_SETTINGS,
-  lsnToText,
-  type RunningProcess,
-  scalar,
-  startReceive,
-  suiteVersion,
-  useSuiteServer,
-  waitUntil,
-} from './harness.js';
+  archiveFrom,
+  backupFor,
+  commitRows,
+  readableForServer,
+  recover,
+  restoreCommand,
+  rowCount,
+  serverUserDirectory,
+} from './restore-harness.js';
 
 /**
  * `wal restore` as PostgreSQL's restore_command, on real servers (issue 12): an archive that
@@ -34,79 +31,6 @@ const FORMS = [
   { name: 'lz4', compress: ['-Z', 'lz4'], prefetch: true },
 ] as const;
 
-function restoreCommand(archive: string, spool?: string): string {
-  const prefetch = spool === undefined ? '' : ` --prefetch=4 --spool='${spool}'`;
-  return `'${process.execPath}' '${CLI_BIN}' restore --retry-delay=100${prefetch} -D '${archive}' %f %p`;
-}
-
-/** A directory the server user may write (for the spool). */
-function serverUserDirectory(path: string): string {
-  const user = serverUser();
-  if (user.uid !== undefined && user.gid !== undefined) chownSync(path, user.uid, user.gid);
-  return path;
-}
-
-/** The server user must read what root's `wal receive` wrote (files are created 0600). */
-function readableForServer(directory: string): void {
-  chmodSync(directory, 0o755);
-  for (const name of readdirSync(directory)) {
-    const path = join(directory, name);
-    chmodSync(path, statSync(path).isDirectory() ? 0o755 : 0o644);
-  }
-  chmodSync(join(directory, '..'), 0o755);
-}
-
-/** A base backup without WAL, not started: recovery.signal (or standby.signal) and restore_command. */
-async function backupFor(
-  primary: Cluster,
-  archive: string,
-  standby = false,
-  spool?: string,
-): Promise<Cluster> {
-  return startStandby(primary, {
-    copyWal: false,
-    signal: standby ? 'standby' : 'recovery',
-    stream: standby,
-    start: false,
-    settings: {
-      ...KEEP_WAL_SETTINGS,
-      restore_command: restoreCommand(archive, spool),
-      recovery_target_timeline: 'latest',
-    },
-  });
-}
-
-async function archiveFrom(
-  server: Cluster,
-  directory: string,
-  args: readonly string[],
-): Promise<RunningProcess> {
-  const receiver = startReceive(server, ['-D', directory, '-v', '-n', '--synchronous', ...args]);
-  await receiver.waitForStderr(/starting log streaming at/);
-  return receiver;
-}
-
-/** Commits `count` rows from `first` on, in transactions of 100, switching WAL every `switchEvery`. */
-async function commitRows(server: Cluster, first: number, count: number, switchEvery: number): Promise<void> {
-  for (let start = first; start < first + count; start += 100) {
-    await server.sql(
-      `INSERT INTO committed SELECT g, repeat('x', 200) FROM generate_series(${start}, ${start + 99}) g`,
-    );
-    if ((start - first + 100) % switchEvery === 0) await server.sql('SELECT pg_switch_wal()');
-  }
-}
-
-async function rowCount(server: Cluster): Promise<number> {
-  return Number(await scalar(server, 'SELECT count(*) FROM committed'));
-}
-
-/** Starts a recovery server and waits until recovery has ended (it promoted). */
-async function recover(server: Cluster): Promise<string> {
-  await server.start();
-  await server.waitFor('SELECT NOT pg_is_in_recovery()', 60_000);
-  return readFileSync(server.logPath, 'utf8');
-}
-
 describe.each(VERSIONS)('wal restore on PostgreSQL %i', (version) => {
   const suite = useSuiteServer({ version, prefix: `restore-${version}`, standby: true });
 
@@ -123,9 +47,9 @@ describe.each(VERSIONS)('wal restore on PostgreSQL %i', (version) => {
         const spool = FORMS[index]!.prefetch
           ? serverUserDirectory(suite.directory(`spool-${index}`))
           : undefined;
-        restored.push(await backupFor(primary, archive, false, spool));
+        restored.push(await backupFor(primary, restoreCommand(archive, { spool })));
       }
-      const standby = await backupFor(primary, archives[0]!, true);
+      const standby = await backupFor(primary, restoreCommand(archives[0]!), true);
       restored.push(standby);
       // Several complete segments, then commits that only the last, unfinished segment holds.
       await commitRows(primary, 1, 3000, 1000);
@@ -174,7 +98,7 @@ describe.each(VERSIONS)('wal restore on PostgreSQL %i', (version) => {
   it('stops recovery with FATAL on an unreadable archive; a standby streams instead', async () => {
     const { cluster: primary } = suite;
     const missing = `${suite.base}/no-such-archive`;
-    const recovery = await backupFor(primary, missing);
+    const recovery = await backupFor(primary, restoreCommand(missing));
     try {
       // The server exits during recovery: starting it fails, and the log says why.
       await expect(recovery.start()).rejects.toThrow();
@@ -187,7 +111,7 @@ describe.each(VERSIONS)('wal restore on PostgreSQL %i', (version) => {
     } finally {
       await recovery.stop();
     }
-    const standby = await backupFor(primary, missing, true);
+    const standby = await backupFor(primary, restoreCommand(missing), true);
     try {
       await standby.start();
       await standby.waitFor("SELECT status = 'streaming' FROM pg_stat_wal_receiver", 60_000);
@@ -208,7 +132,7 @@ describe.each(VERSIONS)('wal restore on PostgreSQL %i', (version) => {
     await replica.waitFor(`SELECT pg_last_wal_replay_lsn() >= '${lsnToText(await flushLsn(primary))}'`);
     const archive = suite.directory('archive-promotion');
     const receiver = await archiveFrom(replica, archive, ['-S', 'archive_slot', '-Z', 'lz4']);
-    const restored = await backupFor(primary, archive);
+    const restored = await backupFor(primary, restoreCommand(archive));
     try {
       await commitRows(primary, 1, 1000, 500);
       await replica.waitFor(`SELECT pg_last_wal_replay_lsn() >= '${lsnToText(await flushLsn(primary))}'`);
