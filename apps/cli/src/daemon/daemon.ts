@@ -136,7 +136,8 @@ class Daemon {
   }
 
   private status(): string {
-    return `archiving ${this.supervisor.servers.length} servers`;
+    const count = this.supervisor.servers.length;
+    return `archiving ${count} server${count === 1 ? '' : 's'}`;
   }
 }
 

@@ -1,0 +1,245 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Cluster, startCluster } from '@wal/pg-cluster';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  NotifyListener,
+  python,
+  serverEntry,
+  startDaemon,
+  waitForNoWalsender,
+  waitForWalsender,
+  walsenderPid,
+  writeDaemonConfig,
+} from './daemon-harness.js';
+import {
+  compareDecompressedWithPgWal,
+  compareWithPgWal,
+  createTable,
+  describeRun,
+  flushLsn,
+  generateWal,
+  KEEP_WAL_SETTINGS,
+  killAll,
+  lsnFromText,
+  MEGABYTE,
+  matching,
+  partialAgainstPgWal,
+  removeDirectory,
+  scalar,
+  suiteVersion,
+  switchWal,
+  temporaryDirectory,
+  waitForFile,
+  waitUntil,
+  walFileNameOf,
+} from './harness.js';
+
+/**
+ * `wal daemon -c FILE` with two real servers: both archived (one with lz4) equal to pg_wal; SIGHUP
+ * removes, adds and changes servers while the others keep their walsender; a server whose
+ * postmaster stops touches no other; SIGTERM ends with 0 and the `.partial` files kept; systemd
+ * hears READY, RELOADING and STOPPING.
+ */
+
+const VERSION = suiteVersion(18);
+const TABLE = 'daemon_rows';
+
+describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
+  let first: Cluster;
+  let second: Cluster;
+  let base: string;
+  let counter = 0;
+
+  beforeAll(async () => {
+    first = await startCluster({ version: VERSION, segmentSizeMb: 1, settings: { ...KEEP_WAL_SETTINGS } });
+    second = await startCluster({ version: VERSION, segmentSizeMb: 1, settings: { ...KEEP_WAL_SETTINGS } });
+    base = temporaryDirectory('daemon');
+    await createTable(first, TABLE);
+    await createTable(second, TABLE);
+  });
+
+  afterEach(async () => {
+    await killAll();
+  });
+
+  afterAll(async () => {
+    await first?.stop();
+    await second?.stop();
+    removeDirectory(base);
+  });
+
+  /** New directories for a test: `main` (first server) and `other` (second), and the file's path. */
+  function layout() {
+    counter += 1;
+    const root = join(base, `t${counter}`);
+    const directories = { main: join(root, 'main'), other: join(root, 'other') };
+    for (const directory of [root, ...Object.values(directories)]) {
+      mkdirSync(directory, { mode: 0o700 });
+    }
+    return { config: join(root, 'daemon.yaml'), ...directories };
+  }
+
+  it('archives both servers, one with lz4, equal to pg_wal; SIGTERM exits 0 with the .partial files kept', async () => {
+    const { config, main, other } = layout();
+    writeDaemonConfig(config, [
+      serverEntry(first, 'main', main, { slot: 'daemon_main', 'create-slot': true, verbose: true }),
+      serverEntry(second, 'other', other, { compress: 'lz4', verbose: true }),
+    ]);
+    const daemon = startDaemon(first, config);
+    await waitForWalsender(first, 'main');
+    await waitForWalsender(second, 'other');
+
+    for (const cluster of [first, second]) {
+      await generateWal(cluster, TABLE, 300 * 1024);
+      await switchWal(cluster);
+    }
+    const switchedMain = walFileNameOf(1, (await flushLsn(first)) - 1n, MEGABYTE);
+    const switchedOther = walFileNameOf(1, (await flushLsn(second)) - 1n, MEGABYTE);
+    await waitForFile(main, new RegExp(`^${switchedMain}$`));
+    await waitForFile(other, new RegExp(`^${switchedOther}\\.lz4$`));
+    const plain = compareWithPgWal(main, first.pgWalDir);
+    expect(plain.differences).toEqual([]);
+    expect(plain.compared).toContain(switchedMain);
+    const compressed = compareDecompressedWithPgWal(other, second.pgWalDir);
+    expect(compressed.differences).toEqual([]);
+    expect(compressed.compared).toContain(switchedOther);
+    // The slot was created by create-slot: true and is the one streamed from.
+    const [slot] = await first.sql("SELECT active FROM pg_replication_slots WHERE slot_name = 'daemon_main'");
+    expect(slot).toEqual({ active: true });
+
+    // WAL after the switch, received into each server's .partial before the stop.
+    await generateWal(first, TABLE, 50 * 1024);
+    await generateWal(second, TABLE, 50 * 1024);
+    const targets = { main: await flushLsn(first), other: await flushLsn(second) };
+    await waitForWrite(first, 'main', targets.main);
+    await waitForWrite(second, 'other', targets.other);
+    daemon.signal('SIGTERM');
+    const result = await daemon.wait(30_000);
+    expect(result.code, describeRun(result)).toBe(0);
+    expect(result.stderr).toMatch(/wal daemon \[main\]: received interrupt signal, exiting/);
+    expect(result.stderr).toMatch(/wal daemon \[other\]: received interrupt signal, exiting/);
+    const [mainPartial] = matching(main, /\.partial$/);
+    const [otherPartial] = matching(other, /\.lz4\.partial$/);
+    expect(partialAgainstPgWal(main, mainPartial!, first.pgWalDir, targets.main).differences).toEqual([]);
+    expect(partialAgainstPgWal(other, otherPartial!, second.pgWalDir, targets.other).differences).toEqual([]);
+  });
+
+  it('SIGHUP: a removed server stops with its .partial kept, an added one starts, a changed one restarts; the others keep their walsender', async () => {
+    const { config, main, other } = layout();
+    const servers = {
+      main: serverEntry(first, 'main', main),
+      other: serverEntry(second, 'other', other),
+    };
+    writeDaemonConfig(config, [servers.main, servers.other]);
+    const pythonPath = python();
+    const listener =
+      pythonPath === undefined ? undefined : new NotifyListener(pythonPath, join(base, `notify${counter}`));
+    await listener?.ready();
+    const daemon = startDaemon(first, config, listener === undefined ? {} : { NOTIFY_SOCKET: listener.path });
+    const mainPid = await waitForWalsender(first, 'main');
+    const otherPid = await waitForWalsender(second, 'other');
+    await listener?.waitFor(/^READY=1\|STATUS=archiving 2 servers$/);
+    await generateWal(second, TABLE, 20 * 1024);
+    await waitForFile(other, /\.partial$/);
+
+    // Removed: stopped gracefully, its .partial kept; main's walsender is the same process.
+    writeDaemonConfig(config, [servers.main]);
+    daemon.signal('SIGHUP');
+    await daemon.waitForStderr(/reloaded: added none; removed other; restarted none; unchanged main/);
+    await waitForNoWalsender(second, 'other');
+    expect(daemon.stderr).toMatch(/wal daemon \[other\]: stopped\n/);
+    expect(matching(other, /\.partial$/)).toHaveLength(1);
+    expect(await walsenderPid(first, 'main')).toBe(mainPid);
+    await listener?.waitFor(/^RELOADING=1\|MONOTONIC_USEC=\d+$/);
+
+    // Added back: it starts (a new walsender); main still the same.
+    writeDaemonConfig(config, [servers.main, servers.other]);
+    daemon.signal('SIGHUP');
+    await daemon.waitForStderr(/reloaded: added other; removed none; restarted none; unchanged main/);
+    const addedPid = await waitForWalsender(second, 'other');
+    expect(addedPid).not.toBe(otherPid);
+    expect(await walsenderPid(first, 'main')).toBe(mainPid);
+
+    // Changed: only it restarts.
+    writeDaemonConfig(config, [servers.main, { ...servers.other, 'status-interval': 2 }]);
+    daemon.signal('SIGHUP');
+    await daemon.waitForStderr(/reloaded: added none; removed none; restarted other; unchanged main/);
+    await waitUntil(async () => ![undefined, addedPid].includes(await walsenderPid(second, 'other')), {
+      description: 'a new walsender for the changed server',
+    });
+    expect(await walsenderPid(first, 'main')).toBe(mainPid);
+
+    // A refused file: reported, and every server runs on.
+    const changedPid = await walsenderPid(second, 'other');
+    writeDaemonConfig(config, [servers.main, { ...servers.other, 'status-interval': 'soon' }]);
+    daemon.signal('SIGHUP');
+    await daemon.waitForStderr(/the file was refused; every server runs on as before/);
+    expect(daemon.stderr).toMatch(
+      new RegExp(
+        `wal daemon: error: ${config}:\\d+: server "other" key "status-interval": invalid value "soon"`,
+      ),
+    );
+    expect(await walsenderPid(first, 'main')).toBe(mainPid);
+    expect(await walsenderPid(second, 'other')).toBe(changedPid);
+
+    daemon.signal('SIGTERM');
+    const result = await daemon.wait(30_000);
+    expect(result.code, describeRun(result)).toBe(0);
+    if (listener !== undefined) {
+      await listener.waitFor(/^STOPPING=1$/);
+      expect(listener.messages.filter((message) => /READY|RELOADING|STOPPING/.test(message))).toEqual([
+        'READY=1|STATUS=archiving 2 servers',
+        expect.stringMatching(/^RELOADING=1\|MONOTONIC_USEC=\d+$/),
+        'READY=1|STATUS=archiving 1 server',
+        expect.stringMatching(/^RELOADING=1/),
+        'READY=1|STATUS=archiving 2 servers',
+        expect.stringMatching(/^RELOADING=1/),
+        'READY=1|STATUS=archiving 2 servers',
+        expect.stringMatching(/^RELOADING=1/),
+        'READY=1|STATUS=archiving 2 servers',
+        'STOPPING=1',
+      ]);
+      listener.stop();
+    }
+  });
+
+  it('a server whose postmaster stops touches no other: it waits to reconnect, the other streams on', async () => {
+    const { config, main, other } = layout();
+    writeDaemonConfig(config, [serverEntry(first, 'main', main), serverEntry(second, 'other', other)]);
+    const daemon = startDaemon(first, config);
+    const mainPid = await waitForWalsender(first, 'main');
+    await waitForWalsender(second, 'other');
+
+    await second.shutdown('fast');
+    try {
+      await daemon.waitForStderr(/wal daemon \[other\]: disconnected; waiting \d+ seconds to try again/);
+      await generateWal(first, TABLE, 100 * 1024);
+      await switchWal(first);
+      const switched = walFileNameOf(1, (await flushLsn(first)) - 1n, MEGABYTE);
+      await waitForFile(main, new RegExp(`^${switched}$`));
+      expect(await walsenderPid(first, 'main')).toBe(mainPid);
+      expect(daemon.stderr).not.toMatch(/\[main\]: (error|warning|disconnected)/);
+    } finally {
+      await second.start();
+    }
+    // Back up: the server reconnects on its own.
+    await waitForWalsender(second, 'other', 45_000);
+    daemon.signal('SIGTERM');
+    expect((await daemon.wait(30_000)).code).toBe(0);
+  });
+});
+
+/** Until the server's walsender reports `target` written. */
+async function waitForWrite(cluster: Cluster, server: string, target: bigint): Promise<void> {
+  await waitUntil(
+    async () => {
+      const written = await scalar(
+        cluster,
+        `SELECT write_lsn::text FROM pg_stat_replication WHERE application_name = 'daemon_${server}'`,
+      );
+      return written !== null && lsnFromText(written) >= target;
+    },
+    { description: `the write position of daemon server "${server}"` },
+  );
+}
