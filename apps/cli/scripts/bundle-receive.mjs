@@ -17,6 +17,7 @@ const bundled = new Set([
   '@wal/sink-fs',
   '@wal/archive',
   '@wal/verify',
+  '@wal/metrics',
 ]);
 const external = Object.keys(manifest.dependencies).filter((name) => !bundled.has(name));
 

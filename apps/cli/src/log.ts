@@ -37,6 +37,11 @@ export interface LoggerOptions {
    */
   readonly server?: string;
   readonly now?: () => Date;
+  /**
+   * Added to every JSON record after `message`: `server` names the archived server, as the
+   * metrics' label does (`default` for `wal receive`). Text lines do not show them.
+   */
+  readonly fields?: Readonly<Record<string, unknown>>;
 }
 
 export class Logger {
@@ -46,15 +51,24 @@ export class Logger {
   readonly server: string | undefined;
   private readonly output: LogOutput;
   private readonly now: () => Date;
+  private readonly fields: Readonly<Record<string, unknown>>;
+  private readonly options: LoggerOptions;
   private progressShown = false;
 
   constructor(options: LoggerOptions) {
+    this.options = options;
     this.program = options.program;
+    this.fields = options.fields ?? {};
     this.output = options.output;
     this.json = options.json ?? false;
     this.ownWording = options.ownWording ?? true;
     this.server = options.server;
     this.now = options.now ?? (() => new Date());
+  }
+
+  /** A logger to the same output whose JSON records carry these fields too (a daemon's `server`). */
+  withFields(fields: Readonly<Record<string, unknown>>): Logger {
+    return new Logger({ ...this.options, fields: { ...this.fields, ...fields } });
   }
 
   error(message: string, fields?: Record<string, unknown>): void {
@@ -139,6 +153,7 @@ export class Logger {
         ...server,
         level,
         message,
+        ...this.fields,
         ...fields,
       };
       this.emit(`${escapeJsonControls(JSON.stringify(record, jsonReplacer))}\n`);

@@ -24,7 +24,11 @@ Options:
   -Z, --compress=METHOD[:DETAIL]
                          compress segments: none, gzip or lz4 (zstd where Node.js has it);
                          DETAIL is a level or level=N; a bare number N means gzip:N
-      --json             log one JSON object per line on stderr
+      --json             log one JSON object per line on stderr (--log-format=json)
+      --log-format=FORMAT
+                         log as text (the default) or json
+      --metrics-address=HOST:PORT
+                         serve Prometheus metrics (/metrics), /healthz and /readyz there
       --progress         show received position, rate and lag on a terminal
       --trace[=FILE]     trace the wire protocol (passwords hidden) to stderr or FILE
       --receive-timeout=SECS

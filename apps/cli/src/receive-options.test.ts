@@ -73,6 +73,7 @@ describe('parseReceiveCommandLine: values', () => {
       trace: undefined,
       receiveTimeoutMs: undefined,
       verify: false,
+      metricsAddress: undefined,
     });
   });
 
@@ -253,9 +254,43 @@ describe('option helpers', () => {
     expect(parseEndPosition('0/00700090')).toBe(0x700090n);
   });
 
-  it('wantsJson looks for --json before --', () => {
+  it('wantsJson looks for --json or --log-format json before --; the last one wins', () => {
     expect(wantsJson(['-D', 'x', '--json'])).toBe(true);
     expect(wantsJson(['--', '--json'])).toBe(false);
     expect(wantsJson(['-D', 'x'])).toBe(false);
+    expect(wantsJson(['--log-format', 'json'])).toBe(true);
+    expect(wantsJson(['--log-format=json'])).toBe(true);
+    expect(wantsJson(['--json', '--log-format=text'])).toBe(false);
+    expect(wantsJson(['--json', '--log-format', 'text'])).toBe(false);
+    expect(wantsJson(['--log-format', 'text', '--json'])).toBe(true);
+  });
+
+  it('--log-format takes text or json, as --json does', () => {
+    expect(options('-D', 'x', '--log-format', 'json').json).toBe(true);
+    expect(options('-D', 'x', '--json', '--log-format=text').json).toBe(false);
+    expect(options('-D', 'x').json).toBe(false);
+    expect(() => options('-D', 'x', '--log-format=yaml')).toThrow(
+      expect.objectContaining({
+        code: 'WAL_ERR_CLI_INVALID_VALUE',
+        message: 'invalid value "yaml" for option --log-format: expected "text" or "json"',
+      }),
+    );
+  });
+
+  it('--metrics-address takes HOST:PORT, [IPV6]:PORT or :PORT', () => {
+    expect(options('-D', 'x').metricsAddress).toBeUndefined();
+    expect(options('-D', 'x', '--metrics-address', '127.0.0.1:9187').metricsAddress).toEqual({
+      host: '127.0.0.1',
+      port: 9187,
+    });
+    expect(options('-D', 'x', '--metrics-address=[::1]:0').metricsAddress).toEqual({ host: '::1', port: 0 });
+    for (const bad of ['9187', 'localhost:', 'localhost:70000', 'a:b']) {
+      expect(() => options('-D', 'x', `--metrics-address=${bad}`)).toThrow(
+        expect.objectContaining({
+          code: 'WAL_ERR_CLI_INVALID_VALUE',
+          message: `invalid value "${bad}" for option --metrics-address: expected HOST:PORT, [IPV6]:PORT or :PORT, with a port from 0 to 65535`,
+        }),
+      );
+    }
   });
 });

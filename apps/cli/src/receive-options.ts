@@ -1,3 +1,4 @@
+import { type ListenAddress, parseListenAddress } from '@wal/metrics/address';
 import { parseLsn } from '@wal/protocol';
 import {
   type CompressionRuntime,
@@ -44,7 +45,7 @@ export interface ReceiveOptions {
   readonly password: PasswordPolicy;
 
   // Extensions (not in pg_receivewal; all off by default).
-  /** --json: one JSON object per log line on stderr. */
+  /** --json or --log-format=json: one JSON object per log line on stderr. */
   readonly json: boolean;
   /** --progress: a status line on stderr when it is a terminal. */
   readonly progress: boolean;
@@ -54,6 +55,8 @@ export interface ReceiveOptions {
   readonly receiveTimeoutMs: number | undefined;
   /** --verify: check page headers and record CRCs before WAL is written (@wal/verify). */
   readonly verify: boolean;
+  /** --metrics-address=HOST:PORT: serve /metrics, /healthz and /readyz there (@wal/metrics). */
+  readonly metricsAddress: ListenAddress | undefined;
 }
 
 export type ReceiveCommandLine =
@@ -91,6 +94,8 @@ export const RECEIVE_LONG_OPTIONS: readonly LongOption[] = [
   { name: 'no-sync', argument: 'none', key: 'no-sync' },
   // Extensions.
   { name: 'json', argument: 'none', key: 'json' },
+  { name: 'log-format', argument: 'required', key: 'log-format' },
+  { name: 'metrics-address', argument: 'required', key: 'metrics-address' },
   { name: 'progress', argument: 'none', key: 'progress' },
   { name: 'trace', argument: 'optional', key: 'trace' },
   { name: 'receive-timeout', argument: 'required', key: 'receive-timeout' },
@@ -164,6 +169,7 @@ function defaultValues(): OptionValues {
     trace: undefined,
     receiveTimeoutMs: undefined,
     verify: false,
+    metricsAddress: undefined,
   };
 }
 
@@ -196,6 +202,8 @@ const OPTION_HANDLERS: Readonly<Record<string, OptionHandler>> = {
   synchronous: (values) => (values.synchronous = true),
   'no-sync': (values) => (values.sync = false),
   json: (values) => (values.json = true),
+  'log-format': (values, argument = '') => (values.json = parseLogFormat(argument)),
+  'metrics-address': (values, argument = '') => (values.metricsAddress = parseMetricsAddress(argument)),
   progress: (values) => (values.progress = true),
   trace: (values, argument) => (values.trace = argument === undefined || argument === '' ? true : argument),
   verify: (values) => (values.verify = true),
@@ -272,11 +280,41 @@ export function parseIntervalSeconds(text: string, optionName: string): number {
   return Number(parsed.value);
 }
 
-/** Whether `--json` is among the options (before `--`), so even a refused command line reports in JSON. */
-export function wantsJson(argv: readonly string[]): boolean {
-  for (const argument of argv) {
-    if (argument === '--') return false;
-    if (argument === '--json') return true;
+/** --log-format: `text` (the default) or `json`; whether it is JSON. */
+export function parseLogFormat(text: string): boolean {
+  if (text === 'json' || text === 'text') return text === 'json';
+  throw new CommandLineError(
+    'WAL_ERR_CLI_INVALID_VALUE',
+    `invalid value "${text}" for option --log-format: expected "text" or "json"`,
+  );
+}
+
+/** --metrics-address: `HOST:PORT`, `[IPV6]:PORT` or `:PORT` (every interface); port 0 picks a free one. */
+export function parseMetricsAddress(text: string): ListenAddress {
+  try {
+    return parseListenAddress(text);
+  } catch (error) {
+    throw new CommandLineError(
+      'WAL_ERR_CLI_INVALID_VALUE',
+      `invalid value "${text}" for option --metrics-address: expected HOST:PORT, [IPV6]:PORT or :PORT, with a port from 0 to 65535`,
+      { cause: error },
+    );
   }
-  return false;
+}
+
+/**
+ * Whether the options ask for JSON logs (`--json`, `--log-format json`; the last one wins, before
+ * `--`), so even a refused command line reports in JSON.
+ */
+export function wantsJson(argv: readonly string[]): boolean {
+  let json = false;
+  for (let index = 0; index < argv.length; index += 1) {
+    const argument = argv[index];
+    if (argument === '--') break;
+    if (argument === '--json' || argument === '--log-format=json') json = true;
+    else if (argument === '--log-format=text') json = false;
+    else if (argument === '--log-format')
+      json = argv[index + 1] === 'json' || (argv[index + 1] !== 'text' && json);
+  }
+  return json;
 }

@@ -284,6 +284,8 @@ describe('the command line (receiveMain)', () => {
         program: 'wal receive',
         message: 'invalid value "abc" for option -s/--status-interval',
         code: 'WAL_ERR_CLI_INVALID_VALUE',
+        // The label of the metrics of `wal receive`'s one server.
+        server: 'default',
       });
     });
 
@@ -945,5 +947,104 @@ describe('runReceive: streaming', () => {
     const test = harness({ isTTY: false, events: replay(streamEvents) });
     await runReceive(options('-D', directory, '--progress'), test.environment);
     expect(test.stderr.text).toBe('');
+  });
+
+  it('shows an observer every event in order, then the error that ends the run', async () => {
+    const seen: string[] = [];
+    const observer = {
+      event: (event: { type: string }) => seen.push(event.type),
+      failed: (error: unknown) => seen.push(`failed ${(error as WalError).code}`),
+    };
+    const fatal = new WalError('WAL_ERR_STREAM_SERVER_VERSION', 'incompatible server version 9.2');
+    const test = harness({
+      events: () =>
+        (async function* () {
+          yield* streamEvents.slice(0, 3);
+          throw fatal;
+        })(),
+    });
+    expect(await runReceive(options('-D', directory), { ...test.environment, observer })).toBe(1);
+    expect(seen).toEqual([
+      'connected',
+      'streaming-started',
+      'progress',
+      'failed WAL_ERR_STREAM_SERVER_VERSION',
+    ]);
+
+    seen.length = 0;
+    const stopped = harness({ events: replay(streamEvents) });
+    expect(await runReceive(options('-D', directory), { ...stopped.environment, observer })).toBe(0);
+    expect(seen).toEqual(streamEvents.map((event) => event.type));
+  });
+
+  it('with --progress and JSON logs, records positions under the metrics names every 10 seconds', async () => {
+    const samples = [0x1000100n, 0x1000200n, 0x1000300n].map((receivedLsn) => ({
+      type: 'progress',
+      receivedLsn,
+      durableLsn: 0x1000000n,
+      serverWalEnd: 0x1000400n,
+    }));
+    const test = harness({ json: true, events: replay(samples) });
+    const clock = [0, 9_999, 10_000];
+    (test.environment as { now: () => number }).now = () => clock.shift() ?? 20_000;
+    await runReceive(options('-D', directory, '--progress', '--log-format=json'), test.environment);
+    const records = test.stderr.lines.map((line) => JSON.parse(line));
+    expect(records.map((record) => record.received_lsn)).toEqual(['0/1000100', '0/1000300']);
+    expect(records[1]).toMatchObject({
+      level: 'info',
+      event: 'progress',
+      message: 'received 0/1000300, flushed 0/1000000, server 0/1000400',
+      flushed_lsn: '0/1000000',
+      server_lsn: '0/1000400',
+      lag_bytes: 0x400,
+    });
+  });
+
+  it('serves the metrics and health of the run with --metrics-address while it streams', async () => {
+    let scraped: { metrics: string; healthz: number; readyz: number } | undefined;
+    const test = harness({
+      events: (_options, state) =>
+        (async function* () {
+          yield* streamEvents.slice(0, 3);
+          const url = /serving metrics at (\S+)/.exec(state.stderr.text)![1]!;
+          const get = (path: string) => fetch(url.replace('/metrics', path));
+          scraped = {
+            metrics: await (await get('/metrics')).text(),
+            healthz: (await get('/healthz')).status,
+            readyz: (await get('/readyz')).status,
+          };
+          yield* streamEvents.slice(3);
+        })(),
+    });
+    expect(
+      await runReceive(options('-D', directory, '--metrics-address=127.0.0.1:0'), test.environment),
+    ).toBe(0);
+    expect(test.stderr.lines[0]).toMatch(
+      /^wal receive: serving metrics at http:\/\/127\.0\.0\.1:\d+\/metrics$/,
+    );
+    expect(scraped).toEqual({ metrics: expect.any(String), healthz: 200, readyz: 200 });
+    expect(scraped!.metrics).toContain('wal_receive_lag_bytes{server="default"} 512\n');
+    expect(scraped!.metrics).toContain('wal_receive_received_bytes_total{server="default"} 256\n');
+  });
+
+  it('refuses a metrics port in use before connecting, exit 1', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      const test = harness({ events: replay(streamEvents) });
+      const code = await runReceive(
+        options('-D', directory, `--metrics-address=127.0.0.1:${port}`),
+        test.environment,
+      );
+      expect(code).toBe(1);
+      expect(test.stderr.lines).toEqual([
+        `wal receive: error: could not listen on 127.0.0.1:${port} for metrics: the address is already in use; choose another port or stop the process using it`,
+      ]);
+      expect(test.connectCalls).toHaveLength(0);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 });

@@ -97,7 +97,14 @@ export async function runReceiveCommand(
  * own wording is used (docs/adr/0006-receiver-deviations.md, "Messages").
  */
 function loggerFor(program: string, output: ReceiveMainIo['stderr'], argv: readonly string[]): Logger {
-  return new Logger({ program, output, json: wantsJson(argv), ownWording: program !== DROP_IN_NAME });
+  return new Logger({
+    program,
+    output,
+    json: wantsJson(argv),
+    ownWording: program !== DROP_IN_NAME,
+    // The metrics' label for the one server of `wal receive`.
+    fields: { server: 'default' },
+  });
 }
 
 // 3. The command line.
@@ -160,6 +167,16 @@ export interface ReceiveEnvironment {
   readonly onStopSignal?: (handler: (signal: NodeJS.Signals) => void) => () => void;
   /** Milliseconds, for the progress rate. */
   readonly now?: () => number;
+  /** Sees every stream event and the failure that ends a run (a daemon's metrics). */
+  readonly observer?: ReceiveObserver;
+}
+
+/** What a run reports besides its log lines: the metrics of @wal/metrics follow it. */
+export interface ReceiveObserver {
+  /** Every event of the stream, in order, before it is rendered; a `disconnected` one carries its error. */
+  event(event: ReceiveEvent): void;
+  /** The error that ends the run (not a stop signal): nothing is retried after it. */
+  failed(error: unknown): void;
 }
 
 /** The client: connection, stream and sink (./receive-run.ts), loaded by the first run. */
@@ -202,6 +219,8 @@ export class ReplicationCommandError extends WalError {
 }
 
 const PROGRESS_REDRAW_INTERVAL_MS = 250;
+/** --progress with JSON logs: one record per this many milliseconds at most. */
+const PROGRESS_RECORD_INTERVAL_MS = 10_000;
 
 /**
  * WAL handed to the sink and not written yet, at most (the stream's default is 4 MiB, for sinks
@@ -219,10 +238,11 @@ export async function runReceive(options: ReceiveOptions, environment: ReceiveEn
     run = new ReceiveRun(options, environment, await loadClient());
     return await run.execute();
   } catch (error) {
+    run?.failed(error);
     reportError(environment.logger, error, { slot: options.slot });
     return 1;
   } finally {
-    run?.cleanUp();
+    await run?.cleanUp();
   }
 }
 
@@ -286,6 +306,9 @@ class ReceiveRun {
   private unusedConnection: Connection | undefined;
   private readonly progressMeter: ProgressMeter | undefined;
   private lastProgressDrawMs: number | undefined;
+  private lastProgressRecordMs: number | undefined;
+  private observers: ReceiveObserver[] = [];
+  private closeMetrics: (() => Promise<void>) | undefined;
 
   constructor(options: ReceiveOptions, environment: ReceiveEnvironment, client: Client) {
     this.options = options;
@@ -293,11 +316,13 @@ class ReceiveRun {
     this.logger = environment.logger;
     this.client = client;
     this.progressMeter = options.progress && this.logger.canShowProgress ? new ProgressMeter() : undefined;
+    if (environment.observer !== undefined) this.observers.push(environment.observer);
   }
 
   async execute(): Promise<number> {
     const { options } = this;
     if (options.action === 'stream') checkDirectory(options.directory!);
+    if (options.action === 'stream' && options.metricsAddress !== undefined) await this.serveMetrics();
     const connectOnce = this.connector();
     if (options.password === 'before-connecting') this.password = await this.prompt();
 
@@ -321,7 +346,26 @@ class ReceiveRun {
     return this.createSlot(first);
   }
 
-  cleanUp(): void {
+  /** --metrics-address: bound before connecting, so a port in use ends the run at once. */
+  private async serveMetrics(): Promise<void> {
+    // Loaded on use: prom-client is parsed only by runs that serve metrics.
+    const { serveReceiveMetrics } = await import('./receive-metrics.js');
+    const endpoint = await serveReceiveMetrics(this.options.metricsAddress!);
+    this.observers.push(endpoint.observer);
+    this.closeMetrics = endpoint.close;
+    this.logger.info(`serving metrics at ${endpoint.url}`, { event: 'metrics-listening', url: endpoint.url });
+  }
+
+  /** The run ends with an error: observers see it once. */
+  failed(error: unknown): void {
+    for (const observer of this.observers) observer.failed(error);
+    this.observers = [];
+  }
+
+  async cleanUp(): Promise<void> {
+    const closeMetrics = this.closeMetrics;
+    this.closeMetrics = undefined;
+    await closeMetrics?.();
     this.stopSignals?.();
     this.logger.clearProgress();
     this.unusedConnection?.destroy();
@@ -475,6 +519,7 @@ class ReceiveRun {
 
   /** One event of the stream: rendered; an exit code when it ends the run. */
   private handleEvent(event: ReceiveEvent): number | undefined {
+    for (const observer of this.observers) observer.event(event);
     switch (event.type) {
       case 'progress':
         this.drawProgress(event);
@@ -504,6 +549,7 @@ class ReceiveRun {
 
   private streamFailed(error: unknown): number {
     if (this.stop.signal.aborted && isAbort(error)) return 0;
+    this.failed(error);
     reportError(this.logger, error, { slot: this.options.slot });
     // pg_receivewal's main loop ends a --no-loop run with "disconnected" after a failure it would
     // otherwise have retried; fatal failures end with their own message only.
@@ -513,6 +559,7 @@ class ReceiveRun {
 
   /** --progress: records every sample, redraws a few times a second (the stream reports per message). */
   private drawProgress(event: Extract<ReceiveEvent, { type: 'progress' }>): void {
+    if (this.options.progress && this.logger.json) this.recordProgress(event);
     const meter = this.progressMeter;
     if (meter === undefined) return;
     const at = (this.environment.now ?? Date.now)();
@@ -522,6 +569,29 @@ class ReceiveRun {
       this.logger.progress(meter.describe());
       this.lastProgressDrawMs = at;
     }
+  }
+
+  /**
+   * --progress with JSON logs: a record every few seconds, its positions named as the metrics name
+   * them (docs/adr/0013-metrics.md, "Logs").
+   */
+  private recordProgress(event: Extract<ReceiveEvent, { type: 'progress' }>): void {
+    const at = (this.environment.now ?? Date.now)();
+    const last = this.lastProgressRecordMs;
+    if (last !== undefined && at - last < PROGRESS_RECORD_INTERVAL_MS) return;
+    this.lastProgressRecordMs = at;
+    const { receivedLsn, durableLsn, serverWalEnd } = event;
+    const lag = serverWalEnd > durableLsn ? serverWalEnd - durableLsn : 0n;
+    this.logger.info(
+      `received ${formatLsn(receivedLsn)}, flushed ${formatLsn(durableLsn)}, server ${formatLsn(serverWalEnd)}`,
+      {
+        event: 'progress',
+        received_lsn: formatLsn(receivedLsn),
+        flushed_lsn: formatLsn(durableLsn),
+        server_lsn: formatLsn(serverWalEnd),
+        lag_bytes: Number(lag),
+      },
+    );
   }
 
   private async promptAndKeep(): Promise<string> {

@@ -139,6 +139,7 @@ function receiveOptions(cluster: Cluster, archive: string, endLsn: bigint): Omit
     trace: undefined,
     receiveTimeoutMs: undefined,
     verify: false,
+    metricsAddress: undefined,
   };
 }
 

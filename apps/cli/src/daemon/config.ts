@@ -1,5 +1,6 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { type ListenAddress, parseListenAddress } from '@wal/metrics/address';
 import { isMap, isScalar, isSeq, LineCounter, type Node, type Pair, parseDocument, type YAMLMap } from 'yaml';
 import { checkDirectory } from '../receive.js';
 import { parseReceiveCommandLine, type ReceiveOptions } from '../receive-options.js';
@@ -32,14 +33,9 @@ export interface ServerConfig {
 
 export type LogFormat = 'text' | 'json';
 
-export interface MetricsAddress {
-  readonly host: string;
-  readonly port: number;
-}
-
 export interface DaemonConfig {
   readonly file: string;
-  readonly metricsAddress: MetricsAddress | undefined;
+  readonly metricsAddress: ListenAddress | undefined;
   readonly logFormat: LogFormat;
   readonly servers: readonly ServerConfig[];
 }
@@ -99,7 +95,7 @@ class ConfigReader {
   }
 
   daemon(root: YAMLMap): DaemonConfig {
-    let metricsAddress: MetricsAddress | undefined;
+    let metricsAddress: ListenAddress | undefined;
     let logFormat: LogFormat = 'text';
     let servers: ServerConfig[] | undefined;
     for (const pair of root.items) {
@@ -121,12 +117,14 @@ class ConfigReader {
     return pair.key.value;
   }
 
-  private metricsAddress(pair: Pair, value: Node | null): MetricsAddress {
+  private metricsAddress(pair: Pair, value: Node | null): ListenAddress {
     const text = isScalar(value) ? value.value : undefined;
-    const parsed = typeof text === 'string' ? parseHostPort(text) : undefined;
-    if (parsed === undefined)
-      throw this.error(pair, 'metrics_address', 'must be HOST:PORT, as 127.0.0.1:9187');
-    return parsed;
+    try {
+      if (typeof text !== 'string') throw new Error('expected HOST:PORT, [IPV6]:PORT or :PORT');
+      return parseListenAddress(text);
+    } catch (error) {
+      throw this.error(pair, 'metrics_address', (error as Error).message, error);
+    }
   }
 
   private logFormat(pair: Pair, value: Node | null): LogFormat {
@@ -291,13 +289,4 @@ class ConfigReader {
       }
     }
   }
-}
-
-/** HOST:PORT, the host in brackets when it is an IPv6 address: `[::1]:9187`. */
-export function parseHostPort(text: string): MetricsAddress | undefined {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
-  if (match === null) return undefined;
-  const port = Number(match[3]);
-  if (port > 65535) return undefined;
-  return { host: match[1] ?? match[2] ?? '', port };
 }

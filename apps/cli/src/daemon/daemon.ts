@@ -2,6 +2,7 @@ import { Logger, type LogOutput } from '../log.js';
 import { type ReceiveEnvironment, runReceive } from '../receive.js';
 import { reportError } from '../report-error.js';
 import { type DaemonConfig, loadDaemonConfig, type ServerConfig } from './config.js';
+import { DaemonMetrics } from './daemon-metrics.js';
 import { createNotifier, type Notifier } from './notify.js';
 import { type RunReceive, ServerRunner } from './server-runner.js';
 import { type Changes, Supervisor } from './supervisor.js';
@@ -37,7 +38,19 @@ export async function daemonMain(configFile: string, io: DaemonIo): Promise<numb
     reportError(new Logger({ program: DAEMON_PROGRAM, output: io.stderr }), error);
     return 1;
   }
-  return new Daemon(config, io).run();
+  let metrics: DaemonMetrics | undefined;
+  try {
+    // Bound before any server starts: an address in use refuses the start, as a bad file does.
+    if (config.metricsAddress !== undefined) metrics = await DaemonMetrics.start(config.metricsAddress);
+  } catch (error) {
+    reportError(new Logger({ program: DAEMON_PROGRAM, output: io.stderr }), error);
+    return 1;
+  }
+  try {
+    return await new Daemon(config, io, metrics).run();
+  } finally {
+    await metrics?.close();
+  }
 }
 
 class Daemon {
@@ -47,13 +60,15 @@ class Daemon {
   private readonly logger: Logger;
   private readonly notifier: Notifier;
   private readonly supervisor: Supervisor;
+  private readonly metrics: DaemonMetrics | undefined;
   /** Reloads run one after the other; a stop waits for the one under way. */
   private reloads: Promise<void> = Promise.resolve();
   private reloadQueued = false;
 
-  constructor(config: DaemonConfig, io: DaemonIo) {
+  constructor(config: DaemonConfig, io: DaemonIo, metrics: DaemonMetrics | undefined) {
     this.io = io;
     this.config = config;
+    this.metrics = metrics;
     this.logger = this.loggerFor(undefined);
     this.notifier = createNotifier({ env: io.env, onWarning: (message) => this.logger.warning(message) });
     this.supervisor = new Supervisor((server) => this.runnerFor(server));
@@ -62,6 +77,12 @@ class Daemon {
   async run(): Promise<number> {
     const signals = this.io.signals ?? process;
     const stopped = waitForStop(signals, () => this.queueReload());
+    if (this.metrics !== undefined) {
+      this.logger.info(`serving metrics at ${this.metrics.url}`, {
+        event: 'metrics-listening',
+        url: this.metrics.url,
+      });
+    }
     await this.supervisor.apply(this.config.servers);
     const names = this.config.servers.map((server) => server.name);
     this.logger.info(
@@ -96,7 +117,11 @@ class Daemon {
       config: server,
       logger: this.loggerFor(server.name),
       runReceive: this.io.runReceive ?? runReceive,
-      environment: { env: this.io.env, ...this.io.receiveEnvironment },
+      environment: {
+        env: this.io.env,
+        ...(this.metrics === undefined ? {} : { observer: this.metrics.observerFor(server.name) }),
+        ...this.io.receiveEnvironment,
+      },
     });
   }
 
@@ -131,6 +156,7 @@ class Daemon {
     }
     this.config = { ...next, logFormat: this.config.logFormat, metricsAddress: this.config.metricsAddress };
     const changes = await this.supervisor.apply(next.servers);
+    for (const name of changes.removed) this.metrics?.remove(name);
     this.logger.info(`reloaded: ${describeChanges(changes)}`, { event: 'daemon-reloaded', ...changes });
     await this.notifier.notify('READY=1', `STATUS=${this.status()}`);
   }

@@ -20,6 +20,8 @@ export const REFUSED_SERVER_KEYS: Readonly<Record<string, string>> = {
   'no-password': 'the daemon never asks for a password',
   progress: 'the daemon has no terminal to draw a progress line on',
   json: 'the log format is the whole process\'s; set "log_format: json" at the top of the file',
+  'log-format': 'the log format is the whole process\'s; set "log_format" at the top of the file',
+  'metrics-address': 'one endpoint serves every server; set "metrics_address" at the top of the file',
   help: 'not an option of a server',
   version: 'not an option of a server',
 };
