@@ -1,12 +1,21 @@
-import { mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Cluster, startCluster } from '@wal/pg-cluster';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  daemonMetricsUrl,
   NotifyListener,
+  PROMETHEUS,
+  PROMTOOL,
+  parseSamples,
   python,
+  queryPrometheus,
+  scrapeText,
   serverEntry,
+  serverSample,
   startDaemon,
+  startPrometheus,
   waitForNoWalsender,
   waitForWalsender,
   walsenderPid,
@@ -44,6 +53,8 @@ import {
 
 const VERSION = suiteVersion(18);
 const TABLE = 'daemon_rows';
+const haveTools = existsSync(PROMETHEUS) && existsSync(PROMTOOL);
+const requireTools = process.env.WAL_REQUIRE_CLIENT_TOOLS === '1';
 
 describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
   let first: Cluster;
@@ -203,6 +214,82 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
       listener.stop();
     }
   });
+
+  it.runIf(haveTools || requireTools)(
+    'one /metrics for both servers: promtool accepts it, received bytes grow, a real Prometheus has the lag of both',
+    async () => {
+      const { config, main, other } = layout();
+      const metricsLine = ['metrics_address: 127.0.0.1:0'];
+      writeDaemonConfig(
+        config,
+        [
+          serverEntry(first, 'main', main, { 'status-interval': 1 }),
+          serverEntry(second, 'other', other, { compress: 'lz4', 'status-interval': 1 }),
+        ],
+        metricsLine,
+      );
+      const daemon = startDaemon(first, config);
+      const url = await daemonMetricsUrl(daemon);
+      await waitForWalsender(first, 'main');
+      await waitForWalsender(second, 'other');
+      await waitUntil(async () => (await fetch(url.replace(/metrics$/, 'readyz'))).status === 200, {
+        description: `both servers streaming (/readyz):\n${daemon.stderr}`,
+      });
+
+      const before = parseSamples(await scrapeText(url));
+      await generateWal(first, TABLE, 256 * 1024);
+      await generateWal(second, TABLE, 256 * 1024);
+      const received = (samples: Map<string, number>, server: string) =>
+        serverSample(samples, 'wal_receive_received_bytes_total', server);
+      await waitUntil(
+        async () => {
+          const now = parseSamples(await scrapeText(url));
+          return ['main', 'other'].every(
+            (server) => received(now, server) > received(before, server) + 200 * 1024,
+          );
+        },
+        { description: 'the received bytes of both servers to grow' },
+      );
+      const text = await scrapeText(url);
+      execFileSync(PROMTOOL, ['check', 'metrics'], { input: text });
+      const samples = parseSamples(text);
+      for (const server of ['main', 'other']) {
+        expect(serverSample(samples, 'wal_receive_connected', server)).toBe(1);
+        expect(serverSample(samples, 'wal_receive_lag_bytes', server)).toBeGreaterThanOrEqual(0);
+      }
+
+      const prometheus = await startPrometheus(join(base, `t${counter}`), new URL(url).host);
+      try {
+        let servers: string[] = [];
+        await waitUntil(
+          async () => {
+            const answer = await queryPrometheus(prometheus.url, 'wal_receive_lag_bytes');
+            servers = answer.data.result.map((series) => series.metric.server!).sort();
+            return servers.length === 2;
+          },
+          {
+            intervalMs: 500,
+            description: `Prometheus to have the lag of both servers:\n${prometheus.process.stderr}`,
+          },
+        );
+        expect(servers).toEqual(['main', 'other']);
+      } finally {
+        prometheus.process.signal('SIGTERM');
+        await prometheus.process.wait(30_000);
+      }
+
+      // A removed server's series go with it.
+      writeDaemonConfig(config, [serverEntry(first, 'main', main, { 'status-interval': 1 })], metricsLine);
+      daemon.signal('SIGHUP');
+      await daemon.waitForStderr(/reloaded: added none; removed other/);
+      const after = await scrapeText(url);
+      expect(after).toMatch(/wal_receive_connected\{server="main"\} 1/);
+      expect(after).not.toMatch(/server="other"/);
+
+      daemon.signal('SIGTERM');
+      expect((await daemon.wait(30_000)).code).toBe(0);
+    },
+  );
 
   it('a server whose postmaster stops touches no other: it waits to reconnect, the other streams on', async () => {
     const { config, main, other } = layout();
