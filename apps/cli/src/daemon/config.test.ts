@@ -159,6 +159,12 @@ describe('wal daemon configuration', () => {
     ],
     ['YAML syntax', ['servers:', ...serverA, '    slot: [a', '  - b: 1'], 6, /not valid YAML: /],
     [
+      'unclosed quote at the end',
+      ['servers:', ...serverA, '    slot: "archive', ''],
+      5,
+      /Missing closing "quote/,
+    ],
+    [
       'duplicate key',
       ['servers:', ...serverA, '    name: again'],
       5,

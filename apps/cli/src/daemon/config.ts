@@ -64,7 +64,8 @@ export function parseDaemonConfig(file: string, text: string): DaemonConfig {
   const document = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const syntax = document.errors[0];
   if (syntax !== undefined) {
-    const line = lines.linePos(syntax.pos[0]).line;
+    // An error found at the end of the file (an unclosed quote) is on its last line, not after it.
+    const line = lines.linePos(Math.min(syntax.pos[0], Math.max(0, text.trimEnd().length - 1))).line;
     throw new DaemonConfigError(file, line, undefined, `not valid YAML: ${syntax.message.split('\n')[0]}`);
   }
   const reader = new ConfigReader(file, lines);

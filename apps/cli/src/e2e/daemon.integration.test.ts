@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Cluster, startCluster } from '@wal/pg-cluster';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   daemonMetricsUrl,
+  daemonYaml,
   NotifyListener,
   PROMETHEUS,
   PROMTOOL,
@@ -290,6 +291,84 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
       expect((await daemon.wait(30_000)).code).toBe(0);
     },
   );
+
+  describe('a refused configuration: exit 1, the file, line and key, and nothing started', () => {
+    const cases: [string, (directories: { main: string; other: string }) => string[], number, string][] = [
+      ['unknown top-level key', () => ['metric_address: 127.0.0.1:0'], 1, 'metric_address: unknown key'],
+      ['unknown server key', () => ['    slots: x'], 7, 'server "main" key "slots": unknown key'],
+      [
+        'refused option',
+        () => ['    endpos: 0/5000000'],
+        7,
+        'server "main" key "endpos": not taken by wal daemon',
+      ],
+      [
+        'wrong type',
+        () => ['    synchronous: 1'],
+        7,
+        'server "main" key "synchronous": must be true or false',
+      ],
+      [
+        'bad option value',
+        () => ['    status-interval: -1'],
+        7,
+        'server "main" key "status-interval": -s/--status-interval must be in range',
+      ],
+      [
+        'missing name',
+        ({ other }) => ['  - conninfo: host=x', `    directory: ${other}`],
+        7,
+        'servers[1] key "name": missing',
+      ],
+      [
+        'missing conninfo',
+        ({ other }) => ['  - name: b', `    directory: ${other}`],
+        7,
+        'server "b" key "conninfo": missing',
+      ],
+      [
+        'missing directory',
+        () => ['  - name: b', '    conninfo: host=x'],
+        7,
+        'server "b" key "directory": missing',
+      ],
+      [
+        'duplicate name',
+        ({ other }) => ['  - name: main', '    conninfo: host=x', `    directory: ${other}`],
+        7,
+        'server "main": the name is taken by the server at line 2',
+      ],
+      [
+        'one directory for two servers',
+        ({ main }) => ['  - name: b', '    conninfo: host=x', `    directory: ${main}`],
+        7,
+        'server "b" key "directory": ',
+      ],
+      ['YAML syntax', () => ['    slot: a: b'], 7, 'not valid YAML: '],
+      [
+        'bad metrics address',
+        () => ['metrics_address: 127.0.0.1'],
+        1,
+        'metrics_address: invalid metrics address "127.0.0.1"',
+      ],
+    ];
+
+    it.each(cases)('%s', async (_kind, bad, line, message) => {
+      const { config, main, other } = layout();
+      const valid = serverEntry(first, 'main', main, { slot: 'daemon_never', 'create-slot': true });
+      const lines = daemonYaml([valid]).trimEnd().split('\n');
+      const text = line === 1 ? [...bad({ main, other }), ...lines] : [...lines, ...bad({ main, other })];
+      writeFileSync(config, `${text.join('\n')}\n`);
+      const result = await startDaemon(first, config).wait(30_000);
+      expect(result.code, describeRun(result)).toBe(1);
+      expect(result.stderr.split('\n')[0]).toContain(`wal daemon: error: ${config}:${line}: ${message}`);
+      expect(result.stderr).not.toMatch(/starting|started/);
+      expect(matching(main, /./)).toEqual([]);
+      expect(await first.sql("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'daemon_never'")).toEqual(
+        [],
+      );
+    });
+  });
 
   it('a server whose postmaster stops touches no other: it waits to reconnect, the other streams on', async () => {
     const { config, main, other } = layout();
