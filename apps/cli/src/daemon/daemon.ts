@@ -83,7 +83,9 @@ class Daemon {
         url: this.metrics.url,
       });
     }
-    await this.supervisor.apply(this.config.servers);
+    // The first start is the first of the reloads: a SIGHUP meanwhile waits for it.
+    this.reloads = this.supervisor.apply(this.config.servers).then(() => undefined);
+    await this.reloads;
     const names = this.config.servers.map((server) => server.name);
     this.logger.info(
       `started ${names.length} server${names.length === 1 ? '' : 's'} from ${this.config.file}`,

@@ -180,8 +180,9 @@ export function serverSample(samples: Map<string, number>, name: string, server:
 
 /** The metrics URL the daemon printed (`serving metrics at …`). */
 export async function daemonMetricsUrl(daemon: RunningProcess): Promise<string> {
-  await daemon.waitForStderr(/serving metrics at http:\/\/\S+\/metrics/);
-  return /serving metrics at (http:\/\/\S+\/metrics)/.exec(daemon.stderr)![1]!;
+  // Text or JSON lines: the URL ends before white space or a quote.
+  await daemon.waitForStderr(/serving metrics at http:\/\/[^\s"]+\/metrics/);
+  return /serving metrics at (http:\/\/[^\s"]+\/metrics)/.exec(daemon.stderr)![1]!;
 }
 
 async function freePort(): Promise<number> {

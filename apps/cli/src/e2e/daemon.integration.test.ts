@@ -95,8 +95,14 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
   it('archives both servers, one with lz4, equal to pg_wal; SIGTERM exits 0 with the .partial files kept', async () => {
     const { config, main, other } = layout();
     writeDaemonConfig(config, [
-      serverEntry(first, 'main', main, { slot: 'daemon_main', 'create-slot': true, verbose: true }),
-      serverEntry(second, 'other', other, { compress: 'lz4', verbose: true }),
+      // Status every second: the wait for the written position below need not wait 10 s per report.
+      serverEntry(first, 'main', main, {
+        slot: 'daemon_main',
+        'create-slot': true,
+        verbose: true,
+        'status-interval': 1,
+      }),
+      serverEntry(second, 'other', other, { compress: 'lz4', verbose: true, 'status-interval': 1 }),
     ]);
     const daemon = startDaemon(first, config);
     await waitForWalsender(first, 'main');
@@ -220,7 +226,7 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
     'one /metrics for both servers: promtool accepts it, received bytes grow, a real Prometheus has the lag of both',
     async () => {
       const { config, main, other } = layout();
-      const metricsLine = ['metrics_address: 127.0.0.1:0'];
+      const metricsLine = ['metrics_address: 127.0.0.1:0', 'log_format: json'];
       writeDaemonConfig(
         config,
         [
@@ -288,7 +294,19 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
       expect(after).not.toMatch(/server="other"/);
 
       daemon.signal('SIGTERM');
-      expect((await daemon.wait(30_000)).code).toBe(0);
+      const result = await daemon.wait(30_000);
+      expect(result.code, describeRun(result)).toBe(0);
+      // log_format: json: every line a record; a server's records carry its name.
+      const records = result.stderr
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(records.every((record) => record.program === 'wal daemon')).toBe(true);
+      expect(records).toContainEqual(expect.objectContaining({ server: 'other', event: 'server-stopped' }));
+      expect(records).toContainEqual(expect.objectContaining({ server: 'main', event: 'server-stopped' }));
+      expect(records).toContainEqual(
+        expect.objectContaining({ event: 'daemon-reloaded', removed: ['other'] }),
+      );
     },
   );
 
