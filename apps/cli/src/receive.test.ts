@@ -971,6 +971,16 @@ describe('runReceive: streaming', () => {
       'failed WAL_ERR_STREAM_SERVER_VERSION',
     ]);
 
+    // --no-loop ends on a disconnection: the observer sees the event, then the same error as the end.
+    seen.length = 0;
+    const lost = harness({
+      events: replay([
+        { type: 'disconnected', error: new WalError('WAL_ERR_STREAM_TERMINATED', 'x'), retryInMs: 5000 },
+      ]),
+    });
+    expect(await runReceive(options('-D', directory, '-n'), { ...lost.environment, observer })).toBe(1);
+    expect(seen).toEqual(['disconnected', 'failed WAL_ERR_STREAM_TERMINATED']);
+
     seen.length = 0;
     const stopped = harness({ events: replay(streamEvents) });
     expect(await runReceive(options('-D', directory), { ...stopped.environment, observer })).toBe(0);

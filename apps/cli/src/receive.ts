@@ -537,6 +537,7 @@ class ReceiveRun {
     const { logger } = this;
     reportError(logger, event.error, { slot: this.options.slot });
     if (this.options.noLoop) {
+      this.failed(event.error);
       logger.error('disconnected');
       return 1;
     }

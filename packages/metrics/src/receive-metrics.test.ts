@@ -100,6 +100,17 @@ describe('ReceiveMetrics', () => {
     expect(values.get('wal_receive_connected{server="main"}')).toBe(0);
   });
 
+  it('counts the error of a disconnected event once when the run then fails on it (--no-loop)', async () => {
+    const registry = createMetricsRegistry({ processMetrics: false });
+    const metrics = new ReceiveMetrics(registry, 'default');
+    const error = new WalError('WAL_ERR_STREAM_TERMINATED', 'terminated', { retryable: true });
+    metrics.observe({ type: 'disconnected', error, retryInMs: 5000 });
+    metrics.failed(error);
+    expect(metrics.health).toBe('failed');
+    const values = await samples(registry);
+    expect(values.get('wal_receive_errors_total{server="default",code="WAL_ERR_STREAM_TERMINATED"}')).toBe(1);
+  });
+
   it('follows a timeline switch from the segment start of the switch point', async () => {
     const registry = createMetricsRegistry({ processMetrics: false });
     const metrics = new ReceiveMetrics(registry, 'default');
@@ -122,6 +133,17 @@ describe('ReceiveMetrics', () => {
     expect(values.get('wal_receive_timeline{server="default"}')).toBe(2);
     expect(values.get('wal_receive_received_bytes_total{server="default"}')).toBe(0x300 + 0x400);
     expect(values.get('wal_receive_lag_bytes{server="default"}')).toBe(0);
+  });
+
+  it('never shows the flushed position below where streaming started (an empty directory reports 0)', async () => {
+    const registry = createMetricsRegistry({ processMetrics: false });
+    const metrics = new ReceiveMetrics(registry, 'default');
+    metrics.observe(connected);
+    metrics.observe({ type: 'streaming-started', lsn: 0x7000000n, timeline: 1 });
+    metrics.observe({ type: 'progress', receivedLsn: 0x7000100n, durableLsn: 0n, serverWalEnd: 0x7000200n });
+    const values = await samples(registry);
+    expect(values.get('wal_receive_flushed_lsn{server="default"}')).toBe(0x7000000);
+    expect(values.get('wal_receive_lag_bytes{server="default"}')).toBe(0x200);
   });
 
   it('shows no positions before the stream reports them, and the upload status once set', async () => {

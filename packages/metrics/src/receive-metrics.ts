@@ -23,6 +23,8 @@ export class ReceiveMetrics {
   private readonly state: ServerState;
   private readonly families: ReceiveFamilies;
   private currentHealth: ReceiveHealth = 'starting';
+  /** The error counted last: `failed` with the error a `disconnected` event carried counts it once. */
+  private lastError: unknown;
 
   constructor(registry: Registry, server: string) {
     this.server = server;
@@ -49,6 +51,7 @@ export class ReceiveMetrics {
       case 'streaming-started':
         // Every connection streams from a segment start, WAL that may have been received before.
         state.countedLsn = event.lsn;
+        state.streamStartLsn = event.lsn;
         state.receivedLsn = event.lsn;
         state.timeline = event.timeline;
         this.currentHealth = 'streaming';
@@ -77,10 +80,13 @@ export class ReceiveMetrics {
     }
   }
 
-  /** A failure that ended the stream (not retried): counted, and the server is `failed`. */
+  /**
+   * A failure that ended the stream (not retried): counted, unless it is the error of the
+   * `disconnected` event just observed (a `--no-loop` run ends on it), and the server is `failed`.
+   */
   failed(error: unknown): void {
     this.state.connected = false;
-    this.error(error);
+    if (error !== this.lastError) this.error(error);
     this.currentHealth = 'failed';
   }
 
@@ -89,6 +95,7 @@ export class ReceiveMetrics {
    * `observe` already counts the error of a `disconnected` event.
    */
   error(error: unknown): void {
+    this.lastError = error;
     const code = errorCode(error);
     const errors = this.state.errors;
     errors.set(code, (errors.get(code) ?? 0) + 1);
@@ -115,7 +122,8 @@ export class ReceiveMetrics {
       state.countedLsn = receivedLsn;
     }
     state.receivedLsn = receivedLsn;
-    state.flushedLsn = durableLsn;
+    // A sink with nothing durable yet (an empty directory) reports 0.
+    state.flushedLsn = durableLsn > state.streamStartLsn ? durableLsn : state.streamStartLsn;
     // 0 until the server has sent a message carrying its WAL end.
     if (serverWalEnd > 0n) state.serverLsn = serverWalEnd;
   }

@@ -8,6 +8,11 @@ export interface ServerState {
   receivedBytes: number;
   /** Where the bytes counted so far end: the next progress counts from here. */
   countedLsn: bigint;
+  /**
+   * Where the current connection started streaming: WAL before it is not owed (the archive holds
+   * it, or it predates the archive), so the flushed position is never shown below it.
+   */
+  streamStartLsn: bigint;
   /** LSNs and the timeline are undefined until the stream first reports them. */
   receivedLsn: bigint | undefined;
   flushedLsn: bigint | undefined;
@@ -36,6 +41,7 @@ export function newServerState(server: string): ServerState {
     server,
     receivedBytes: 0,
     countedLsn: 0n,
+    streamStartLsn: 0n,
     receivedLsn: undefined,
     flushedLsn: undefined,
     serverLsn: undefined,

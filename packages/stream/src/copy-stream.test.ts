@@ -443,4 +443,26 @@ describe('CopyStream: a server that does not read what we send', () => {
     expect(stream.sent.filter((message) => message.type !== 'status')).toEqual([]);
     expect(stream.statuses).toHaveLength(1);
   });
+
+  it('reports progress on a keepalive while idle, at most once per progress interval', async () => {
+    const stream = new FakeReplicationStream().answerCopyDone();
+    let now = 1000;
+    const clock = { monotonic: () => now, wall: () => 0 };
+    stream.pushKeepalive(START + 0x80n, false).pushKeepalive(START + 0x90n, false);
+    const run = start(stream, new MemorySink(), undefined, undefined, { clock });
+    const progress = () => run.events.filter((event) => event.type === 'progress');
+    await until(() => progress().length === 1, 'the first keepalive is reported');
+    // The second came within the interval: nothing more until the clock moves on.
+    for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(progress()).toEqual([
+      { type: 'progress', receivedLsn: START, durableLsn: 0n, serverWalEnd: START + 0x80n },
+    ]);
+    now += 500;
+    stream.pushKeepalive(START + 0xa0n, false);
+    await until(() => progress().length === 2, 'a keepalive after the interval is reported');
+    expect(progress()[1]).toMatchObject({ serverWalEnd: START + 0xa0n });
+    run.abort.abort();
+    await run.done;
+    expect(run.run.error).toBeUndefined();
+  });
 });

@@ -402,11 +402,22 @@ export class CopyStream {
   /** ProcessKeepaliveMsg: note the server's WAL end, and reply at once when asked. */
   #handleKeepalive(message: PrimaryKeepalive, now: number): void {
     if (message.walEnd > this.#serverWalEnd) this.#serverWalEnd = message.walEnd;
+    // A server without new WAL sends only keepalives: report them (throttled) while nothing is
+    // held back, so a watcher (metrics) sees the stream alive and the server's WAL end.
+    if (this.#idleKeepaliveReportDue(now)) this.#events.push(this.#progress(now));
     if (!message.replyRequested) return;
     // pg_receivewal fsyncs before replying when it reports flush; we reply at once (the sink
     // may be busy) and again once a flush has made the received WAL durable.
     if (this.#options.reportFlush && this.#durableLsn() < this.receivedLsn) this.#flushWanted = true;
     this.#sendStatus(now);
+  }
+
+  #idleKeepaliveReportDue(now: number): boolean {
+    return (
+      now - this.#lastProgressAt >= PROGRESS_INTERVAL_MS &&
+      this.#pipeline.idle &&
+      this.writtenLsn === this.receivedLsn
+    );
   }
 
   /**

@@ -216,6 +216,22 @@ describe(`wal receive --metrics-address on PostgreSQL ${VERSION}`, () => {
       'wal receive: error: invalid value "localhost" for option --metrics-address: expected HOST:PORT, [IPV6]:PORT or :PORT, with a port from 0 to 65535\n',
     );
 
+    // The same refusal in JSON logs: the code, and the server label of the metrics.
+    const json = await runReceive(cluster, [
+      '-D',
+      directory,
+      '--log-format',
+      'json',
+      '--metrics-address=localhost',
+    ]);
+    expect(json.code, describeRun(json)).toBe(1);
+    expect(JSON.parse(json.stderr)).toMatchObject({
+      level: 'error',
+      code: 'WAL_ERR_CLI_INVALID_VALUE',
+      server: 'default',
+      message: expect.stringContaining('--metrics-address'),
+    });
+
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const { port } = taken.address() as { port: number };

@@ -37,6 +37,7 @@ const PUBLIC_PACKAGES = [
   '@wal/archive',
   '@wal/cli',
   '@wal/libpq-lite',
+  '@wal/metrics',
   '@wal/protocol',
   '@wal/sink-fs',
   '@wal/stream',
