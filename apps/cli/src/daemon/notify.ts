@@ -60,8 +60,9 @@ function send(
       resolve();
     });
     child.on('close', (code) => {
+      const reason = stderr.trim() === '' ? '' : `: ${stderr.trim()}`;
       if (code !== 0)
-        warnOnce('exit', `could not notify systemd: ${command} exited with status ${code}: ${stderr.trim()}`);
+        warnOnce('exit', `could not notify systemd: ${command} exited with status ${code}${reason}`);
       resolve();
     });
   });
