@@ -1,7 +1,9 @@
+import { WalError } from '@wal/protocol';
 import { describe, expect, it } from 'vitest';
 import { Logger } from '../log.js';
 import type { ReceiveEnvironment } from '../receive.js';
 import type { ReceiveOptions } from '../receive-options.js';
+import { reportError } from '../report-error.js';
 import { CapturedOutput } from '../test-support.js';
 import { parseDaemonConfig, type ServerConfig } from './config.js';
 import { ServerRunner } from './server-runner.js';
@@ -151,5 +153,21 @@ describe('Supervisor', () => {
     expect(created).toEqual(['a', 'b', 'b', 'c']);
     await supervisor.stopAll();
     expect(supervisor.servers).toEqual([]);
+  });
+});
+
+describe("a daemon server's errors", () => {
+  it('suggest keys of the file, not flags', () => {
+    const output = new CapturedOutput();
+    const logger = new Logger({ program: 'wal daemon', output, server: 'main' });
+    reportError(logger, new WalError('WAL_ERR_CONNECTION_REFUSED', 'connection refused'));
+    const missing = Object.assign(new WalError('WAL_ERR_STREAM_SLOT_MISSING', 'x'), { slot: 'archive' });
+    reportError(logger, missing);
+    expect(output.lines).toEqual([
+      'wal daemon [main]: error: connection refused',
+      "wal daemon [main]: hint: Check the host and port in the server's conninfo (or its host and port keys).",
+      'wal daemon [main]: error: replication slot "archive" does not exist',
+      'wal daemon [main]: hint: Add "create-slot: true" to the server\'s entry and reload, or create the slot.',
+    ]);
   });
 });
