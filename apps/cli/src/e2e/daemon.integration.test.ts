@@ -388,6 +388,34 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
     });
   });
 
+  it('a server that is down when the daemon starts is started again with backoff; /healthz is 503 until it streams', async () => {
+    const { config, main, other } = layout();
+    writeDaemonConfig(
+      config,
+      [serverEntry(first, 'main', main), serverEntry(second, 'other', other)],
+      ['metrics_address: 127.0.0.1:0'],
+    );
+    await second.shutdown('fast');
+    const daemon = startDaemon(first, config);
+    let health = '';
+    try {
+      health = (await daemonMetricsUrl(daemon)).replace(/metrics$/, 'healthz');
+      await daemon.waitForStderr(
+        /wal daemon \[other\]: warning: stopped with exit status 1; starting again in 5 seconds/,
+      );
+      expect(daemon.stderr).toMatch(/wal daemon \[other\]: error: connection to server at .* failed/);
+      await waitForWalsender(first, 'main');
+      expect((await fetch(health)).status).toBe(503);
+    } finally {
+      await second.start();
+    }
+    // Back up: started again by the daemon (after 5, then 10 s), without a reload.
+    await waitForWalsender(second, 'other', 45_000);
+    await waitUntil(async () => (await fetch(health)).status === 200, { description: '/healthz 200 again' });
+    daemon.signal('SIGTERM');
+    expect((await daemon.wait(30_000)).code).toBe(0);
+  });
+
   it('a server whose postmaster stops touches no other: it waits to reconnect, the other streams on', async () => {
     const { config, main, other } = layout();
     writeDaemonConfig(config, [serverEntry(first, 'main', main), serverEntry(second, 'other', other)]);
