@@ -153,7 +153,9 @@ describe(`@wal/cli packed and installed with npm, streaming from PostgreSQL ${VE
       (error: { code?: number; stderr?: string }) => error,
     );
     expect(refused?.code).toBe(1);
-    expect(refused?.stderr).toContain(`wal daemon: error: ${config}:2: server "main" key "conninfo": missing\n`);
+    expect(refused?.stderr).toContain(
+      `wal daemon: error: ${config}:2: server "main" key "conninfo": missing\n`,
+    );
   });
 
   it('streams to an end position, plain and -Z lz4, byte for byte the server pg_wal', async () => {
