@@ -1,7 +1,17 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type ListenAddress, parseListenAddress } from '@wal/metrics/address';
-import { isMap, isScalar, isSeq, LineCounter, type Node, type Pair, parseDocument, type YAMLMap } from 'yaml';
+import {
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  type Pair,
+  parseDocument,
+  type YAMLMap,
+} from 'yaml';
 import { checkDirectory } from '../receive.js';
 import { parseReceiveCommandLine, type ReceiveOptions } from '../receive-options.js';
 import { DaemonConfigError } from './config-error.js';
@@ -74,6 +84,9 @@ export function parseDaemonConfig(file: string, text: string): DaemonConfig {
   return reader.daemon(root);
 }
 
+/** A server entry's keys, each with its pair (for the line) and its plain value. */
+type EntryValues = Map<string, { pair: Pair; value: unknown }>;
+
 class ConfigReader {
   private readonly file: string;
   private readonly lines: LineCounter;
@@ -87,12 +100,11 @@ class ConfigReader {
     return new DaemonConfigError(this.file, this.lineOf(node), key, problem, cause);
   }
 
+  /** The line of a pair's key, or of a node; none for what the file does not have. */
   lineOf(node: Node | Pair | null | undefined): number | undefined {
-    const range = node === null || node === undefined ? undefined : 'range' in node ? node.range : undefined;
-    const keyRange =
-      node !== null && node !== undefined && 'key' in node ? (node.key as Node)?.range : undefined;
-    const offset = (keyRange ?? range)?.[0];
-    return offset === undefined ? undefined : this.lines.linePos(offset).line;
+    if (node === null || node === undefined) return undefined;
+    const range = isPair(node) ? (node.key as Node | null)?.range : node.range;
+    return range === undefined || range === null ? undefined : this.lines.linePos(range[0]).line;
   }
 
   daemon(root: YAMLMap): DaemonConfig {
@@ -149,7 +161,7 @@ class ConfigReader {
   private server(entry: Node | null, index: number): ServerConfig {
     const label = `servers[${index}]`;
     if (!isMap(entry)) throw this.error(entry, label, 'must be a mapping with name, conninfo and directory');
-    const values = new Map<string, { pair: Pair; value: unknown }>();
+    const values: EntryValues = new Map();
     for (const pair of entry.items) {
       const key = this.keyOf(pair, label);
       if (!isScalar(pair.value) && pair.value !== null) {
@@ -181,11 +193,7 @@ class ConfigReader {
     return { name, line: this.lineOf(entry) ?? 0, options, ensureSlot, identity };
   }
 
-  private serverName(
-    entry: YAMLMap,
-    values: Map<string, { pair: Pair; value: unknown }>,
-    label: string,
-  ): string {
+  private serverName(entry: YAMLMap, values: EntryValues, label: string): string {
     const name = this.requiredText(entry, values, 'name', label);
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
       throw this.error(
@@ -197,12 +205,7 @@ class ConfigReader {
     return name;
   }
 
-  private requiredText(
-    entry: YAMLMap,
-    values: Map<string, { pair: Pair; value: unknown }>,
-    key: string,
-    where: string,
-  ): string {
+  private requiredText(entry: YAMLMap, values: EntryValues, key: string, where: string): string {
     const found = values.get(key);
     if (found === undefined) throw this.error(entry, `${where} key "${key}"`, 'missing');
     if (typeof found.value !== 'string' || found.value === '') {
@@ -212,11 +215,7 @@ class ConfigReader {
   }
 
   /** The directory as an absolute path (relative ones from the file's directory), which must exist. */
-  private serverDirectory(
-    entry: YAMLMap,
-    values: Map<string, { pair: Pair; value: unknown }>,
-    where: string,
-  ): string {
+  private serverDirectory(entry: YAMLMap, values: EntryValues, where: string): string {
     const given = this.requiredText(entry, values, 'directory', where);
     const directory = resolve(dirname(resolve(this.file)), given);
     try {
