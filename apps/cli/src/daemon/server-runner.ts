@@ -1,3 +1,4 @@
+import { type Connection, type ConnectOptions, connect } from '@wal/libpq-lite';
 import { ReconnectBackoff } from '@wal/stream';
 import type { Logger } from '../log.js';
 import type { ReceiveEnvironment } from '../receive.js';
@@ -35,6 +36,8 @@ export class ServerRunner {
   private readonly logger: Logger;
   private readonly backoff: ReconnectBackoff;
   private stopRequested = false;
+  /** Aborts what a run's own stop does not reach: its first connection attempt. */
+  private readonly stopping = new AbortController();
   /** The running run's stop (ReceiveRun's handler), once it trapped "signals". */
   private stopRun: ((signal: NodeJS.Signals) => void) | undefined;
   /** Ends the wait between two runs early (stop, or a reload asking failed servers to try now). */
@@ -65,6 +68,7 @@ export class ServerRunner {
       this.stopRequested = true;
       this.#state = 'stopping';
       this.stopRun?.('SIGTERM');
+      this.stopping.abort();
       this.wakeUp?.();
     }
     await this.loop;
@@ -113,9 +117,27 @@ export class ServerRunner {
   private run(options: ReceiveOptions): Promise<number> {
     return this.options.runReceive(options, {
       ...this.options.environment,
+      connect: this.connectUntilStopped(),
       logger: this.logger,
       onStopSignal: (handler) => this.trapStop(handler),
     });
+  }
+
+  /**
+   * `wal receive` makes its first connection without its stop signal (Ctrl-C at a password prompt
+   * ends the program there); a daemon's stop or reload must not wait for a host that does not
+   * answer, so every attempt also ends with this runner's stop.
+   */
+  private connectUntilStopped(): (
+    parameters: Record<string, string>,
+    options: ConnectOptions,
+  ) => Promise<Connection> {
+    const connectOnce = this.options.environment?.connect ?? connect;
+    return (parameters, options) => {
+      const signals =
+        options.signal === undefined ? [this.stopping.signal] : [options.signal, this.stopping.signal];
+      return connectOnce(parameters, { ...options, signal: AbortSignal.any(signals) });
+    };
   }
 
   /**

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type Cluster, startCluster } from '@wal/pg-cluster';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -414,6 +415,40 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
     await waitUntil(async () => (await fetch(health)).status === 200, { description: '/healthz 200 again' });
     daemon.signal('SIGTERM');
     expect((await daemon.wait(30_000)).code).toBe(0);
+  });
+
+  it('a server whose host never answers holds up neither a reload that removes it nor SIGTERM', async () => {
+    // Accepts connections and never says a word: without connect_timeout, libpq would wait forever.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const { config, main, other } = layout();
+      const mute = { name: 'mute', conninfo: `host=127.0.0.1 port=${port} user=nobody`, directory: other };
+      writeDaemonConfig(config, [serverEntry(first, 'main', main), mute]);
+      const daemon = startDaemon(first, config);
+      const mainPid = await waitForWalsender(first, 'main');
+      await waitUntil(() => sockets.length === 1, {
+        description: 'the connection attempt to the silent host',
+      });
+      writeDaemonConfig(config, [serverEntry(first, 'main', main)]);
+      daemon.signal('SIGHUP');
+      await daemon.waitForStderr(/reloaded: added none; removed mute; restarted none; unchanged main/);
+      expect(await walsenderPid(first, 'main')).toBe(mainPid);
+
+      writeDaemonConfig(config, [serverEntry(first, 'main', main), mute]);
+      daemon.signal('SIGHUP');
+      await daemon.waitForStderr(/reloaded: added mute/);
+      await waitUntil(() => sockets.length === 2, { description: 'the second connection attempt' });
+      daemon.signal('SIGTERM');
+      const result = await daemon.wait(30_000);
+      expect(result.code, describeRun(result)).toBe(0);
+      expect(result.stderr).toMatch(/wal daemon \[mute\]: stopped\n[\s\S]*wal daemon \[mute\]: stopped\n/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 
   it('a server whose postmaster stops touches no other: it waits to reconnect, the other streams on', async () => {
