@@ -20,6 +20,32 @@ function logger(options: { json?: boolean; isTTY?: boolean } = {}) {
 }
 
 describe('Logger', () => {
+  it("a daemon's server: its name in brackets after the program, a server field in JSON", () => {
+    const text = new CapturedOutput();
+    const log = new Logger({ program: 'wal daemon', output: text, server: 'main' });
+    log.error('e');
+    log.info('i');
+    log.serverNotice({ severity: 'NOTICE', message: 'n' } as never);
+    expect(text.lines).toEqual([
+      'wal daemon [main]: error: e',
+      'wal daemon [main]: i',
+      'wal daemon [main]: NOTICE:  n',
+    ]);
+    const json = new CapturedOutput();
+    const now = () => new Date('2026-01-02T03:04:05.000Z');
+    new Logger({ program: 'wal daemon', output: json, json: true, server: 'main', now }).info('i', {
+      event: 'x',
+    });
+    expect(JSON.parse(json.lines[0]!)).toEqual({
+      time: '2026-01-02T03:04:05.000Z',
+      program: 'wal daemon',
+      server: 'main',
+      level: 'info',
+      message: 'i',
+      event: 'x',
+    });
+  });
+
   it('writes PostgreSQL-style lines: level words except for info', () => {
     const { output, logger: log } = logger();
     log.error('e');

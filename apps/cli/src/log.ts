@@ -31,6 +31,11 @@ export interface LoggerOptions {
    * "Messages"); false under the drop-in name `pg_receivewal`. Default true.
    */
   readonly ownWording?: boolean;
+  /**
+   * The `wal daemon` server the lines are about: text lines start `wal daemon [main]: …`, JSON
+   * records carry a `server` field.
+   */
+  readonly server?: string;
   readonly now?: () => Date;
   /**
    * Added to every JSON record after `message`: `server` names the archived server, as the
@@ -43,6 +48,7 @@ export class Logger {
   readonly program: string;
   readonly json: boolean;
   readonly ownWording: boolean;
+  readonly server: string | undefined;
   private readonly output: LogOutput;
   private readonly now: () => Date;
   private readonly fields: Readonly<Record<string, unknown>>;
@@ -56,6 +62,7 @@ export class Logger {
     this.output = options.output;
     this.json = options.json ?? false;
     this.ownWording = options.ownWording ?? true;
+    this.server = options.server;
     this.now = options.now ?? (() => new Date());
   }
 
@@ -104,7 +111,8 @@ export class Logger {
       });
       return;
     }
-    let text = `${escapeControlCharacters(fields.severity)}:  ${escapeControlCharacters(fields.message)}\n`;
+    // A daemon's notice says which server sent it, libpq's form after the label.
+    let text = `${this.server === undefined ? '' : `${this.label}: `}${escapeControlCharacters(fields.severity)}:  ${escapeControlCharacters(fields.message)}\n`;
     if (fields.detail !== undefined) text += `DETAIL:  ${escapeControlCharacters(fields.detail)}\n`;
     if (fields.hint !== undefined) text += `HINT:  ${escapeControlCharacters(fields.hint)}\n`;
     if (fields.internalQuery !== undefined)
@@ -115,7 +123,7 @@ export class Logger {
   /** A complaint printed bare after the program name, as glibc's getopt prints its own. */
   bare(message: string): void {
     if (this.json) this.line('error', message);
-    else this.emit(`${this.program}: ${escapeControlCharacters(message, { keepLineBreaks: true })}\n`);
+    else this.emit(`${this.label}: ${escapeControlCharacters(message, { keepLineBreaks: true })}\n`);
   }
 
   /** Whether a progress line would be seen: only on a terminal, never in JSON mode. */
@@ -138,9 +146,11 @@ export class Logger {
 
   private line(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
     if (this.json) {
+      const server = this.server === undefined ? {} : { server: this.server };
       const record = {
         time: this.now().toISOString(),
         program: this.program,
+        ...server,
         level,
         message,
         ...this.fields,
@@ -151,7 +161,12 @@ export class Logger {
     }
     const prefix = level === 'info' ? '' : `${level}: `;
     const keepLineBreaks = level !== 'detail' && level !== 'hint';
-    this.emit(`${this.program}: ${prefix}${escapeControlCharacters(message, { keepLineBreaks })}\n`);
+    this.emit(`${this.label}: ${prefix}${escapeControlCharacters(message, { keepLineBreaks })}\n`);
+  }
+
+  /** What starts a text line: the program, and the daemon's server in brackets. */
+  private get label(): string {
+    return this.server === undefined ? this.program : `${this.program} [${this.server}]`;
   }
 
   private emit(text: string): void {

@@ -60,7 +60,47 @@ const SUGGESTIONS_BY_SQLSTATE: Readonly<Record<string, string>> = {
     'The server has already removed that WAL: stream through a replication slot so it keeps WAL until received.',
 };
 
-export function suggestionFor(error: WalError): string | undefined {
+/**
+ * A `wal daemon` server's configuration has keys, not flags: where the suggestion above names a
+ * flag, the daemon's names the key (docs/adr/0014-wal-daemon.md).
+ */
+const DAEMON_SUGGESTIONS: Readonly<Record<string, Suggestion>> = {
+  WAL_ERR_CONNECTION_REFUSED: "Check the host and port in the server's conninfo (or its host and port keys).",
+  WAL_ERR_AUTH_FAILED:
+    "Check the user name and the password: the server's conninfo, a password file or PGPASSWORD.",
+  WAL_ERR_AUTH_NO_PASSWORD:
+    "The server wants a password: give one in the server's conninfo, a password file (PGPASSFILE) or PGPASSWORD.",
+  WAL_ERR_CONNINFO: 'conninfo must be keyword=value pairs or a postgresql:// URI.',
+  WAL_ERR_TLS_NOT_SUPPORTED:
+    "The server does not offer SSL: enable ssl on the server, or give sslmode=prefer in the server's conninfo.",
+  WAL_ERR_STREAM_SLOT_MISSING:
+    'Add "create-slot: true" to the server\'s entry and reload, or create the slot.',
+  '42704': 'Add "create-slot: true" to the server\'s entry and reload, or create the slot.',
+  WAL_ERR_STREAM_WAL_REMOVED: (error) =>
+    slotOf(error) === undefined
+      ? 'Give the server a slot ("slot: NAME" with "create-slot: true") so the server keeps WAL until it is received.'
+      : daemonRecreateSlot(error),
+  WAL_ERR_STREAM_SLOT_INVALIDATED: (error) => daemonRecreateSlot(error),
+};
+
+function daemonRecreateSlot(error: WalError): string | undefined {
+  const slot = slotOf(error);
+  return slot === undefined
+    ? undefined
+    : `Drop the slot (wal receive --drop-slot --slot=${slot}); with "create-slot: true" the server creates it again on its next start.`;
+}
+
+/** The suggestion for a `wal daemon` server's error, or undefined to use `wal receive`'s. */
+function daemonSuggestionFor(error: WalError): string | undefined {
+  const suggestion = DAEMON_SUGGESTIONS[sqlStateOf(error) ?? ''] ?? DAEMON_SUGGESTIONS[error.code];
+  return typeof suggestion === 'function' ? suggestion(error) : suggestion;
+}
+
+export function suggestionFor(error: WalError, daemon = false): string | undefined {
+  if (daemon) {
+    const suggestion = daemonSuggestionFor(error);
+    if (suggestion !== undefined) return suggestion;
+  }
   const bySqlState = sqlStateOf(error);
   // A slot that --drop-slot does not find needs no creating.
   if (bySqlState === '42704' && commandOf(error)?.startsWith('DROP_REPLICATION_SLOT')) return undefined;
@@ -148,7 +188,8 @@ export function reportError(logger: Logger, error: unknown, context: ReportConte
       if (!message.includes(server.hint)) logger.hint(server.hint);
       return;
     }
-    const suggestion = logger.ownWording ? (suggestionFor(error) ?? adviceOf(error)) : undefined;
+    const daemon = logger.server !== undefined;
+    const suggestion = logger.ownWording ? (suggestionFor(error, daemon) ?? adviceOf(error)) : undefined;
     if (suggestion) logger.hint(suggestion);
     return;
   }

@@ -144,6 +144,18 @@ describe(`@wal/cli packed and installed with npm, streaming from PostgreSQL ${VE
     const help = await run(wal, ['--help'], { env: plainEnvironment() });
     expect(help.stdout).toMatch(/^ {2}receive /m);
     expect(help.stdout).not.toMatch(/demo/);
+    // `wal daemon` reads its file with the installed yaml: a refused file is named with its line.
+    expect(help.stdout).toMatch(/^ {2}daemon /m);
+    const config = join(prefix, 'daemon.yaml');
+    writeFileSync(config, 'servers:\n  - name: main\n');
+    const refused = await run(wal, ['daemon', '-c', config], { env: plainEnvironment() }).then(
+      () => undefined,
+      (error: { code?: number; stderr?: string }) => error,
+    );
+    expect(refused?.code).toBe(1);
+    expect(refused?.stderr).toContain(
+      `wal daemon: error: ${config}:2: server "main" key "conninfo": missing\n`,
+    );
   });
 
   it('streams to an end position, plain and -Z lz4, byte for byte the server pg_wal', async () => {
