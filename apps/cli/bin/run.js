@@ -7,7 +7,10 @@
 // it loads the client only to run. It sets no V8 flags (scripts/check-rules.mjs checks that).
 // Under the name `pg_receivewal` (a symlink to this file) every argument is `wal receive`'s and
 // the program names itself pg_receivewal (apps/cli/README.md, "Installing as pg_receivewal").
-const argv = process.argv.slice(2);
+// `wal help [COMMAND]` is `wal [COMMAND] --help`: oclif answers it only with its help plugin, and
+// restore and cleanup never reach oclif.
+const given = process.argv.slice(2);
+const argv = given[0] === 'help' ? [...given.slice(1, 2), '--help'] : given;
 const receive = () => import('../dist/receive-entry.bundle.js');
 const { invokedAsDropIn } = await import('../dist/drop-in-name.js');
 
@@ -25,7 +28,7 @@ if (invokedAsDropIn(process.argv[1])) {
   const receiveArguments = receiveFastPathArguments(argv);
   if (receiveArguments === undefined) {
     const { execute } = await import('@oclif/core');
-    await execute({ dir: import.meta.url });
+    await execute({ args: argv, dir: import.meta.url });
   } else {
     await main(receiveArguments);
   }

@@ -158,6 +158,19 @@ describe('wal receive start-up', () => {
     expect(unknown.stderr).toMatch(/no-such-command/);
   });
 
+  it('answers `wal help COMMAND` as `wal COMMAND --help`, and `wal help` as `wal --help`', async () => {
+    for (const command of ['receive', 'restore', 'cleanup', 'verify', 'daemon']) {
+      const help = await wal(['help', command]);
+      const flag = await wal([command, '--help']);
+      expect(help.code, command).toBe(0);
+      expect(help.stdout, command).toBe(flag.stdout);
+      expect(help.stdout, command).toContain(command);
+    }
+    const root = await wal(['help']);
+    expect(root).toMatchObject({ code: 0, stdout: (await wal(['--help'])).stdout });
+    expect(root.stdout).toMatch(/COMMANDS/);
+  });
+
   it('runs as pg_receivewal under that name (a symlink), without oclif, --help included', async () => {
     const dropIn = join(scratch, 'pg_receivewal');
     symlinkSync(CLI_BIN, dropIn);

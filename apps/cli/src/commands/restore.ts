@@ -1,8 +1,8 @@
 import { BaseCommand } from '../base-command.js';
 
 /**
- * `wal restore` for oclif, which lists it. bin/run.js runs every `wal restore` line itself without
- * loading oclif (src/restore.ts); this class is reached only through `wal help restore`.
+ * `wal restore` for oclif, which lists it in `wal --help`. bin/run.js runs every `wal restore`
+ * line itself without loading oclif (src/restore.ts), `--help` and `wal help restore` included.
  */
 export default class Restore extends BaseCommand {
   static override summary = 'Restore one WAL file from an archive: a restore_command.';
