@@ -76,7 +76,8 @@ Usage:
   archive_cleanup_command = '${program} -D /path/to/archive %r'
 
 Options:
-  -D, --directory=ARCHIVE      the archive directory (wal receive -D)
+  -D, --directory=ARCHIVE      the archive (wal receive -D): a directory, or s3://BUCKET/PREFIX
+                               configured from the AWS environment (AWS_ENDPOINT_URL, keys...)
   -d, --debug                  print what is kept and removed to stderr
   -n, --dry-run                print the paths of the files that would be removed, remove nothing
   -x, --strip-extension=EXT    as pg_archivecleanup -x: strip EXT from each name, then consider
@@ -90,7 +91,8 @@ whatever its timeline. History files, backup history files and other files alway
 OLDEST_KEPT_WALFILE is a segment name, possibly with .partial or as a backup history file name
 (000000010000000000000010.00000020.backup).
 
-Exit status: 0 done; 1 the archive could not be read or a file not removed; 2 a bad command
-line, a missing archive or a bad OLDEST_KEPT_WALFILE.
+Exit status: 0 done; 1 the archive could not be read (for a bucket also: missing, access
+denied, store down) or a file not removed; 2 a bad command line, a missing archive directory, a
+malformed s3:// URL or a bad OLDEST_KEPT_WALFILE.
 `;
 }

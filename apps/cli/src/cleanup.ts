@@ -7,8 +7,9 @@ import { type CleanupCommandOptions, cleanupHelpText, parseCleanupCommandLine } 
  * loading oclif, as it does `wal restore`: a standby starts it at every restart point.
  *
  * Exit statuses are pg_archivecleanup's (pg_archivecleanup.c): 2 for a bad command line, a missing
- * archive or a bad OLDEST_KEPT_WALFILE; 1 when the archive cannot be read or a file not removed.
- * PostgreSQL only logs a failed archive_cleanup_command as a warning.
+ * archive (or a malformed s3:// URL) or a bad OLDEST_KEPT_WALFILE; 1 when the archive cannot be
+ * read (a bucket too: missing, denied, or a store that is down) or a file not removed. PostgreSQL
+ * only logs a failed archive_cleanup_command as a warning.
  */
 export const EXIT_DONE = 0;
 export const EXIT_FAILED = 1;
@@ -83,6 +84,7 @@ async function runCleanup(options: CleanupCommandOptions, io: CleanupMainIo, hin
     io.stderr.write(`${io.program}: error: ${error.message}\n`);
     switch (error.code) {
       case 'WAL_ERR_ARCHIVE_INVALID_NAME':
+      case 'WAL_ERR_ARCHIVE_INVALID_LOCATION':
         io.stderr.write(hint);
         return EXIT_USAGE;
       case 'WAL_ERR_ARCHIVE_MISSING':

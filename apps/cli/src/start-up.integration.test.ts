@@ -80,14 +80,14 @@ interface Result {
 
 let runs = 0;
 
-async function wal(args: string[], script = CLI_BIN): Promise<Result> {
+async function wal(args: string[], script = CLI_BIN, env: Record<string, string> = {}): Promise<Result> {
   runs += 1;
   const record = join(scratch, `loaded-${runs}.txt`);
   writeFileSync(record, '');
   const { code, stdout, stderr } = await new RunningProcess(
     process.execPath,
     ['--import', pathToFileURL(hook).href, script, ...args],
-    { ...process.env, WAL_TEST_LOADED_MODULES: record },
+    { ...process.env, ...env, WAL_TEST_LOADED_MODULES: record },
     `wal ${args.join(' ')}`,
   ).result;
   return { code, stdout, stderr, loaded: readFileSync(record, 'utf8').split('\n').filter(Boolean) };
@@ -240,5 +240,24 @@ describe('wal cleanup start-up', () => {
     expect(readdirSync(archive).sort()).toEqual(['000000010000000000000004', '00000002.history']);
     expect(heavyModules(cleaned.loaded)).toEqual([]);
     expect(cleaned.loaded.filter((url) => /\/packages\/[^/]+\/dist\//.test(url))).toEqual([]);
+    // The object-store client is for s3:// archives only (docs/adr/0015-wal-cleanup.md).
+    expect(cleaned.loaded.filter((url) => /@aws-sdk|@smithy|\/s3-source-\w+\.js$/.test(url))).toEqual([]);
+  });
+
+  it('loads the object-store client for an s3:// archive', async () => {
+    // A store nobody answers: the listing fails after its retries, and the client was loaded.
+    const bucket = await wal(['cleanup', '-D', 's3://wal-archive/db', '000000010000000000000004'], CLI_BIN, {
+      AWS_ENDPOINT_URL: `http://127.0.0.1:${await closedPort()}`,
+      AWS_ACCESS_KEY_ID: 'KEY',
+      AWS_SECRET_ACCESS_KEY: 'SECRET-NOT-SHOWN',
+    });
+    expect(bucket.code).toBe(1);
+    expect(bucket.stderr).toMatch(
+      /^wal cleanup: error: could not list the archive "s3:\/\/wal-archive\/db": /,
+    );
+    expect(bucket.loaded.some((url) => /\/s3-source-\w+\.js$/.test(url))).toBe(true);
+    expect(bucket.loaded.some((url) => url.includes('@aws-sdk'))).toBe(true);
+    // node:crypto it needs (MD5s); neither oclif nor lz4.
+    expect(bucket.loaded.filter((url) => /@oclif|lz4-napi/.test(url))).toEqual([]);
   });
 });

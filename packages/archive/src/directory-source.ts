@@ -1,8 +1,9 @@
 import { createReadStream } from 'node:fs';
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { errnoCode, unreadable } from './errors.js';
+import { systemErrorText } from '@wal/protocol';
+import { ArchiveError, errnoCode, unreadable } from './errors.js';
 import type { ArchiveObject, ArchiveSource } from './source.js';
 
 const READ_CHUNK = 1024 * 1024;
@@ -59,6 +60,18 @@ export function directorySource(directory: string): ArchiveSource {
         }
       } catch (error) {
         throw unreadable(error, `could not read "${path(name)}"`);
+      }
+    },
+    async remove(name) {
+      try {
+        await unlink(path(name));
+      } catch (error) {
+        if (errnoCode(error) === 'ENOENT') return;
+        const reason = systemErrorText(error) ?? (error instanceof Error ? error.message : String(error));
+        throw new ArchiveError('WAL_ERR_ARCHIVE_REMOVE', `could not remove file "${path(name)}": ${reason}`, {
+          cause: error,
+          retryable: true,
+        });
       }
     },
     close: async () => {},

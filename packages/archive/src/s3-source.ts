@@ -69,6 +69,12 @@ export function objectStoreSource(location: string, options: S3StoreOptions = {}
     },
     readRange: (name, start, end) =>
       request(`could not read "${locate(name)}"`, () => opened().get(name, { start, end })),
+    remove: (name) =>
+      request(
+        `could not remove file "${locate(name)}"`,
+        () => opened().delete(name),
+        'WAL_ERR_ARCHIVE_REMOVE',
+      ),
     async close() {
       store?.close();
       store = undefined;
@@ -136,25 +142,34 @@ function changed(where: string, size: number): ArchiveError {
   );
 }
 
-async function request<T>(action: string, body: () => Promise<T>): Promise<T> {
+async function request<T>(
+  action: string,
+  body: () => Promise<T>,
+  code: 'WAL_ERR_ARCHIVE_UNREADABLE' | 'WAL_ERR_ARCHIVE_REMOVE' = 'WAL_ERR_ARCHIVE_UNREADABLE',
+): Promise<T> {
   try {
     return await body();
   } catch (error) {
-    throw storeError(error, action);
+    throw storeError(error, action, code);
   }
 }
 
 /**
- * A failure of the store, after `@wal/s3`'s own retries, as `WAL_ERR_ARCHIVE_UNREADABLE`: the
- * restore tries again and then stops recovery (exit 255), as for an unreadable directory. A
- * missing object here was listed or found a moment before: it is a failure too, never "not found".
+ * A failure of the store, after `@wal/s3`'s own retries, as `WAL_ERR_ARCHIVE_UNREADABLE` (or
+ * `WAL_ERR_ARCHIVE_REMOVE` for a DELETE): the restore tries again and then stops recovery
+ * (exit 255), as for an unreadable directory. A missing object here was listed or found a moment
+ * before: it is a failure too, never "not found".
  */
-function storeError(error: unknown, action: string): ArchiveError {
+function storeError(
+  error: unknown,
+  action: string,
+  code: 'WAL_ERR_ARCHIVE_UNREADABLE' | 'WAL_ERR_ARCHIVE_REMOVE',
+): ArchiveError {
   if (error instanceof ArchiveError) return error;
   // `@wal/s3`'s messages already say what to check; other failures get the archive's hint.
   const hint =
     error instanceof S3Error ? '' : '. Check the object store, its AWS configuration and permissions.';
-  return new ArchiveError('WAL_ERR_ARCHIVE_UNREADABLE', `${action}: ${reasonOf(error)}${hint}`, {
+  return new ArchiveError(code, `${action}: ${reasonOf(error)}${hint}`, {
     cause: error,
     retryable: true,
   });

@@ -37,6 +37,11 @@ export interface ArchiveSource {
   stream(name: string): Promise<AsyncIterable<Buffer>>;
   /** Bytes `start` to `end` (exclusive) of a file; fewer when the file ends before `end`. */
   readRange(name: string, start: number, end: number): Promise<Buffer>;
+  /**
+   * Removes a file (for `wal cleanup`); one that is already gone is no error, since an object
+   * store cannot tell. A failure is `WAL_ERR_ARCHIVE_REMOVE`.
+   */
+  remove(name: string): Promise<void>;
   /** Lets go of connections; a later call opens them again. */
   close(): Promise<void>;
 }

@@ -3,6 +3,7 @@ import { chmodSync, cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from
 import { join } from 'node:path';
 import { clientTool, serverUser } from '@wal/pg-cluster';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXTENSIONS, mixedArchive, OLDEST_KEPT } from './cleanup-fixture.js';
 import { CLI_BIN, temporaryDirectory } from './harness.js';
 
 /**
@@ -55,50 +56,6 @@ function walCleanup(args: readonly string[], identity?: Identity): Run {
 const lines = (text: string) => text.split('\n').filter((line) => line !== '');
 const sorted = (text: string) => lines(text).sort();
 
-const TIMELINES = ['00000001', '00000002', '0000000A', 'FFFFFFFF'];
-const POSITIONS = [
-  '000000000000000E',
-  '000000000000000F',
-  '0000000000000010',
-  '0000000000000011',
-  '0000000100000000',
-];
-const SEGMENT_FORMS = ['', '.gz', '.lz4', '.zst', '.partial', '.gz.partial', '.lz4.partial', '.zst.partial'];
-/** Forms that are no segment of our archive, of which pg_archivecleanup -x takes some. */
-const OTHER_FORMS = ['.partial.gz', '.partial.lz4', '.gz.gz', '.bz2', '.tmp', '.gz.partial.tmp'];
-const OTHER_NAMES = [
-  '00000002.history',
-  '0000000A.history',
-  '00000002.history.gz',
-  '00000001000000000000000E.00000028.backup',
-  '00000001000000000000000E.00000028.backup.gz',
-  '00000001000000000000000e',
-  '00000001000000000000000',
-  '0000000100000000000000001',
-  'x00000001000000000000000E',
-  'README',
-];
-
-/** Every name of the mixed archive (and an `archive_status` directory, which both must skip). */
-function mixedArchive(directory: string): void {
-  mkdirSync(directory);
-  for (const timeline of TIMELINES)
-    for (const position of POSITIONS)
-      for (const form of [...SEGMENT_FORMS, ...OTHER_FORMS])
-        writeFileSync(join(directory, `${timeline}${position}${form}`), form);
-  for (const name of OTHER_NAMES) writeFileSync(join(directory, name), name);
-  mkdirSync(join(directory, 'archive_status'));
-}
-
-const OLDEST_KEPT = [
-  '000000010000000000000010',
-  '0000000A0000000000000010.partial',
-  '000000020000000000000010.00000028.backup',
-  '000000010000000000000011',
-  'FFFFFFFF0000000100000000',
-  '00000001000000000000000E',
-];
-const EXTENSIONS = ['.gz', '.lz4', '.zst', '.partial', '.gz.partial', '.bz2', '.tmp', '.gz.gz'];
 /** What pg_archivecleanup must be given with -x to see each segment form of our archive. */
 const OUR_FORMS_AS_PG_SEES_THEM = [
   undefined,
