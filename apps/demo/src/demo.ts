@@ -139,6 +139,9 @@ function receiveOptions(cluster: Cluster, archive: string, endLsn: bigint): Omit
     trace: undefined,
     receiveTimeoutMs: undefined,
     verify: false,
+    spool: undefined,
+    partialUploadIntervalMs: 60_000,
+    ack: 'local',
   };
 }
 
