@@ -4,8 +4,9 @@ import { defineConfig } from 'vitest/config';
 // export condition, so a test run needs no prior build and always sees the current code.
 const resolve = { conditions: ['@wal/source', 'import', 'module', 'node', 'default'] };
 // Tests run in Node, on Vite's server side, which takes its conditions from `ssr.resolve`: Vite's
-// defaults there, plus ours (with 'import' too, CommonJS packages such as pg would get ESM files).
-const ssr = { resolve: { conditions: ['@wal/source', 'module', 'node', 'development|production'] } };
+// defaults there, plus ours (with 'import' too, CommonJS packages such as pg would get ESM files),
+// less 'module': it sends the AWS SDK to its bundler-only `dist-es` files, which Node cannot load.
+const ssr = { resolve: { conditions: ['@wal/source', 'node', 'development|production'] } };
 
 // Two cores: integration suites each start real servers, so keep them to one worker at a time
 // beside the unit tests.

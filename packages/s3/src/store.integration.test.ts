@@ -1,0 +1,185 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
+import { startS3rver } from '@wal/fake-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openS3Store, S3Error, type S3Store } from './index.js';
+
+interface Target {
+  /** `s3://bucket/prefix` of a prefix the suite may fill and empty. */
+  url: string;
+  env: Record<string, string | undefined>;
+  stop(): Promise<void>;
+}
+
+const SEGMENT = 16 * 1024 * 1024;
+
+async function names(store: S3Store): Promise<string[]> {
+  const found: string[] = [];
+  for await (const object of store.list()) found.push(object.name);
+  return found;
+}
+
+async function caught(promise: Promise<unknown>): Promise<S3Error> {
+  const error = await promise.then(
+    () => undefined,
+    (failure: unknown) => failure,
+  );
+  expect(error).toBeInstanceOf(S3Error);
+  return error as S3Error;
+}
+
+/** The same checks against s3rver and, when configured, a real store. */
+function storeSuite(start: () => Promise<Target>): void {
+  let target: Target;
+  let store: S3Store;
+
+  beforeAll(async () => {
+    target = await start();
+    store = openS3Store(target.url, { env: target.env, retry: { attempts: 2, baseDelayMs: 10 } });
+  });
+  afterAll(async () => {
+    if (store) {
+      for await (const object of store.list()) await store.delete(object.name);
+      store.close();
+    }
+    await target?.stop();
+  });
+
+  it('puts and gets the exact bytes of a 16 MiB segment', async () => {
+    const body = randomBytes(SEGMENT);
+    expect(await store.put('000000010000000000000001', body)).toBe('created');
+    const info = await store.head('000000010000000000000001');
+    const md5 = createHash('md5').update(body).digest('hex');
+    expect(info).toEqual({ name: '000000010000000000000001', size: SEGMENT, etag: md5, md5 });
+    const back = await store.get('000000010000000000000001');
+    expect(back.length).toBe(SEGMENT);
+    expect(back.equals(body)).toBe(true);
+  });
+
+  it('reads ranges: [start, end), to the end, clipped at the end, and nothing past it', async () => {
+    const body = Buffer.from('0123456789abcdef');
+    await store.put('range', body);
+    expect((await store.get('range', { start: 4, end: 8 })).toString()).toBe('4567');
+    expect((await store.get('range', { start: 10 })).toString()).toBe('abcdef');
+    expect((await store.get('range', { end: 3 })).toString()).toBe('012');
+    expect((await store.get('range', { start: 12, end: 100 })).toString()).toBe('cdef');
+    expect((await store.get('range', { start: 16 })).length).toBe(0);
+    expect((await store.get('range', { start: 5, end: 5 })).length).toBe(0);
+  });
+
+  it('streams an object', async () => {
+    const body = randomBytes(300_000);
+    await store.put('streamed', body);
+    const chunks: Buffer[] = [];
+    for await (const chunk of await store.getStream('streamed')) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).equals(body)).toBe(true);
+  });
+
+  it('answers a missing object: head undefined, get WAL_ERR_S3_NOT_FOUND', async () => {
+    expect(await store.head('000000010000000000000099')).toBeUndefined();
+    const error = await caught(store.get('000000010000000000000099'));
+    expect(error.code).toBe('WAL_ERR_S3_NOT_FOUND');
+    expect(error.status).toBe(404);
+    expect(error.retryable).toBe(false);
+    expect(error.message).toContain('/000000010000000000000099');
+    await expect(store.getStream('000000010000000000000099')).rejects.toMatchObject({
+      code: 'WAL_ERR_S3_NOT_FOUND',
+    });
+  });
+
+  it('lists the objects directly under the prefix by their file names, and deletes', async () => {
+    const sibling = openS3Store(`${target.url}-sibling`, { env: target.env });
+    const below = openS3Store(`${target.url}/below`, { env: target.env });
+    try {
+      await sibling.put('not-mine', Buffer.from('x'));
+      await below.put('not-mine-either', Buffer.from('y'));
+      await store.put('000000010000000000000002.partial', Buffer.from('partial'));
+      await store.put('00000002.history', Buffer.from('1\t0/3000000\tno recovery target specified\n'));
+      const listed = await names(store);
+      expect(listed).toContain('000000010000000000000002.partial');
+      expect(listed).toContain('00000002.history');
+      expect(listed).not.toContain('not-mine');
+      expect(listed.some((name) => name.includes('/') || name.includes('not-mine'))).toBe(false);
+      const sizes = new Map<string, number>();
+      for await (const object of store.list()) sizes.set(object.name, object.size);
+      expect(sizes.get('000000010000000000000002.partial')).toBe(7);
+      await store.delete('000000010000000000000002.partial');
+      await store.delete('000000010000000000000002.partial');
+      expect(await names(store)).not.toContain('000000010000000000000002.partial');
+    } finally {
+      await sibling.delete('not-mine');
+      await below.delete('not-mine-either');
+      sibling.close();
+      below.close();
+    }
+  });
+
+  it('refuses a name with a "/" before sending anything', async () => {
+    const error = await caught(store.put('a/b', Buffer.from('x')));
+    expect(error.code).toBe('WAL_ERR_S3_INVALID_NAME');
+  });
+
+  it('never puts the secret key in an error, and names the store code', async () => {
+    const secret = `wrong-secret-${randomBytes(8).toString('hex')}`;
+    // s3rver checks only that the key id exists (it does not verify V4 signatures), so the key id is
+    // wrong too; a real store answers SignatureDoesNotMatch or InvalidAccessKeyId.
+    const env = {
+      ...target.env,
+      AWS_ACCESS_KEY_ID: 'AKIAWALTESTWRONGKEY0',
+      AWS_SECRET_ACCESS_KEY: secret,
+      AWS_SESSION_TOKEN: undefined,
+    };
+    const wrong = openS3Store(target.url, { env, retry: { attempts: 1 } });
+    try {
+      const error = await caught(wrong.put('secret-test', Buffer.from('x')));
+      expect(error.code).toBe('WAL_ERR_S3_ACCESS_DENIED');
+      expect(error.status).toBe(403);
+      expect(['SignatureDoesNotMatch', 'InvalidAccessKeyId']).toContain(error.storeCode);
+      expect(error.message).toContain(target.url);
+      expect(inspect(error, { depth: 10 })).not.toContain(secret);
+      expect(JSON.stringify(error)).not.toContain(secret);
+      expect(String(error)).not.toContain(secret);
+    } finally {
+      wrong.close();
+    }
+  });
+}
+
+describe('@wal/s3 against s3rver', () => {
+  storeSuite(async () => {
+    const server = await startS3rver({ buckets: ['wal-archive', 'wal-other'] });
+    return { url: 's3://wal-archive/cluster-a', env: server.env, stop: () => server.stop() };
+  });
+
+  it('works with an empty prefix, and names a missing bucket', async () => {
+    const server = await startS3rver({ buckets: ['wal-archive'] });
+    const store = openS3Store('s3://wal-archive', { env: server.env });
+    const missing = openS3Store('s3://no-such-bucket/x', { env: server.env, retry: { attempts: 1 } });
+    try {
+      expect(store.url).toBe('s3://wal-archive');
+      await store.put('000000010000000000000001', Buffer.from('segment'));
+      expect(await names(store)).toEqual(['000000010000000000000001']);
+      expect((await store.get('000000010000000000000001')).toString()).toBe('segment');
+      const error = await caught(missing.put('x', Buffer.from('x')));
+      expect(error.code).toBe('WAL_ERR_S3_NO_SUCH_BUCKET');
+      expect(error.storeCode).toBe('NoSuchBucket');
+      expect(error.message).toContain('s3://no-such-bucket/x/x');
+    } finally {
+      store.close();
+      missing.close();
+      await server.stop();
+    }
+  });
+});
+
+const realUrl = process.env.WAL_TEST_S3_URL;
+describe.skipIf(!realUrl)(
+  '@wal/s3 against a real store (WAL_TEST_S3_URL and AWS credentials; skipped when unset)',
+  () => {
+    storeSuite(async () => ({
+      url: `${realUrl?.replace(/\/$/, '')}/wal-test-${randomBytes(6).toString('hex')}`,
+      env: process.env,
+      stop: async () => {},
+    }));
+  },
+);
