@@ -56,6 +56,8 @@ export class Uploader {
   /** The segment before `#open`, whose completion the sink has not reported yet. */
   #completing: bigint | undefined;
   #writtenEnd = 0n;
+  /** The highest confirmed LSN reported: never reported lower afterwards. */
+  #confirmedHigh = 0n;
   #partialConfirmedEnd: bigint | undefined;
   /** Monotonic ms when the oldest byte of the open segment not in the store was handed to the spool. */
   #dirtySince: number | undefined;
@@ -172,7 +174,10 @@ export class Uploader {
     }
     if (this.#completing !== undefined) lower(this.#completing);
     if (openStart !== undefined) lower(this.#partialConfirmedEnd ?? openStart);
-    return floor;
+    // What the store confirmed stays confirmed: a segment whose `.partial` is in the store goes
+    // back to waiting when it completes, but the store still holds what its `.partial` held.
+    if (floor > this.#confirmedHigh && floor <= spoolDurable) this.#confirmedHigh = floor;
+    return this.#confirmedHigh > floor ? this.#confirmedHigh : floor;
   }
 
   status(spoolDurable: bigint): { queuedFiles: number; queuedBytes: number; confirmedLsn: bigint } {
