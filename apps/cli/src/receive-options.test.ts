@@ -289,9 +289,11 @@ describe('parseReceiveCommandLine: object storage (-D s3://…)', () => {
     const error = refusal('-D', 's3://bucket/prefix');
     expect(error.code).toBe('WAL_ERR_CLI_USAGE');
     expect(error.message).toBe(
-      '-D s3://bucket/prefix needs --spool=DIR: a local directory WAL is written to before it is uploaded',
+      '-D s3://… needs --spool=DIR: a local directory WAL is written to before it is uploaded',
     );
     expect(refusal('-D', 's3://bucket', '--spool=').code).toBe('WAL_ERR_CLI_USAGE');
+    // A URL is never repeated: it may carry a secret (s3://key:secret@bucket is refused later).
+    expect(refusal('-D', 's3://key:secret@bucket').message).not.toContain('secret');
   });
 
   it('refuses --spool and --ack=remote with a directory', () => {

@@ -78,6 +78,11 @@ export class S3Sink implements WalSink {
     return this.#acknowledged(this.#spool.durableLsn);
   }
 
+  /** The store's URL (`s3://bucket/prefix`), for messages. */
+  get storeUrl(): string {
+    return this.#options.store.url;
+  }
+
   /** The spool directory. */
   get spool(): string {
     return this.#options.spool;
