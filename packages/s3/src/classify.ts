@@ -56,7 +56,10 @@ function scrub(text: string, secrets: readonly string[]): string {
   return result;
 }
 
+const DAMAGED_BODY_CODES = new Set(['BadDigest', 'XAmzContentSHA256Mismatch']);
+
 function codeFor(status: number | undefined, storeCode: string, transient: boolean): S3ErrorCode {
+  if (DAMAGED_BODY_CODES.has(storeCode)) return 'WAL_ERR_S3_CHECKSUM';
   if (transient) return 'WAL_ERR_S3_UNAVAILABLE';
   if (storeCode === 'CredentialsProviderError') return 'WAL_ERR_S3_CREDENTIALS';
   if (storeCode === 'NoSuchBucket') return 'WAL_ERR_S3_NO_SUCH_BUCKET';
@@ -70,13 +73,15 @@ const ADVICE: Record<S3ErrorCode, string> = {
   WAL_ERR_S3_URL: '',
   WAL_ERR_S3_INVALID_NAME: '',
   WAL_ERR_S3_OPTIONS: '',
+  WAL_ERR_S3_FILE: '',
   WAL_ERR_S3_CREDENTIALS:
     'Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with the shared credentials file.',
   WAL_ERR_S3_NOT_FOUND: '',
   WAL_ERR_S3_NO_SUCH_BUCKET: 'Check the bucket name, and the endpoint (AWS_ENDPOINT_URL) and region.',
   WAL_ERR_S3_ACCESS_DENIED: "Check the credentials, the region and the bucket's policy.",
   WAL_ERR_S3_REQUEST: 'The store refused the request; trying again will not help.',
-  WAL_ERR_S3_CHECKSUM: '',
+  WAL_ERR_S3_CHECKSUM:
+    'The bytes were damaged between this machine and the store; check what lies between (a proxy rewriting bodies?).',
   WAL_ERR_S3_CONFLICT: '',
   WAL_ERR_S3_UNAVAILABLE: 'Check the endpoint, the network and the store; trying again later may succeed.',
   WAL_ERR_S3_ABORTED: '',
@@ -108,8 +113,13 @@ export function classify(error: unknown, context: RequestContext): S3Error {
     /\.\.$/,
     '.',
   );
+  // The cause is kept for its stack, unless a secret is in its text: then a scrubbed copy.
+  const rawMessage = shape.message ?? '';
+  const cause = context.secrets.some((secret) => rawMessage.includes(secret))
+    ? Object.assign(new Error(storeMessage), { name: shape.name ?? 'Error' })
+    : error;
   return new S3Error(code, ADVICE[code] ? `${message} ${ADVICE[code]}` : message, {
-    cause: error,
+    cause,
     retryable: transient,
     ...(status === undefined ? {} : { status }),
     storeCode,

@@ -48,6 +48,10 @@ export async function regionOfProfile(env: Environment, profile: string): Promis
   return undefined;
 }
 
+const ignore = () => {};
+/** The SDK logs nothing of ours: a library must not write to a command's output (ADR 0010). */
+const SILENT_LOGGER = { trace: ignore, debug: ignore, info: ignore, warn: ignore, error: ignore };
+
 export interface ClientSettings {
   env: Environment;
   requestTimeoutMs: number;
@@ -73,6 +77,7 @@ export function clientConfig(settings: ClientSettings): S3ClientConfig {
         }
       : defaultProvider({
           profile,
+          logger: SILENT_LOGGER,
           ...(env.AWS_SHARED_CREDENTIALS_FILE ? { filepath: env.AWS_SHARED_CREDENTIALS_FILE } : {}),
           ...(env.AWS_CONFIG_FILE ? { configFilepath: env.AWS_CONFIG_FILE } : {}),
         });
@@ -81,6 +86,7 @@ export function clientConfig(settings: ClientSettings): S3ClientConfig {
     credentials,
     region: region ? region : async () => (await regionOfProfile(env, profile)) ?? DEFAULT_REGION,
     maxAttempts: 1,
+    logger: SILENT_LOGGER,
     // The endpoint comes from `env` alone, never from the process environment behind its back.
     ignoreConfiguredEndpointUrls: true,
     ...(endpoint === undefined
@@ -94,6 +100,7 @@ export function clientConfig(settings: ClientSettings): S3ClientConfig {
           responseChecksumValidation: 'WHEN_REQUIRED' as const,
         }),
     requestHandler: {
+      logger: SILENT_LOGGER,
       connectionTimeout: settings.requestTimeoutMs,
       // Inactivity, not total time: a large body on a slow link is fine while bytes move.
       socketTimeout: settings.requestTimeoutMs,

@@ -3,6 +3,7 @@ export { S3Error, type S3ErrorCode, type S3ErrorOptions } from './errors.js';
 export {
   MD5_METADATA_KEY,
   openS3Store,
+  type PutOptions,
   type S3ObjectInfo,
   type S3Store,
   type S3StoreOptions,
