@@ -263,9 +263,8 @@ function checkObjectStoreOptions(values: OptionValues): void {
   if (values.createSlot || values.dropSlot) return;
   if (isObjectStoreLocation(values.directory)) {
     if (values.spool === undefined || values.spool === '') {
-      throw usage(
-        `-D ${values.directory} needs --spool=DIR: a local directory WAL is written to before it is uploaded`,
-      );
+      // The URL is not repeated: it may carry a secret (s3://key:secret@…, refused when opened).
+      throw usage('-D s3://… needs --spool=DIR: a local directory WAL is written to before it is uploaded');
     }
     return;
   }
