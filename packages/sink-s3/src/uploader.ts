@@ -176,8 +176,8 @@ export class Uploader {
     if (openStart !== undefined) lower(this.#partialConfirmedEnd ?? openStart);
     // What the store confirmed stays confirmed: a segment whose `.partial` is in the store goes
     // back to waiting when it completes, but the store still holds what its `.partial` held.
-    if (floor > this.#confirmedHigh && floor <= spoolDurable) this.#confirmedHigh = floor;
-    return this.#confirmedHigh > floor ? this.#confirmedHigh : floor;
+    if (floor > this.#confirmedHigh) this.#confirmedHigh = floor;
+    return this.#confirmedHigh;
   }
 
   status(spoolDurable: bigint): { queuedFiles: number; queuedBytes: number; confirmedLsn: bigint } {
