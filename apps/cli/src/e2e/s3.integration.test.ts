@@ -15,6 +15,7 @@ import {
   MEGABYTE,
   type RunningProcess,
   runReceive,
+  scalar,
   seededRandom,
   segmentStartOf,
   sleep,
@@ -22,6 +23,7 @@ import {
   suiteVersion,
   switchWal,
   useSuiteServer,
+  waitUntil,
   walFileNameOf,
 } from './harness.js';
 
@@ -222,4 +224,61 @@ describe(`wal receive -D s3://… on PostgreSQL ${VERSION} (seed ${SEED})`, () =
     ]);
     expect(listFiles(spool)).toEqual([]);
   });
+
+  it('--ack remote: the slot stays where the store is complete while it is down, then follows it', async () => {
+    const { cluster } = suite;
+    runs += 1;
+    const slot = `s3_${runs}`;
+    const spool = suite.directory(`spool-${runs}`);
+    await cluster.sql(`SELECT pg_create_physical_replication_slot('${slot}', true)`);
+    const restartLsn = async () =>
+      lsnFromText(
+        (await scalar(
+          cluster,
+          `SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = '${slot}'`,
+        ))!,
+      );
+    const flushReported = async () =>
+      lsnFromText(
+        (await scalar(
+          cluster,
+          `SELECT flush_lsn::text FROM pg_stat_replication WHERE application_name = 'wal receive'`,
+        )) ?? '0/0',
+      );
+    const receiver = startReceive(
+      cluster,
+      [
+        ...['-D', `s3://wal-archive/ack-${runs}`, '--spool', spool, '--slot', slot, '--ack', 'remote'],
+        ...['--partial-upload-interval', '1', '--status-interval', '1', '-v'],
+      ],
+      { env: s3.env },
+    );
+    await receiver.waitForStderr(/starting log streaming/);
+    await generateWal(cluster, 'churn', 2 * MEGABYTE);
+    const caughtUp = await flushLsn(cluster);
+    await waitUntil(async () => (await restartLsn()) >= caughtUp, {
+      description: 'the slot to reach the WAL the store has',
+      timeoutMs: 60_000,
+    });
+
+    await s3.down('refuse');
+    await sleep(1500);
+    const held = await restartLsn();
+    await generateWal(cluster, 'churn', 3 * MEGABYTE);
+    const target = await flushLsn(cluster);
+    await sleep(5000);
+    expect(await restartLsn()).toBe(held);
+    expect(await flushReported()).toBeLessThanOrEqual(held);
+    expect(target).toBeGreaterThan(held + BigInt(2 * MEGABYTE));
+
+    await s3.up();
+    await waitUntil(async () => (await restartLsn()) >= target, {
+      description: 'the slot to follow the store once it is back',
+      timeoutMs: 90_000,
+    });
+    receiver.signal('SIGINT');
+    const result = await receiver.wait(60_000);
+    expect(result.code, describeRun(result)).toBe(0);
+    expect(result.stderr).toMatch(/WAL_ERR_S3_UNAVAILABLE|trying again/);
+  }, 180_000);
 });
