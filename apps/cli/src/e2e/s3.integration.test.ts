@@ -199,23 +199,29 @@ describe(`wal receive -D s3://… on PostgreSQL ${VERSION} (seed ${SEED})`, () =
     runs += 1;
     const prefix = `faults-${runs}`;
     const spool = suite.directory(`spool-${runs}`);
-    const [slot] = await cluster.sql<{ lsn: string }>(
-      `SELECT lsn::text AS lsn FROM pg_create_physical_replication_slot('s3_${runs}', true)`,
-    );
-    const start = segmentStartOf(lsnFromText(slot!.lsn), MEGABYTE);
+    await switchWal(cluster);
+    const start = segmentStartOf(await flushLsn(cluster), MEGABYTE);
     const endLsn = start + BigInt(2 * MEGABYTE) - 1n;
     s3.fail({ operation: 'PUT', times: 2, fault: { kind: 'error', status: 503, code: 'SlowDown' } });
     s3.fail({ operation: 'PUT', times: 1, fault: { kind: 'reset', afterBytes: 1000 } });
-    while ((await insertLsn(cluster)) <= endLsn + 64n * 1024n)
-      await generateWal(cluster, 'churn', 256 * 1024);
-    const result = await runReceive(
+    const running = startReceive(
       cluster,
       [
-        ...['-D', `s3://wal-archive/${prefix}`, '--spool', spool, '--slot', `s3_${runs}`],
-        ...['--endpos', lsnToText(endLsn), '--no-loop'],
+        '-D',
+        `s3://wal-archive/${prefix}`,
+        '--spool',
+        spool,
+        '--endpos',
+        lsnToText(endLsn),
+        '--no-loop',
+        '-v',
       ],
       { env: s3.env },
     );
+    await running.waitForStderr(/starting log streaming/);
+    while ((await insertLsn(cluster)) <= endLsn + 64n * 1024n)
+      await generateWal(cluster, 'churn', 256 * 1024);
+    const result = await running.wait(60_000);
     expect(result.code, describeRun(result)).toBe(0);
     expect(s3.pendingFaults).toBe(0);
     expect([...objectsUnder(prefix).keys()].sort()).toEqual([
