@@ -97,9 +97,8 @@ export class S3Sink implements WalSink {
     this.#throwIfFailed();
     await this.#spool.prepare(info);
     if (this.#uploader !== undefined) return;
-    this.#segmentSize = info.segmentSize;
     const { store, spool, signal, onUploadRetry } = this.#options;
-    this.#uploader = new Uploader({
+    const uploader = new Uploader({
       store,
       spool,
       segmentSize: info.segmentSize,
@@ -111,7 +110,10 @@ export class S3Sink implements WalSink {
       onUploadRetry,
       signal,
     });
-    await this.#uploader.start();
+    // Kept only once it started: a spool that cannot be read fails this prepare() and the next.
+    await uploader.start();
+    this.#segmentSize = info.segmentSize;
+    this.#uploader = uploader;
   }
 
   /** The later of the spool's resume point and the store's (FindStreamingStart over both). */

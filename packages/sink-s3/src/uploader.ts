@@ -285,7 +285,8 @@ export class Uploader {
         index.stored(file.name, body.length);
       }
     }
-    if (file.kind === 'segment') {
+    // Only once the complete segment is in the store (not when its spool file went missing).
+    if (file.kind === 'segment' && index.has(file.name)) {
       for (const name of index.partialsOf(file.timeline, file.segmentNumber)) await this.#delete(name);
     }
     await unlink(join(spool, file.name)).catch((error: NodeJS.ErrnoException) => {

@@ -38,7 +38,9 @@ const PUBLIC_PACKAGES = [
   '@wal/cli',
   '@wal/libpq-lite',
   '@wal/protocol',
+  '@wal/s3',
   '@wal/sink-fs',
+  '@wal/sink-s3',
   '@wal/stream',
   '@wal/verify',
 ];
