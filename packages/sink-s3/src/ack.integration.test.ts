@@ -1,16 +1,16 @@
 import { rm } from 'node:fs/promises';
-import { type RunningS3rver, startS3rver } from '@wal/fake-s3';
+import { type ScriptedS3, startScriptedS3 } from '@wal/fake-s3';
 import { type Cluster, startCluster, testedVersions } from '@wal/pg-cluster';
 import { parseLsn } from '@wal/protocol';
 import { openS3Store } from '@wal/s3';
 import type { ReceiveEvent } from '@wal/stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Sink } from './s3-sink.js';
-import { flushLsn, makeSegments, SwitchedStore, stream, temporaryDirectory } from './test-support.js';
+import { flushLsn, makeSegments, stream, temporaryDirectory } from './test-support.js';
 
 const version = testedVersions().at(-1) ?? 18;
 let cluster: Cluster;
-let s3: RunningS3rver;
+let s3: ScriptedS3;
 
 interface Replication {
   pid: number;
@@ -45,11 +45,11 @@ async function until<T>(probe: () => Promise<T | undefined>, what: string, timeo
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe(`--ack remote against PostgreSQL ${version} (wal_sender_timeout 5s) and s3rver`, () => {
+describe(`--ack remote against PostgreSQL ${version} (wal_sender_timeout 5s) and a store that goes down`, () => {
   beforeAll(async () => {
     [cluster, s3] = await Promise.all([
       startCluster({ version, segmentSizeMb: 1, settings: { wal_sender_timeout: '5s' } }),
-      startS3rver({ buckets: ['archive'] }),
+      startScriptedS3({ buckets: ['archive'] }),
     ]);
     await cluster.sql('CREATE TABLE items (id int, payload text)');
     await cluster.sql("SELECT pg_create_physical_replication_slot('remote', true)");
@@ -62,9 +62,8 @@ describe(`--ack remote against PostgreSQL ${version} (wal_sender_timeout 5s) and
     const spool = await temporaryDirectory('sink-s3-ack-');
     const controller = new AbortController();
     const store = openS3Store('s3://archive/ack', { env: s3.env, retry: { attempts: 1 } });
-    const switched = new SwitchedStore(store);
     const sink = new S3Sink({
-      store: switched,
+      store,
       spool,
       ack: 'remote',
       maxQueuedFiles: 2,
@@ -90,7 +89,8 @@ describe(`--ack remote against PostgreSQL ${version} (wal_sender_timeout 5s) and
           : undefined;
       }, 'the slot to follow the store');
 
-      switched.down = true;
+      // An outage: the endpoint refuses connections (the client's own retries give up).
+      await s3.down('refuse');
       const held = await replication();
       await makeSegments(cluster, 8);
       const target = await flushLsn(cluster);
@@ -103,7 +103,7 @@ describe(`--ack remote against PostgreSQL ${version} (wal_sender_timeout 5s) and
       expect(sink.uploadStatus().queuedFiles).toBe(2);
       expect(sink.uploadStatus().confirmedLsn).toBeLessThan(target - 2n * 1024n * 1024n);
 
-      switched.down = false;
+      await s3.up();
       const after = await until(async () => {
         const state = await replication();
         return state !== undefined && state.restart >= target - 1024n * 1024n ? state : undefined;
@@ -113,6 +113,7 @@ describe(`--ack remote against PostgreSQL ${version} (wal_sender_timeout 5s) and
     } finally {
       controller.abort();
       await streaming.catch(() => {});
+      await s3.up();
       await sink.finish().catch(() => {});
       store.close();
       await rm(spool, { recursive: true, force: true });
