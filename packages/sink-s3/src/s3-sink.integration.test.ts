@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { type RunningS3rver, startS3rver } from '@wal/fake-s3';
 import { type Cluster, startCluster, testedVersions } from '@wal/pg-cluster';
-import { parseWalFileName, segmentNumberOf, walFileName } from '@wal/protocol';
+import { formatLsn, parseWalFileName, segmentNumberOf, walFileName } from '@wal/protocol';
 import { openS3Store, type S3Store } from '@wal/s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Sink } from './s3-sink.js';
 import {
+  flushLsn,
   makeSegments,
   objectNames,
   SEGMENT_SIZE,
@@ -173,6 +174,38 @@ describe.skipIf(version === undefined)(`S3Sink against PostgreSQL ${version} and
       for (const name of waiting) expect(names).toContain(name);
       expect((await spoolNames(spool)).every((name) => name.endsWith('.partial'))).toBe(true);
     } finally {
+      store.close();
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+
+  it('uploads the open segment while it fills: after a crash the store has the WAL up to a recent flush', async () => {
+    const spool = await temporaryDirectory('sink-s3-spool-');
+    const slot = await newSlot();
+    const store = newStore();
+    const controller = new AbortController();
+    const sink = new S3Sink({ store, spool, partialUploadIntervalMs: 300, signal: controller.signal });
+    const streaming = stream(cluster, sink, { slot, signal: controller.signal });
+    try {
+      await makeSegments(cluster, 1);
+      const target = await flushLsn(cluster);
+      const segment = segmentNumberOf(target, SEGMENT_SIZE);
+      const name = `${walFileName(1, segment, SEGMENT_SIZE)}.partial`;
+      const length = Number(target - segment * BigInt(SEGMENT_SIZE));
+      // The .partial object holds the segment's WAL up to `target`, as the server's file does.
+      for (let attempt = 0; ; attempt += 1) {
+        const object = (await objectNames(store)).includes(name) ? await store.get(name) : undefined;
+        const server = await readFile(join(cluster.pgWalDir, walFileName(1, segment, SEGMENT_SIZE)));
+        if (object?.subarray(0, length).equals(server.subarray(0, length))) break;
+        if (attempt > 300) throw new Error(`${name} never reached ${formatLsn(target)} in the store`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(sink.uploadStatus().confirmedLsn).toBeGreaterThanOrEqual(target);
+    } finally {
+      // A crash: no finish(); the uploader just stops.
+      controller.abort();
+      await streaming.catch(() => {});
+      sink.stop();
       store.close();
       await rm(spool, { recursive: true, force: true });
     }
