@@ -294,6 +294,7 @@ class ReceiveRun {
   private readonly progressMeter: ProgressMeter | undefined;
   private lastProgressDrawMs: number | undefined;
   /** -D s3://…: the store, opened before connecting, and the sink that uploads to it. */
+  private objectStorage: typeof import('./receive-store.js') | undefined;
   private store: (UploadStore & { close(): void }) | undefined;
   private s3Sink: S3Sink | undefined;
 
@@ -342,8 +343,11 @@ class ReceiveRun {
       return;
     }
     checkDirectory(options.spool!);
-    const { openArchiveStore } = await import('./receive-store.js');
-    this.store = await openArchiveStore(options.directory!, this.environment.env ?? process.env);
+    this.objectStorage = await import('./receive-store.js');
+    this.store = await this.objectStorage.openArchiveStore(
+      options.directory!,
+      this.environment.env ?? process.env,
+    );
   }
 
   cleanUp(): void {
@@ -536,7 +540,7 @@ class ReceiveRun {
     directoryOptions: Omit<DirectorySinkOptions, 'directory'>,
   ): S3Sink {
     const { options, logger } = this;
-    this.s3Sink = new this.client.S3Sink({
+    this.s3Sink = new this.objectStorage!.S3Sink({
       ...directoryOptions,
       store,
       spool: options.spool!,
