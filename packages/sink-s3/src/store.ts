@@ -16,6 +16,15 @@ export interface UploadStore {
     body: Buffer,
     options?: { ifNoneMatch?: boolean; signal?: AbortSignal },
   ): Promise<'created' | 'identical'>;
+  /**
+   * Optional: `put` of a file's bytes, streamed from `path` (its size and MD5 read first), so a
+   * segment of any size is never held in memory. Used for complete segments and history files.
+   */
+  putFile?(
+    name: string,
+    path: string,
+    options?: { ifNoneMatch?: boolean; signal?: AbortSignal },
+  ): Promise<'created' | 'identical'>;
   /** Every object under the prefix. */
   list(): AsyncIterable<StoredObject>;
   delete(name: string): Promise<void>;

@@ -47,6 +47,18 @@ export class SwitchedStore implements UploadStore {
     return this.store.put(name, body, options);
   }
 
+  async putFile(
+    name: string,
+    path: string,
+    options?: { ifNoneMatch?: boolean },
+  ): Promise<'created' | 'identical'> {
+    this.#check('PUT');
+    await this.beforePut?.(name);
+    this.#check('PUT');
+    this.puts.push(name);
+    return this.store.putFile(name, path, options);
+  }
+
   async *list(): AsyncIterable<StoredObject> {
     this.#check('LIST');
     yield* this.store.list();

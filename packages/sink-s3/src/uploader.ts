@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { historyFileName, segmentStartLsn, walFileName } from '@wal/protocol';
@@ -274,15 +275,10 @@ export class Uploader {
     const completeName = file.kind === 'partial' ? file.name.slice(0, -'.partial'.length) : undefined;
     // A left-behind `.partial` whose segment the store already has complete is not needed.
     if (completeName === undefined || !index.has(completeName)) {
-      const body = await this.#readSpoolFile(file.name);
-      if (body !== undefined && !isStored(index, file.name, body)) {
-        try {
-          // A complete segment or a history file never changes: never overwritten (If-None-Match).
-          await store.put(file.name, body, { ifNoneMatch: file.kind !== 'partial' });
-        } catch (error) {
-          throw uploadError(error, `uploading "${file.name}"`, store.url);
-        }
-        index.stored(file.name, body.length);
+      try {
+        await this.#store(file, join(spool, file.name));
+      } catch (error) {
+        throw uploadError(error, `uploading "${file.name}"`, store.url);
       }
     }
     // Only once the complete segment is in the store (not when its spool file went missing).
@@ -295,6 +291,29 @@ export class Uploader {
     this.#pending.shift();
     this.#sizes.delete(file.name);
     this.#releaseRoom();
+  }
+
+  /**
+   * One spool file into the store, unless it holds it already (same size and MD5). A complete
+   * segment or a history file never changes: it is never overwritten (If-None-Match). Streamed
+   * from the file where the store can, so a segment is never held in memory whole.
+   */
+  async #store(file: SpoolFile, path: string): Promise<void> {
+    const { store } = this.#options;
+    const index = this.#index!;
+    const size = await sizeOf(this.#options.spool, file.name);
+    if (size === undefined) return; // gone: nothing to store
+    const known = index.get(file.name);
+    if (known !== undefined && known.size === size && etagMatches(known.etag, await md5OfFile(path))) return;
+    if (file.kind !== 'partial' && store.putFile !== undefined) {
+      await store.putFile(file.name, path, { ifNoneMatch: true });
+      index.stored(file.name, size);
+      return;
+    }
+    const body = await this.#readSpoolFile(file.name);
+    if (body === undefined) return;
+    await store.put(file.name, body, { ifNoneMatch: file.kind !== 'partial' });
+    index.stored(file.name, body.length);
   }
 
   async #readSpoolFile(name: string): Promise<Buffer | undefined> {
@@ -430,10 +449,21 @@ export class Uploader {
   }
 }
 
-/** The store has this exact content already (same size and MD5 entity tag): no upload needed. */
-function isStored(index: StoreIndex, name: string, body: Buffer): boolean {
-  const object = index.get(name);
-  if (object === undefined || object.size !== body.length || object.etag === undefined) return false;
-  const etag = object.etag.replaceAll('"', '').toLowerCase();
-  return /^[0-9a-f]{32}$/.test(etag) && etag === createHash('md5').update(body).digest('hex');
+/** An MD5 entity tag (a single-part upload's) equal to `md5Hex`. */
+function etagMatches(etag: string | undefined, md5Hex: string | undefined): boolean {
+  if (etag === undefined || md5Hex === undefined) return false;
+  const plain = etag.replaceAll('"', '').toLowerCase();
+  return /^[0-9a-f]{32}$/.test(plain) && plain === md5Hex;
+}
+
+/** The MD5 of a file, read as a stream; undefined when it is gone. */
+async function md5OfFile(path: string): Promise<string | undefined> {
+  const hash = createHash('md5');
+  try {
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  return hash.digest('hex');
 }
