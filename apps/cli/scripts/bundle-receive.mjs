@@ -9,12 +9,14 @@ import { build } from 'esbuild';
 const cli = new URL('..', import.meta.url);
 const manifest = JSON.parse(readFileSync(new URL('package.json', cli), 'utf8'));
 // The workspace packages that make up the client are bundled; everything from npm stays a real
-// import, loaded (lazily, where the code says so) from node_modules as before.
+// import, loaded (lazily, where the code says so) from node_modules as before. So does `@wal/s3`:
+// it brings the AWS SDK, which only `-D s3://…` needs (src/receive-store.ts imports it on use).
 const bundled = new Set([
   '@wal/protocol',
   '@wal/libpq-lite',
   '@wal/stream',
   '@wal/sink-fs',
+  '@wal/sink-s3',
   '@wal/archive',
   '@wal/verify',
   '@wal/metrics',

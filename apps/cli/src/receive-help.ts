@@ -10,7 +10,8 @@ Usage:
   ${program} [OPTION]...
 
 Options:
-  -D, --directory=DIR    write WAL segment files to DIR (it must already exist)
+  -D, --directory=DIR    write WAL segment files to DIR (it must already exist),
+                         or upload them to s3://BUCKET/PREFIX (needs --spool)
   -E, --endpos=LSN       exit once WAL past position LSN has been received
       --if-not-exists    with --create-slot, succeed if the slot already exists
   -n, --no-loop          exit with an error on connection loss instead of retrying
@@ -35,6 +36,11 @@ Options:
                          reconnect when the server stays silent this long
       --verify           check page headers and record checksums before writing WAL;
                          stop at the first bad record, keeping the WAL before it
+      --spool=DIR        with -D s3://…: write WAL to DIR first, upload and remove it there
+      --partial-upload-interval=SECS
+                         with -D s3://…: upload the unfinished segment this often (default: 60)
+      --ack=local|remote with -D s3://…: report WAL flushed once in the spool (local, the
+                         default) or once in object storage (remote: the server keeps it)
   -?, --help             print this help, then exit
 
 Connection options:

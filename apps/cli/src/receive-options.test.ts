@@ -74,6 +74,10 @@ describe('parseReceiveCommandLine: values', () => {
       receiveTimeoutMs: undefined,
       verify: false,
       metricsAddress: undefined,
+
+      spool: undefined,
+      partialUploadIntervalMs: 60_000,
+      ack: 'local',
     });
   });
 
@@ -292,5 +296,66 @@ describe('option helpers', () => {
         }),
       );
     }
+  });
+});
+
+describe('parseReceiveCommandLine: object storage (-D s3://…)', () => {
+  it('reads --spool, --partial-upload-interval and --ack', () => {
+    const parsed = options(
+      '-D',
+      's3://bucket/prefix',
+      '--spool=/var/spool/wal',
+      '--partial-upload-interval',
+      '15',
+      '--ack=remote',
+    );
+    expect(parsed).toMatchObject({
+      directory: 's3://bucket/prefix',
+      spool: '/var/spool/wal',
+      partialUploadIntervalMs: 15_000,
+      ack: 'remote',
+    });
+    expect(options('-D', 'S3://bucket', '--spool', 'x')).toMatchObject({
+      ack: 'local',
+      partialUploadIntervalMs: 60_000,
+    });
+  });
+
+  it('needs --spool with an s3:// location', () => {
+    const error = refusal('-D', 's3://bucket/prefix');
+    expect(error.code).toBe('WAL_ERR_CLI_USAGE');
+    expect(error.message).toBe(
+      '-D s3://… needs --spool=DIR: a local directory WAL is written to before it is uploaded',
+    );
+    expect(refusal('-D', 's3://bucket', '--spool=').code).toBe('WAL_ERR_CLI_USAGE');
+    // A URL is never repeated: it may carry a secret (s3://key:secret@bucket is refused later).
+    expect(refusal('-D', 's3://key:secret@bucket').message).not.toContain('secret');
+  });
+
+  it('refuses --spool and --ack=remote with a directory', () => {
+    expect(refusal('-D', 'dir', '--spool', 'x').message).toBe(
+      '--spool is only used with -D s3://BUCKET/PREFIX',
+    );
+    expect(refusal('-D', 'dir', '--ack', 'remote').message).toBe(
+      '--ack=remote is only used with -D s3://BUCKET/PREFIX',
+    );
+    expect(options('-D', 'dir', '--ack', 'local').ack).toBe('local');
+  });
+
+  it('refuses bad values where the option loop meets them', () => {
+    expect(refusal('-D', 's3://b', '--spool=x', '--ack=cloud').message).toBe(
+      'invalid value "cloud" for option --ack: expected "local" or "remote"',
+    );
+    expect(refusal('-D', 's3://b', '--spool=x', '--partial-upload-interval=soon').message).toBe(
+      'invalid value "soon" for option --partial-upload-interval',
+    );
+    expect(refusal('-D', 's3://b', '--spool=x', '--partial-upload-interval=-1').code).toBe(
+      'WAL_ERR_CLI_OUT_OF_RANGE',
+    );
+  });
+
+  it('lets slot actions through without --spool', () => {
+    const result = parseReceiveCommandLine(['-D', 's3://b', '--slot=s', '--create-slot'], RUNTIME);
+    expect(result).toMatchObject({ kind: 'run', options: { action: 'create-slot' } });
   });
 });

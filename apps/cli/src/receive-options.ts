@@ -57,6 +57,13 @@ export interface ReceiveOptions {
   readonly verify: boolean;
   /** --metrics-address=HOST:PORT: serve /metrics, /healthz and /readyz there (@wal/metrics). */
   readonly metricsAddress: ListenAddress | undefined;
+
+  /** --spool=DIR: the local directory WAL goes to before it is uploaded; required with -D s3://. */
+  readonly spool: string | undefined;
+  /** --partial-upload-interval=SECS: upload the open segment's .partial this often (default 60). */
+  readonly partialUploadIntervalMs: number;
+  /** --ack=local|remote: report WAL flushed once in the spool (default) or once in the store. */
+  readonly ack: 'local' | 'remote';
 }
 
 export type ReceiveCommandLine =
@@ -100,6 +107,9 @@ export const RECEIVE_LONG_OPTIONS: readonly LongOption[] = [
   { name: 'trace', argument: 'optional', key: 'trace' },
   { name: 'receive-timeout', argument: 'required', key: 'receive-timeout' },
   { name: 'verify', argument: 'none', key: 'verify' },
+  { name: 'spool', argument: 'required', key: 'spool' },
+  { name: 'partial-upload-interval', argument: 'required', key: 'partial-upload-interval' },
+  { name: 'ack', argument: 'required', key: 'ack' },
 ];
 
 /** INT_MAX / 1000: the largest interval in seconds whose milliseconds still fit in an int. */
@@ -170,6 +180,10 @@ function defaultValues(): OptionValues {
     receiveTimeoutMs: undefined,
     verify: false,
     metricsAddress: undefined,
+
+    spool: undefined,
+    partialUploadIntervalMs: 60_000,
+    ack: 'local',
   };
 }
 
@@ -209,7 +223,24 @@ const OPTION_HANDLERS: Readonly<Record<string, OptionHandler>> = {
   verify: (values) => (values.verify = true),
   'receive-timeout': (values, argument = '') =>
     (values.receiveTimeoutMs = parseIntervalSeconds(argument, '--receive-timeout') * 1000),
+  spool: (values, argument = '') => (values.spool = argument),
+  'partial-upload-interval': (values, argument = '') =>
+    (values.partialUploadIntervalMs = parseIntervalSeconds(argument, '--partial-upload-interval') * 1000),
+  ack: (values, argument = '') => (values.ack = parseAck(argument)),
 };
+
+function parseAck(text: string): 'local' | 'remote' {
+  if (text === 'local' || text === 'remote') return text;
+  throw new CommandLineError(
+    'WAL_ERR_CLI_INVALID_VALUE',
+    `invalid value "${text}" for option --ack: expected "local" or "remote"`,
+  );
+}
+
+/** `-D s3://BUCKET/PREFIX`: the archive is object storage (checked in full when the run opens it). */
+export function isObjectStoreLocation(directory: string | undefined): boolean {
+  return directory !== undefined && /^s3:\/\//i.test(directory);
+}
 
 /** `--help`/`--version` after the first argument: pg_receivewal's `default:` case, the hint alone. */
 function refuseOutOfPlace(): never {
@@ -234,6 +265,21 @@ function checkCombinations(values: OptionValues, operands: readonly string[]): v
   if (values.directory === undefined && !dropSlot && !createSlot) {
     throw usage('no target directory specified');
   }
+  checkObjectStoreOptions(values);
+}
+
+/** Ours: --spool goes with -D s3://… and only with it; so does --ack remote. */
+function checkObjectStoreOptions(values: OptionValues): void {
+  if (values.createSlot || values.dropSlot) return;
+  if (isObjectStoreLocation(values.directory)) {
+    if (values.spool === undefined || values.spool === '') {
+      // The URL is not repeated: it may carry a secret (s3://key:secret@…, refused when opened).
+      throw usage('-D s3://… needs --spool=DIR: a local directory WAL is written to before it is uploaded');
+    }
+    return;
+  }
+  if (values.spool !== undefined) throw usage('--spool is only used with -D s3://BUCKET/PREFIX');
+  if (values.ack === 'remote') throw usage('--ack=remote is only used with -D s3://BUCKET/PREFIX');
 }
 
 function usage(message: string): CommandLineError {

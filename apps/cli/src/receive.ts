@@ -1,6 +1,8 @@
 import { closeSync, opendirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { Connection, ConnectOptions } from '@wal/libpq-lite';
 import { escapeControlCharacters, formatLsn, systemErrorText, WalError } from '@wal/protocol';
+import type { DirectorySinkOptions } from '@wal/sink-fs';
+import type { S3Sink, UploadStore } from '@wal/sink-s3';
 import type { ReceiveEvent, ReceiveWalOptions, WalSink } from '@wal/stream';
 import { type CompressionSpecification, PG_RECEIVEWAL_15_COMPRESSION } from './compression-spec.js';
 import { replicationConnectionParameters } from './connection-parameters.js';
@@ -8,7 +10,12 @@ import { CommandLineError } from './errors.js';
 import { Logger } from './log.js';
 import { ProgressMeter } from './progress.js';
 import { receiveHelpText, receiveVersionText } from './receive-help.js';
-import { parseReceiveCommandLine, type ReceiveOptions, wantsJson } from './receive-options.js';
+import {
+  isObjectStoreLocation,
+  parseReceiveCommandLine,
+  type ReceiveOptions,
+  wantsJson,
+} from './receive-options.js';
 import { reportError } from './report-error.js';
 
 /**
@@ -309,6 +316,10 @@ class ReceiveRun {
   private lastProgressRecordMs: number | undefined;
   private observers: ReceiveObserver[] = [];
   private closeMetrics: (() => Promise<void>) | undefined;
+  /** -D s3://…: the store, opened before connecting, and the sink that uploads to it. */
+  private objectStorage: typeof import('./receive-store.js') | undefined;
+  private store: (UploadStore & { close(): void }) | undefined;
+  private s3Sink: S3Sink | undefined;
 
   constructor(options: ReceiveOptions, environment: ReceiveEnvironment, client: Client) {
     this.options = options;
@@ -321,7 +332,7 @@ class ReceiveRun {
 
   async execute(): Promise<number> {
     const { options } = this;
-    if (options.action === 'stream') checkDirectory(options.directory!);
+    if (options.action === 'stream') await this.checkArchive();
     if (options.action === 'stream' && options.metricsAddress !== undefined) await this.serveMetrics();
     const connectOnce = this.connector();
     if (options.password === 'before-connecting') this.password = await this.prompt();
@@ -362,10 +373,30 @@ class ReceiveRun {
     this.observers = [];
   }
 
+  /**
+   * get_destination_dir, before connecting: -D must be a directory; with -D s3://… the spool must
+   * be one and the URL must be valid (the store is opened; nothing is sent yet).
+   */
+  private async checkArchive(): Promise<void> {
+    const { options } = this;
+    if (!isObjectStoreLocation(options.directory)) {
+      checkDirectory(options.directory!);
+      return;
+    }
+    checkDirectory(options.spool!);
+    this.objectStorage = await import('./receive-store.js');
+    this.store = await this.objectStorage.openArchiveStore(
+      options.directory!,
+      this.environment.env ?? process.env,
+    );
+  }
+
   async cleanUp(): Promise<void> {
     const closeMetrics = this.closeMetrics;
     this.closeMetrics = undefined;
     await closeMetrics?.();
+    this.store?.close();
+    this.store = undefined;
     this.stopSignals?.();
     this.logger.clearProgress();
     this.unusedConnection?.destroy();
@@ -467,15 +498,40 @@ class ReceiveRun {
       return reused ?? connectOnce(signal);
     };
     const receive = this.environment.receiveWal ?? this.client.receiveWal;
+    let exitCode = 0;
+    let failure: unknown;
     try {
       for await (const event of receive(this.receiveWalOptions(connect))) {
-        const exitCode = this.handleEvent(event);
-        if (exitCode !== undefined) return exitCode;
+        const ended = this.handleEvent(event);
+        if (ended !== undefined) {
+          exitCode = ended;
+          break;
+        }
       }
     } catch (error) {
-      return this.streamFailed(error);
+      failure = error;
+      exitCode = this.streamFailed(error);
     }
-    return 0;
+    return this.finishUploads(exitCode, failure);
+  }
+
+  /**
+   * -D s3://…: once the stream ended, what waits in the spool and the open segment's .partial go
+   * to the store. A failure is reported (unless the stream already reported it) and ends with 1;
+   * the spool keeps the files for the next run.
+   */
+  private async finishUploads(exitCode: number, streamFailure: unknown): Promise<number> {
+    const sink = this.s3Sink;
+    if (sink === undefined) return exitCode;
+    try {
+      if (this.options.verbose > 0) this.logger.info(`uploading what waits in the spool to ${sink.storeUrl}`);
+      await sink.finish();
+    } catch (error) {
+      const reported = error === streamFailure || (error as { cause?: unknown }).cause === streamFailure;
+      if (!reported && !(this.stop.signal.aborted && isAbort(error))) reportError(this.logger, error);
+      return 1;
+    }
+    return exitCode;
   }
 
   private receiveWalOptions(connect: (signal: AbortSignal) => Promise<Connection>): ReceiveWalOptions {
@@ -502,8 +558,9 @@ class ReceiveRun {
       sync: options.sync,
     };
     if (this.environment.createSink !== undefined) return this.environment.createSink(sinkOptions);
-    const sink = new this.client.DirectorySink({
-      ...sinkOptions,
+    const directoryOptions: Omit<DirectorySinkOptions, 'directory'> = {
+      compression: options.compression,
+      sync: options.sync,
       // A dedicated process: write as pg_receivewal does, without a thread-pool hop per message.
       blockingWrites: true,
       // Under the drop-in name a new segment is padded with zeros as pg_receivewal pads it, so a
@@ -513,8 +570,37 @@ class ReceiveRun {
       onWarning: (message: string) => logger.warning(message),
       // `not renaming "….partial", segment is not complete`, which it prints without -v.
       onNotice: (message: string) => logger.info(message, { event: 'partial-kept' }),
-    });
+    };
+    const sink =
+      this.store === undefined
+        ? new this.client.DirectorySink({ ...directoryOptions, directory: options.directory! })
+        : this.createS3Sink(this.store, directoryOptions);
     return options.verify ? new this.client.VerifyingSink(sink) : sink;
+  }
+
+  /** -D s3://… --spool DIR: the spool written like -D DIR, uploaded to the store. */
+  private createS3Sink(
+    store: UploadStore,
+    directoryOptions: Omit<DirectorySinkOptions, 'directory'>,
+  ): S3Sink {
+    const { options, logger } = this;
+    this.s3Sink = new this.objectStorage!.S3Sink({
+      ...directoryOptions,
+      store,
+      spool: options.spool!,
+      ack: options.ack,
+      partialUploadIntervalMs: options.partialUploadIntervalMs,
+      signal: this.stop.signal,
+      onUploadRetry: (error, retryInMs) => {
+        const code = (error as { code?: string }).code;
+        logger.warning(`${(error as Error).message}; trying again in ${formatSeconds(retryInMs)} seconds`, {
+          event: 'upload-retry',
+          ...(code === undefined ? {} : { code }),
+          retryInMs,
+        });
+      },
+    });
+    return this.s3Sink;
   }
 
   /** One event of the stream: rendered; an exit code when it ends the run. */

@@ -140,6 +140,10 @@ function receiveOptions(cluster: Cluster, archive: string, endLsn: bigint): Omit
     receiveTimeoutMs: undefined,
     verify: false,
     metricsAddress: undefined,
+
+    spool: undefined,
+    partialUploadIntervalMs: 60_000,
+    ack: 'local',
   };
 }
 

@@ -9,7 +9,7 @@ import {
   type XLogData,
 } from '@wal/protocol';
 import { StreamError } from './errors.js';
-import { buildStatusUpdate, ReceiveDeadline, StatusSchedule } from './feedback.js';
+import { buildStatusUpdate, ReceiveDeadline, SinkHoldFeedback, StatusSchedule } from './feedback.js';
 import { lengthToKeepBeforeStop, nextSegmentBoundary } from './positions.js';
 import type { SinkCloseReason, WalSink } from './sink.js';
 import { SinkPipeline } from './sink-pipeline.js';
@@ -85,6 +85,7 @@ export class CopyStream {
   readonly #waker: Waker;
   readonly #schedule: StatusSchedule;
   readonly #deadline: ReceiveDeadline;
+  readonly #sinkHold = new SinkHoldFeedback();
   /** End of the WAL received (and handed to the sink, or dropped past endpos). */
   receivedLsn: bigint;
   /** End of the WAL the sink has written, accounted for in order. */
@@ -323,7 +324,9 @@ export class CopyStream {
 
   /** The periodic status, and the receive timeout: a ping at half of it, then give up. */
   #sendDueFeedback(now: number): void {
-    if (this.#schedule.isDue(now)) this.#sendStatus(now);
+    this.#sinkHold.update(this.#stopReason === undefined && !this.#pipeline.accepting, now);
+    if (this.#schedule.isDue(now) || this.#sinkHold.isDue(now, this.#schedule.lastStatusAt))
+      this.#sendStatus(now);
     // Not reading because the sink is behind (or we stop) is not silence of the server; not
     // reading because the server does not read what we send is its own doing, and times out.
     if (!this.#sinkAllowsReading) this.#deadline.received(now);
@@ -440,7 +443,10 @@ export class CopyStream {
   async #wait(now: number): Promise<void> {
     const timers = this.#serverEnded
       ? undefined
-      : earliest(this.#schedule.sleepMs(now), this.#deadline.sleepMs(now));
+      : earliest(
+          earliest(this.#schedule.sleepMs(now), this.#deadline.sleepMs(now)),
+          this.#sinkHold.sleepMs(now, this.#schedule.lastStatusAt),
+        );
     const timeoutMs = earliest(timers, this.#progressDueInMs(now));
     if (this.#stopReason === undefined && this.#options.signal?.aborted) return;
     await this.#waker.wait(now, timeoutMs, !this.#serverEnded && this.#reading);

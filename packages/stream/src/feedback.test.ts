@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { buildStatusUpdate, ReceiveDeadline, reportedFlushLsn, StatusSchedule } from './feedback.js';
+import {
+  buildStatusUpdate,
+  ReceiveDeadline,
+  reportedFlushLsn,
+  SINK_HOLD_STATUS_INTERVAL_MS,
+  SinkHoldFeedback,
+  StatusSchedule,
+} from './feedback.js';
 
 describe('StatusSchedule (pg_receivewal HandleCopyStream timing)', () => {
   it('is due at once before any status, so the first one follows CopyBothResponse', () => {
@@ -103,5 +110,31 @@ describe('buildStatusUpdate', () => {
       buildStatusUpdate(false, { receivedLsn: 0n, durableLsn: 0n, streamStartLsn: 0n }, Date.UTC(2026, 0, 1))
         .sendTime,
     ).toBe(820_540_800_000_000n);
+  });
+});
+
+describe('SinkHoldFeedback (statuses while the sink holds the stream)', () => {
+  it('asks for nothing while the sink does not hold reading, nor in the first second of a hold', () => {
+    const hold = new SinkHoldFeedback();
+    hold.update(false, 0);
+    expect(hold.sleepMs(0, Number.NEGATIVE_INFINITY)).toBeUndefined();
+    expect(hold.isDue(0, Number.NEGATIVE_INFINITY)).toBe(false);
+    hold.update(true, 100);
+    expect(hold.isDue(500, Number.NEGATIVE_INFINITY)).toBe(false);
+    expect(hold.sleepMs(500, Number.NEGATIVE_INFINITY)).toBe(600);
+    // A hold that ends early changes nothing on the wire.
+    hold.update(false, 900);
+    expect(hold.isDue(1200, Number.NEGATIVE_INFINITY)).toBe(false);
+  });
+
+  it('sends a status every interval while the hold lasts, counted from the last status of any kind', () => {
+    const hold = new SinkHoldFeedback();
+    hold.update(true, 0);
+    hold.update(true, 700);
+    expect(hold.isDue(SINK_HOLD_STATUS_INTERVAL_MS, 0)).toBe(true);
+    // A status just went out (at 1000): the next one a whole interval later, whatever -s says.
+    expect(hold.isDue(1500, 1000)).toBe(false);
+    expect(hold.sleepMs(1500, 1000)).toBe(500);
+    expect(hold.isDue(2000, 1000)).toBe(true);
   });
 });

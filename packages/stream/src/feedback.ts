@@ -21,6 +21,11 @@ export class StatusSchedule {
     return this.statusIntervalMs > 0 && now - this.#lastStatusAt >= this.statusIntervalMs;
   }
 
+  /** When the last status (any kind) went out; -Infinity before the first. */
+  get lastStatusAt(): number {
+    return this.#lastStatusAt;
+  }
+
   /** Every status sent (periodic, keepalive reply, synchronous) restarts the interval, as in pg_receivewal. */
   markSent(now: number): void {
     this.#lastStatusAt = now;
@@ -36,6 +41,40 @@ export class StatusSchedule {
     const remaining = this.#lastStatusAt + (this.statusIntervalMs - 1) - now;
     if (!(remaining >= 1000)) return 1000;
     return Math.floor(remaining);
+  }
+}
+
+/** How often a status goes out while the sink holds the stream (see SinkHoldFeedback). */
+export const SINK_HOLD_STATUS_INTERVAL_MS = 1000;
+
+/**
+ * Statuses while the sink holds the stream. When the sink falls behind, the loop stops reading
+ * (TCP backpressure), so the keepalives in which the walsender asks for a reply stay unread in the
+ * socket, and the walsender hears only what we send unasked. Its `wal_sender_timeout` (default
+ * 60 s, often set lower) ends the connection when that is less than the status interval, or when
+ * statuses are off (`-s 0`): a sink that waits long (an object store that is down, docs/adr/0011)
+ * would lose the connection. pg_receivewal, whose disk writes block only briefly, has no such
+ * case. So once the sink has held reading for SINK_HOLD_STATUS_INTERVAL_MS, a status goes out at
+ * that interval; short holds while streaming normally change nothing on the wire.
+ */
+export class SinkHoldFeedback {
+  #heldSince: number | undefined;
+
+  /** Whether the sink holds reading now. */
+  update(held: boolean, now: number): void {
+    if (!held) this.#heldSince = undefined;
+    else this.#heldSince ??= now;
+  }
+
+  isDue(now: number, lastStatusAt: number): boolean {
+    return this.sleepMs(now, lastStatusAt) === 0;
+  }
+
+  /** Milliseconds until the next such status; undefined while the sink does not hold reading. */
+  sleepMs(now: number, lastStatusAt: number): number | undefined {
+    if (this.#heldSince === undefined) return undefined;
+    const due = Math.max(this.#heldSince, lastStatusAt) + SINK_HOLD_STATUS_INTERVAL_MS;
+    return Math.max(0, Math.ceil(due - now));
   }
 }
 

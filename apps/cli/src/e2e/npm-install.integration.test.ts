@@ -39,7 +39,9 @@ const PUBLIC_PACKAGES = [
   '@wal/libpq-lite',
   '@wal/metrics',
   '@wal/protocol',
+  '@wal/s3',
   '@wal/sink-fs',
+  '@wal/sink-s3',
   '@wal/stream',
   '@wal/verify',
 ];
