@@ -27,7 +27,11 @@ export async function serveReceiveMetrics(address: ListenAddress): Promise<Recei
     health: () => summarizeHealth([metrics]),
   });
   return {
-    observer: { event: (event) => metrics.observe(event), failed: (error) => metrics.failed(error) },
+    observer: {
+      event: (event) => metrics.observe(event),
+      failed: (error) => metrics.failed(error),
+      uploads: (status) => metrics.followUploads(status),
+    },
     url: `http://${formatListenAddress({ host: address.host, port: server.port })}/metrics`,
     close: () => server.close(),
   };

@@ -2,7 +2,7 @@ import { closeSync, opendirSync, openSync, readFileSync, writeSync } from 'node:
 import type { Connection, ConnectOptions } from '@wal/libpq-lite';
 import { escapeControlCharacters, formatLsn, systemErrorText, WalError } from '@wal/protocol';
 import type { DirectorySinkOptions } from '@wal/sink-fs';
-import type { S3Sink, UploadStore } from '@wal/sink-s3';
+import type { S3Sink, UploadStatus, UploadStore } from '@wal/sink-s3';
 import type { ReceiveEvent, ReceiveWalOptions, WalSink } from '@wal/stream';
 import { type CompressionSpecification, PG_RECEIVEWAL_15_COMPRESSION } from './compression-spec.js';
 import { replicationConnectionParameters } from './connection-parameters.js';
@@ -184,6 +184,8 @@ export interface ReceiveObserver {
   event(event: ReceiveEvent): void;
   /** The error that ends the run (not a stop signal): nothing is retried after it. */
   failed(error: unknown): void;
+  /** -D s3://…: the sink's upload queue and confirmed position, to read whenever wanted. */
+  uploads?(status: () => UploadStatus): void;
 }
 
 /** The client: connection, stream and sink (./receive-run.ts), loaded by the first run. */
@@ -600,7 +602,9 @@ class ReceiveRun {
         });
       },
     });
-    return this.s3Sink;
+    const sink = this.s3Sink;
+    for (const observer of this.observers) observer.uploads?.(() => sink.uploadStatus());
+    return sink;
   }
 
   /** One event of the stream: rendered; an exit code when it ends the run. */

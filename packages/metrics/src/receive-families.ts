@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { MetricsError } from './errors.js';
-import type { ServerState } from './server-state.js';
+import { currentUpload, type ServerState } from './server-state.js';
 
 /**
  * The `wal_receive_*` metric families of one registry, shared by all its servers. Values are
@@ -77,17 +77,17 @@ export class ReceiveFamilies {
     gauge(
       'wal_receive_upload_queued_files',
       'Files waiting to be uploaded to object storage.',
-      (s) => s.upload?.queuedFiles,
+      (s) => currentUpload(s)?.queuedFiles,
     );
     gauge(
       'wal_receive_upload_queued_bytes',
       'Bytes waiting to be uploaded to object storage.',
-      (s) => s.upload?.queuedBytes,
+      (s) => currentUpload(s)?.queuedBytes,
     );
     gauge(
       'wal_receive_uploaded_lsn',
       'Position up to which object storage has confirmed the WAL, in bytes.',
-      (s) => s.upload?.confirmedLsn,
+      (s) => currentUpload(s)?.confirmedLsn,
     );
     new Counter({
       name: 'wal_receive_errors_total',

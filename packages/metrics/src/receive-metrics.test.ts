@@ -160,6 +160,22 @@ describe('ReceiveMetrics', () => {
     expect(values.get('wal_receive_uploaded_lsn{server="default"}')).toBe(0x5000000);
   });
 
+  it('reads a followed upload status at every scrape', async () => {
+    const registry = createMetricsRegistry({ processMetrics: false });
+    const metrics = new ReceiveMetrics(registry, 'default');
+    metrics.setUpload({ queuedFiles: 9, queuedBytes: 9, confirmedLsn: 9n });
+    let status = { queuedFiles: 2, queuedBytes: 1024, confirmedLsn: 0x1000000n };
+    metrics.followUploads(() => status);
+    let values = await samples(registry);
+    expect(values.get('wal_receive_upload_queued_files{server="default"}')).toBe(2);
+    expect(values.get('wal_receive_uploaded_lsn{server="default"}')).toBe(0x1000000);
+    status = { queuedFiles: 0, queuedBytes: 0, confirmedLsn: 0x3000000n };
+    values = await samples(registry);
+    expect(values.get('wal_receive_upload_queued_files{server="default"}')).toBe(0);
+    expect(values.get('wal_receive_upload_queued_bytes{server="default"}')).toBe(0);
+    expect(values.get('wal_receive_uploaded_lsn{server="default"}')).toBe(0x3000000);
+  });
+
   it('keeps servers apart, and drops a removed server’s series', async () => {
     const registry = createMetricsRegistry({ processMetrics: false });
     const first = new ReceiveMetrics(registry, 'first');

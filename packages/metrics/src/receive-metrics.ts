@@ -110,6 +110,14 @@ export class ReceiveMetrics {
     };
   }
 
+  /**
+   * Reports `source()` at every scrape from now on: a sink that keeps its own upload status is
+   * read when Prometheus asks, at no cost per message.
+   */
+  followUploads(source: () => UploadStatus): void {
+    this.state.uploadSource = source;
+  }
+
   /** Drops this server's series from the registry (the name may then be registered again). */
   remove(): void {
     this.families.delete(this.state);

@@ -26,6 +26,8 @@ export interface ServerState {
   /** Unix seconds of the last event; undefined before the first. */
   lastMessageSeconds: number | undefined;
   upload: UploadStatus | undefined;
+  /** Read at every scrape instead of `upload`, when the sink's own status is followed. */
+  uploadSource: (() => UploadStatus) | undefined;
 }
 
 /** The upload queue of an object-storage sink and the position the store has confirmed. */
@@ -34,6 +36,11 @@ export interface UploadStatus {
   readonly queuedBytes: number;
   /** Every WAL byte before it is stored and confirmed. */
   readonly confirmedLsn: bigint;
+}
+
+/** The upload status a scrape reports: the followed source's, else the last one set. */
+export function currentUpload(state: ServerState): UploadStatus | undefined {
+  return state.uploadSource?.() ?? state.upload;
 }
 
 export function newServerState(server: string): ServerState {
@@ -53,5 +60,6 @@ export function newServerState(server: string): ServerState {
     connected: false,
     lastMessageSeconds: undefined,
     upload: undefined,
+    uploadSource: undefined,
   };
 }

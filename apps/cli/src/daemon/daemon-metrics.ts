@@ -57,7 +57,11 @@ export class DaemonMetrics {
       this.servers.set(name, metrics);
     }
     const server = metrics;
-    return { event: (event) => server.observe(event), failed: (error) => server.failed(error) };
+    return {
+      event: (event) => server.observe(event),
+      failed: (error) => server.failed(error),
+      uploads: (status) => server.followUploads(status),
+    };
   }
 
   remove(name: string): void {
