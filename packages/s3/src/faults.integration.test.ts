@@ -148,53 +148,44 @@ describe('retries', () => {
     expect(server.pendingFaults).toBe(0);
   });
 
-  it('ends with WAL_ERR_S3_UNAVAILABLE, retryable, with the store code and message', async () => {
-    server.fail({
+  it.each([
+    {
+      answer: '503 SlowDown on every try',
       times: 10,
-      fault: { kind: 'error', status: 503, code: 'SlowDown', message: 'Please reduce your request rate.' },
-    });
-    const error = await caught(store.put(SEGMENT, Buffer.from('x')));
-    expect(error).toMatchObject({
-      code: 'WAL_ERR_S3_UNAVAILABLE',
       status: 503,
       storeCode: 'SlowDown',
+      message: 'Please reduce your request rate.',
+      code: 'WAL_ERR_S3_UNAVAILABLE',
       retryable: true,
-    });
-    expect(error.message).toContain('SlowDown (HTTP 503): Please reduce your request rate.');
-    expect(puts()).toBe(4);
-  });
-
-  it('does not retry another 4xx, and carries its code and message', async () => {
-    server.fail({
-      operation: 'PUT',
-      fault: { kind: 'error', status: 403, code: 'AccessDenied', message: 'Access Denied' },
-    });
-    const denied = await caught(store.put(SEGMENT, Buffer.from('x')));
-    expect(denied).toMatchObject({
-      code: 'WAL_ERR_S3_ACCESS_DENIED',
+      puts: 4,
+    },
+    {
+      answer: '403 AccessDenied',
+      times: 1,
       status: 403,
       storeCode: 'AccessDenied',
+      message: 'Access Denied',
+      code: 'WAL_ERR_S3_ACCESS_DENIED',
       retryable: false,
-    });
-    expect(denied.message).toContain('AccessDenied (HTTP 403): Access Denied');
-    server.fail({
-      operation: 'PUT',
-      fault: {
-        kind: 'error',
-        status: 400,
-        code: 'EntityTooLarge',
-        message: 'Your proposed upload exceeds the maximum allowed size',
-      },
-    });
-    const refused = await caught(store.put(SEGMENT, Buffer.from('x')));
-    expect(refused).toMatchObject({
-      code: 'WAL_ERR_S3_REQUEST',
+      puts: 1,
+    },
+    {
+      answer: '400 EntityTooLarge',
+      times: 1,
       status: 400,
       storeCode: 'EntityTooLarge',
+      message: 'Your proposed upload exceeds the maximum allowed size',
+      code: 'WAL_ERR_S3_REQUEST',
       retryable: false,
-    });
-    expect(refused.message).toContain('Your proposed upload exceeds the maximum allowed size');
-    expect(puts()).toBe(2);
+      puts: 1,
+    },
+  ])('$answer ends with $code after $puts tries, with the store code and message', async (answer) => {
+    const { times, status, storeCode, message } = answer;
+    server.fail({ operation: 'PUT', times, fault: { kind: 'error', status, code: storeCode, message } });
+    const error = await caught(store.put(SEGMENT, Buffer.from('x')));
+    expect(error).toMatchObject({ code: answer.code, status, storeCode, retryable: answer.retryable });
+    expect(error.message).toContain(`${storeCode} (HTTP ${status}): ${message}`);
+    expect(puts()).toBe(answer.puts);
   });
 
   it('names a missing bucket without retrying', async () => {
