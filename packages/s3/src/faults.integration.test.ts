@@ -347,6 +347,16 @@ describe('configuration', () => {
     }
   }
 
+  /** AWS_PROFILE `profile`, read from `credentials` and `config` in `directory`, against the scripted store. */
+  function profileEnv(directory: string, profile: string): Record<string, string> {
+    return {
+      AWS_PROFILE: profile,
+      AWS_SHARED_CREDENTIALS_FILE: join(directory, 'credentials'),
+      AWS_CONFIG_FILE: join(directory, 'config'),
+      AWS_ENDPOINT_URL: server.endpoint,
+    };
+  }
+
   it('takes the keys of AWS_PROFILE from the shared credentials file, and its region from the config file', async () => {
     await withFiles(async (directory) => {
       await writeFile(
@@ -357,12 +367,7 @@ describe('configuration', () => {
         join(directory, 'config'),
         '[default]\nregion = us-west-2\n[profile archiver]\nregion = eu-west-3\n',
       );
-      const env = {
-        AWS_PROFILE: 'archiver',
-        AWS_SHARED_CREDENTIALS_FILE: join(directory, 'credentials'),
-        AWS_CONFIG_FILE: join(directory, 'config'),
-        AWS_ENDPOINT_URL: server.endpoint,
-      };
+      const env = profileEnv(directory, 'archiver');
       const profiled = openS3Store('s3://wal-archive/cluster-a', { ...FAST, env });
       try {
         expect(await profiled.put(SEGMENT, Buffer.from('x'))).toBe('created');
@@ -387,12 +392,7 @@ describe('configuration', () => {
       const saved = process.env.AWS_EC2_METADATA_DISABLED;
       process.env.AWS_EC2_METADATA_DISABLED = 'true';
       await withFiles(async (directory) => {
-        const env = {
-          AWS_PROFILE: 'nobody',
-          AWS_SHARED_CREDENTIALS_FILE: join(directory, 'credentials'),
-          AWS_CONFIG_FILE: join(directory, 'config'),
-          AWS_ENDPOINT_URL: server.endpoint,
-        };
+        const env = profileEnv(directory, 'nobody');
         const anonymous = openS3Store('s3://wal-archive', { ...FAST, env });
         try {
           const error = await caught(anonymous.head(SEGMENT));
