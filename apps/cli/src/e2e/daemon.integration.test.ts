@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { type Cluster, startCluster } from '@wal/pg-cluster';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  applicationName,
   daemonYaml,
   NotifyListener,
   python,
@@ -24,16 +25,15 @@ import {
   generateWal,
   KEEP_WAL_SETTINGS,
   killAll,
-  lsnFromText,
   MEGABYTE,
   matching,
   partialAgainstPgWal,
   removeDirectory,
-  scalar,
   suiteVersion,
   switchWal,
   temporaryDirectory,
   waitForFile,
+  waitForWritten,
   waitUntil,
   walFileNameOf,
 } from './harness.js';
@@ -132,8 +132,8 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
     await generateWal(first, TABLE, 50 * 1024);
     await generateWal(second, TABLE, 50 * 1024);
     const targets = { main: await flushLsn(first), other: await flushLsn(second) };
-    await waitForWrite(first, 'main', targets.main);
-    await waitForWrite(second, 'other', targets.other);
+    await waitForWritten(first, applicationName('main'), targets.main);
+    await waitForWritten(second, applicationName('other'), targets.other);
     daemon.signal('SIGTERM');
     const result = await daemon.wait(30_000);
     expect(result.code, describeRun(result)).toBe(0);
@@ -467,17 +467,3 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
     expect((await daemon.wait(30_000)).code).toBe(0);
   });
 });
-
-/** Until the server's walsender reports `target` written. */
-async function waitForWrite(cluster: Cluster, server: string, target: bigint): Promise<void> {
-  await waitUntil(
-    async () => {
-      const written = await scalar(
-        cluster,
-        `SELECT write_lsn::text FROM pg_stat_replication WHERE application_name = 'daemon_${server}'`,
-      );
-      return written !== null && lsnFromText(written) >= target;
-    },
-    { description: `the write position of daemon server "${server}"` },
-  );
-}
