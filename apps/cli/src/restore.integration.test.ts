@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as zlib from 'node:zlib';
 import { gzipSync } from 'node:zlib';
-import { encodePageHeader, PageInfo, pageMagicForVersion } from '@wal/protocol/wal-format';
+import { SEGMENT_SIZE, segment } from '@wal/archive/testing';
 import { compressFrameSync } from 'lz4-napi';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CLI_BIN, temporaryDirectory, waitUntil } from './e2e/harness.js';
@@ -26,23 +26,8 @@ import { CLI_BIN, temporaryDirectory, waitUntil } from './e2e/harness.js';
  * there, 255 (above 125) a failure, 1 for a failure when standby.signal is present.
  */
 
-const SEGMENT_SIZE = 1024 * 1024;
 const SEGMENT_3 = '000000010000000000000003';
 const TARGET = 'pg_wal/RECOVERYXLOG';
-
-function segment(segmentNumber: number, length = SEGMENT_SIZE): Buffer {
-  const data = Buffer.alloc(SEGMENT_SIZE);
-  for (let index = 40; index < data.length; index += 97) data[index] = index % 251;
-  encodePageHeader(data, 0, {
-    magic: pageMagicForVersion(16),
-    info: PageInfo.LONG_HEADER,
-    timeline: 1,
-    pageAddress: BigInt(segmentNumber * SEGMENT_SIZE),
-    remainingLength: 0,
-    long: { systemId: 7n, segmentSize: SEGMENT_SIZE, blockSize: 8192 },
-  });
-  return data.subarray(0, length);
-}
 
 let scratch: string;
 let archive: string;

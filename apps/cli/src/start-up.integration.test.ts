@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { encodePageHeader, PageInfo, pageMagicForVersion } from '@wal/protocol/wal-format';
+import { segment } from '@wal/archive/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_BIN, RunningProcess } from './e2e/harness.js';
 import { receiveHelpText } from './receive-help.js';
@@ -202,20 +202,12 @@ describe('wal restore start-up', () => {
 
     const archive = join(scratch, 'archive');
     mkdirSync(archive, { recursive: true });
-    const segment = Buffer.alloc(1024 * 1024);
-    encodePageHeader(segment, 0, {
-      magic: pageMagicForVersion(16),
-      info: PageInfo.LONG_HEADER,
-      timeline: 1,
-      pageAddress: 3n * 1024n * 1024n,
-      remainingLength: 0,
-      long: { systemId: 7n, segmentSize: 1024 * 1024, blockSize: 8192 },
-    });
-    writeFileSync(join(archive, '000000010000000000000003'), segment);
+    const written = segment(3);
+    writeFileSync(join(archive, '000000010000000000000003'), written);
     const target = join(scratch, 'RECOVERYXLOG');
     const restored = await wal(['restore', '-D', archive, '000000010000000000000003', target]);
     expect(restored).toMatchObject({ code: 0, stderr: '' });
-    expect(readFileSync(target).equals(segment)).toBe(true);
+    expect(readFileSync(target).equals(written)).toBe(true);
     expect(heavyModules(restored.loaded)).toEqual([]);
     expect(restored.loaded.filter((url) => /\/packages\/[^/]+\/dist\//.test(url))).toEqual([]);
     // The object-store client is for s3:// archives only (docs/adr/0012-reading-object-storage.md).

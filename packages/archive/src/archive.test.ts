@@ -2,7 +2,6 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants, gzipSync } from 'node:zlib';
-import { encodePageHeader, PageInfo, pageMagicForVersion } from '@wal/protocol/wal-format';
 import { compressFrameSync } from 'lz4-napi';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -12,25 +11,9 @@ import {
   restoreFromArchive,
   restoreWithRetries,
 } from './index.js';
+import { SEGMENT_SIZE, segment } from './testing/index.js';
 
-const SEGMENT_SIZE = 1024 * 1024;
 const SEGMENT_3 = '000000010000000000000003';
-
-/** A segment whose first page has a long header at the segment's start, then varied bytes. */
-function segment(segmentNumber: number, length = SEGMENT_SIZE): Buffer {
-  const data = Buffer.alloc(SEGMENT_SIZE);
-  for (let index = 40; index < data.length; index += 1)
-    data[index] = (index * 31) % 7 === 0 ? index % 251 : 0;
-  encodePageHeader(data, 0, {
-    magic: pageMagicForVersion(16),
-    info: PageInfo.LONG_HEADER,
-    timeline: 1,
-    pageAddress: BigInt(segmentNumber * SEGMENT_SIZE),
-    remainingLength: 0,
-    long: { systemId: 7n, segmentSize: SEGMENT_SIZE, blockSize: 8192 },
-  });
-  return data.subarray(0, length);
-}
 
 let archive: string;
 let target: string;

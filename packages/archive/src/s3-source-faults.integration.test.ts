@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ScriptedS3, startScriptedS3 } from '@wal/fake-s3';
-import { encodePageHeader, PageInfo, pageMagicForVersion } from '@wal/protocol/wal-format';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openArchive, type RestoreResult, restoreFromArchive, runPrefetcher } from './index.js';
+import { SEGMENT_SIZE, segment } from './testing/index.js';
 
 /**
  * The object-store source against the scripted S3 endpoint, for what s3rver cannot do: 503
@@ -15,23 +15,8 @@ import { openArchive, type RestoreResult, restoreFromArchive, runPrefetcher } fr
  * a file that is not the segment asked for is refused after its first range.
  */
 
-const SEGMENT_SIZE = 1024 * 1024;
 const SEGMENT_3 = '000000010000000000000003';
 const URL = 's3://wal-archive/db';
-
-function segment(segmentNumber: number): Buffer {
-  const data = Buffer.alloc(SEGMENT_SIZE);
-  for (let index = 40; index < data.length; index += 89) data[index] = index % 251;
-  encodePageHeader(data, 0, {
-    magic: pageMagicForVersion(16),
-    info: PageInfo.LONG_HEADER,
-    timeline: 1,
-    pageAddress: BigInt(segmentNumber * SEGMENT_SIZE),
-    remainingLength: 0,
-    long: { systemId: 7n, segmentSize: SEGMENT_SIZE, blockSize: 8192 },
-  });
-  return data;
-}
 
 /** Stored as `@wal/s3` stores it: with its MD5 in the metadata. */
 function seed(s3: ScriptedS3, name: string, body: Buffer): void {

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
 import { type RunningS3rver, startS3rver } from '@wal/fake-s3';
-import { encodePageHeader, PageInfo, pageMagicForVersion } from '@wal/protocol/wal-format';
 import { openS3Store } from '@wal/s3';
 import { compressFrameSync } from 'lz4-napi';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -17,6 +16,7 @@ import {
   restoreFromArchive,
   runPrefetcher,
 } from './index.js';
+import { SEGMENT_SIZE, segment } from './testing/index.js';
 
 /**
  * The object-store source against s3rver, a real S3 HTTP implementation. Each case is written
@@ -24,23 +24,8 @@ import {
  * exactly as the directory does: the same file, bytes and padding, or the same error code.
  */
 
-const SEGMENT_SIZE = 1024 * 1024;
 const SEGMENT_3 = '000000010000000000000003';
 const BUCKET = 'wal-archive';
-
-function segment(segmentNumber: number, length = SEGMENT_SIZE): Buffer {
-  const data = Buffer.alloc(SEGMENT_SIZE);
-  for (let index = 40; index < data.length; index += 89) data[index] = index % 251;
-  encodePageHeader(data, 0, {
-    magic: pageMagicForVersion(16),
-    info: PageInfo.LONG_HEADER,
-    timeline: 1,
-    pageAddress: BigInt(segmentNumber * SEGMENT_SIZE),
-    remainingLength: 0,
-    long: { systemId: 7n, segmentSize: SEGMENT_SIZE, blockSize: 8192 },
-  });
-  return data.subarray(0, length);
-}
 
 const name = (segmentNumber: number) =>
   `0000000100000000000000${segmentNumber.toString(16).padStart(2, '0')}`;

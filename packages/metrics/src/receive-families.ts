@@ -2,6 +2,97 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { MetricsError } from './errors.js';
 import { currentUpload, type ServerState } from './server-state.js';
 
+/** One `wal_receive_*` family with a `server` label: its value read from a server's state. */
+interface Family {
+  readonly type: 'counter' | 'gauge';
+  readonly name: string;
+  readonly help: string;
+  /** Undefined: the server has no such sample (yet). */
+  readonly value: (state: ServerState) => number | bigint | undefined;
+}
+
+/** In the order a scrape lists them. */
+const FAMILIES: readonly Family[] = [
+  {
+    type: 'counter',
+    name: 'wal_receive_received_bytes_total',
+    help: 'WAL bytes received from the server.',
+    value: (s) => s.receivedBytes,
+  },
+  {
+    type: 'gauge',
+    name: 'wal_receive_received_lsn',
+    help: 'Position up to which WAL was received, in bytes.',
+    value: (s) => s.receivedLsn,
+  },
+  {
+    type: 'gauge',
+    name: 'wal_receive_flushed_lsn',
+    help: 'Position up to which received WAL is durable (fsynced or stored), in bytes.',
+    value: (s) => s.flushedLsn,
+  },
+  {
+    type: 'gauge',
+    name: 'wal_receive_server_lsn',
+    help: "The server's WAL end from its keepalives and WAL messages, in bytes.",
+    value: (s) => s.serverLsn,
+  },
+  {
+    type: 'gauge',
+    name: 'wal_receive_lag_bytes',
+    help: "The server's WAL end minus the durable position, in bytes.",
+    value: lagBytes,
+  },
+  {
+    type: 'counter',
+    name: 'wal_receive_segments_completed_total',
+    help: 'WAL segments received completely.',
+    value: (s) => s.segmentsCompleted,
+  },
+  {
+    type: 'counter',
+    name: 'wal_receive_reconnects_total',
+    help: 'Reconnections after a failed connection.',
+    value: (s) => s.reconnects,
+  },
+  {
+    type: 'gauge',
+    name: 'wal_receive_connected',
+    help: '1 while a replication connection is open, else 0.',
+    value: (s) => (s.connected ? 1 : 0),
+  },
+  {
+    type: 'gauge',
+    name: 'wal_receive_timeline',
+    help: 'Timeline of the WAL being received.',
+    value: (s) => s.timeline,
+  },
+  {
+    type: 'gauge',
+    name: 'wal_receive_last_message_timestamp_seconds',
+    help: 'Unix time of the last report from the stream (connection, WAL, segment end).',
+    value: (s) => s.lastMessageSeconds,
+  },
+  {
+    type: 'gauge',
+    name: 'wal_receive_upload_queued_files',
+    help: 'Files waiting to be uploaded to object storage.',
+    value: (s) => currentUpload(s)?.queuedFiles,
+  },
+  {
+    type: 'gauge',
+    name: 'wal_receive_upload_queued_bytes',
+    help: 'Bytes waiting to be uploaded to object storage.',
+    value: (s) => currentUpload(s)?.queuedBytes,
+  },
+  {
+    type: 'gauge',
+    name: 'wal_receive_uploaded_lsn',
+    help: 'Position up to which object storage has confirmed the WAL, in bytes.',
+    value: (s) => currentUpload(s)?.confirmedLsn,
+  },
+];
+
 /**
  * The `wal_receive_*` metric families of one registry, shared by all its servers. Values are
  * copied from each server's state when Prometheus scrapes (`collect`), so a stream event costs a
@@ -12,8 +103,9 @@ export class ReceiveFamilies {
 
   constructor(registry: Registry) {
     const states = this.states;
-    const gauge = (name: string, help: string, value: (state: ServerState) => number | bigint | undefined) =>
-      new Gauge({
+    for (const { type, name, help, value } of FAMILIES) {
+      const Family = type === 'counter' ? Counter : Gauge;
+      new Family({
         name,
         help,
         labelNames: ['server'],
@@ -22,73 +114,13 @@ export class ReceiveFamilies {
           this.reset();
           for (const state of states.values()) {
             const current = value(state);
-            if (current !== undefined) this.set({ server: state.server }, Number(current));
+            if (current === undefined) continue;
+            if (this instanceof Gauge) this.set({ server: state.server }, Number(current));
+            else this.inc({ server: state.server }, Number(current));
           }
         },
       });
-    const counter = (name: string, help: string, value: (state: ServerState) => number) =>
-      new Counter({
-        name,
-        help,
-        labelNames: ['server'],
-        registers: [registry],
-        collect() {
-          this.reset();
-          for (const state of states.values()) this.inc({ server: state.server }, value(state));
-        },
-      });
-
-    counter(
-      'wal_receive_received_bytes_total',
-      'WAL bytes received from the server.',
-      (s) => s.receivedBytes,
-    );
-    gauge(
-      'wal_receive_received_lsn',
-      'Position up to which WAL was received, in bytes.',
-      (s) => s.receivedLsn,
-    );
-    gauge(
-      'wal_receive_flushed_lsn',
-      'Position up to which received WAL is durable (fsynced or stored), in bytes.',
-      (s) => s.flushedLsn,
-    );
-    gauge(
-      'wal_receive_server_lsn',
-      "The server's WAL end from its keepalives and WAL messages, in bytes.",
-      (s) => s.serverLsn,
-    );
-    gauge('wal_receive_lag_bytes', "The server's WAL end minus the durable position, in bytes.", lagBytes);
-    counter(
-      'wal_receive_segments_completed_total',
-      'WAL segments received completely.',
-      (s) => s.segmentsCompleted,
-    );
-    counter('wal_receive_reconnects_total', 'Reconnections after a failed connection.', (s) => s.reconnects);
-    gauge('wal_receive_connected', '1 while a replication connection is open, else 0.', (s) =>
-      s.connected ? 1 : 0,
-    );
-    gauge('wal_receive_timeline', 'Timeline of the WAL being received.', (s) => s.timeline);
-    gauge(
-      'wal_receive_last_message_timestamp_seconds',
-      'Unix time of the last report from the stream (connection, WAL, segment end).',
-      (s) => s.lastMessageSeconds,
-    );
-    gauge(
-      'wal_receive_upload_queued_files',
-      'Files waiting to be uploaded to object storage.',
-      (s) => currentUpload(s)?.queuedFiles,
-    );
-    gauge(
-      'wal_receive_upload_queued_bytes',
-      'Bytes waiting to be uploaded to object storage.',
-      (s) => currentUpload(s)?.queuedBytes,
-    );
-    gauge(
-      'wal_receive_uploaded_lsn',
-      'Position up to which object storage has confirmed the WAL, in bytes.',
-      (s) => currentUpload(s)?.confirmedLsn,
-    );
+    }
     new Counter({
       name: 'wal_receive_errors_total',
       help: 'Errors by code, retried or fatal.',

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { type ScriptedS3, startScriptedS3 } from '@wal/fake-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openS3Store, S3Error, type S3Store, type S3StoreOptions } from './index.js';
+import { openS3Store, type S3Store, type S3StoreOptions } from './index.js';
+import { caught, md5Hex } from './test-support.js';
 
 // Small delays keep the suite short; the stall timeout only bounds how long a stalled request waits.
 const FAST: S3StoreOptions = { retry: { attempts: 4, baseDelayMs: 1, maxDelayMs: 5 }, requestTimeoutMs: 400 };
@@ -24,20 +25,9 @@ afterEach(async () => {
   await server.stop();
 });
 
-async function caught(promise: Promise<unknown>): Promise<S3Error> {
-  const error = await promise.then(
-    () => undefined,
-    (failure: unknown) => failure,
-  );
-  expect(error).toBeInstanceOf(S3Error);
-  return error as S3Error;
-}
-
 function puts(): number {
   return server.requests.filter((request) => request.operation === 'PUT').length;
 }
-
-const md5 = (body: Buffer) => createHash('md5').update(body).digest('hex');
 
 describe('every PUT carries a checksum the store verifies', () => {
   it('sends Content-MD5 and the MD5 in metadata', async () => {
@@ -45,7 +35,7 @@ describe('every PUT carries a checksum the store verifies', () => {
     await store.put(SEGMENT, body);
     const [request] = server.requests;
     expect(request?.headers['content-md5']).toBe(createHash('md5').update(body).digest('base64'));
-    expect(server.objects.get(KEY)?.metadata['wal-md5']).toBe(md5(body));
+    expect(server.objects.get(KEY)?.metadata['wal-md5']).toBe(md5Hex(body));
     expect(server.objects.get(KEY)?.body.equals(body)).toBe(true);
   });
 
@@ -77,7 +67,7 @@ describe('conditional PUT (If-None-Match: *)', () => {
   it('answers identical for the same bytes already there, by our MD5 metadata', async () => {
     const body = randomBytes(5000);
     server.seed(KEY, body, {
-      metadata: { 'wal-md5': md5(body) },
+      metadata: { 'wal-md5': md5Hex(body) },
       etag: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-3',
     });
     expect(await store.put(SEGMENT, body, { ifNoneMatch: true })).toBe('identical');
@@ -98,7 +88,7 @@ describe('conditional PUT (If-None-Match: *)', () => {
 
   it('reports a different object as a conflict and never overwrites it', async () => {
     const theirs = randomBytes(5000);
-    server.seed(KEY, theirs, { metadata: { 'wal-md5': md5(theirs) } });
+    server.seed(KEY, theirs, { metadata: { 'wal-md5': md5Hex(theirs) } });
     const ours = randomBytes(5000);
     const error = await caught(store.put(SEGMENT, ours, { ifNoneMatch: true }));
     expect(error.code).toBe('WAL_ERR_S3_CONFLICT');
@@ -106,7 +96,7 @@ describe('conditional PUT (If-None-Match: *)', () => {
     expect(error.message).toContain(
       `s3://wal-archive/cluster-a/${SEGMENT} already exists with other content`,
     );
-    expect(error.message).toContain(md5(ours));
+    expect(error.message).toContain(md5Hex(ours));
     expect(server.objects.get(KEY)?.body.equals(theirs)).toBe(true);
   });
 
@@ -158,53 +148,44 @@ describe('retries', () => {
     expect(server.pendingFaults).toBe(0);
   });
 
-  it('ends with WAL_ERR_S3_UNAVAILABLE, retryable, with the store code and message', async () => {
-    server.fail({
+  it.each([
+    {
+      answer: '503 SlowDown on every try',
       times: 10,
-      fault: { kind: 'error', status: 503, code: 'SlowDown', message: 'Please reduce your request rate.' },
-    });
-    const error = await caught(store.put(SEGMENT, Buffer.from('x')));
-    expect(error).toMatchObject({
-      code: 'WAL_ERR_S3_UNAVAILABLE',
       status: 503,
       storeCode: 'SlowDown',
+      message: 'Please reduce your request rate.',
+      code: 'WAL_ERR_S3_UNAVAILABLE',
       retryable: true,
-    });
-    expect(error.message).toContain('SlowDown (HTTP 503): Please reduce your request rate.');
-    expect(puts()).toBe(4);
-  });
-
-  it('does not retry another 4xx, and carries its code and message', async () => {
-    server.fail({
-      operation: 'PUT',
-      fault: { kind: 'error', status: 403, code: 'AccessDenied', message: 'Access Denied' },
-    });
-    const denied = await caught(store.put(SEGMENT, Buffer.from('x')));
-    expect(denied).toMatchObject({
-      code: 'WAL_ERR_S3_ACCESS_DENIED',
+      puts: 4,
+    },
+    {
+      answer: '403 AccessDenied',
+      times: 1,
       status: 403,
       storeCode: 'AccessDenied',
+      message: 'Access Denied',
+      code: 'WAL_ERR_S3_ACCESS_DENIED',
       retryable: false,
-    });
-    expect(denied.message).toContain('AccessDenied (HTTP 403): Access Denied');
-    server.fail({
-      operation: 'PUT',
-      fault: {
-        kind: 'error',
-        status: 400,
-        code: 'EntityTooLarge',
-        message: 'Your proposed upload exceeds the maximum allowed size',
-      },
-    });
-    const refused = await caught(store.put(SEGMENT, Buffer.from('x')));
-    expect(refused).toMatchObject({
-      code: 'WAL_ERR_S3_REQUEST',
+      puts: 1,
+    },
+    {
+      answer: '400 EntityTooLarge',
+      times: 1,
       status: 400,
       storeCode: 'EntityTooLarge',
+      message: 'Your proposed upload exceeds the maximum allowed size',
+      code: 'WAL_ERR_S3_REQUEST',
       retryable: false,
-    });
-    expect(refused.message).toContain('Your proposed upload exceeds the maximum allowed size');
-    expect(puts()).toBe(2);
+      puts: 1,
+    },
+  ])('$answer ends with $code after $puts tries, with the store code and message', async (answer) => {
+    const { times, status, storeCode, message } = answer;
+    server.fail({ operation: 'PUT', times, fault: { kind: 'error', status, code: storeCode, message } });
+    const error = await caught(store.put(SEGMENT, Buffer.from('x')));
+    expect(error).toMatchObject({ code: answer.code, status, storeCode, retryable: answer.retryable });
+    expect(error.message).toContain(`${storeCode} (HTTP ${status}): ${message}`);
+    expect(puts()).toBe(answer.puts);
   });
 
   it('names a missing bucket without retrying', async () => {
@@ -250,7 +231,7 @@ describe('retries', () => {
 
   it('retries a GET whose connection is reset mid-body, and returns every byte', async () => {
     const body = randomBytes(1024 * 1024);
-    server.seed(KEY, body, { metadata: { 'wal-md5': md5(body) } });
+    server.seed(KEY, body, { metadata: { 'wal-md5': md5Hex(body) } });
     server.fail({ operation: 'GET', fault: { kind: 'reset', afterBytes: 100_000 } });
     expect((await store.get(SEGMENT)).equals(body)).toBe(true);
     server.fail({ operation: 'GET', fault: { kind: 'reset', afterBytes: 10 } });
@@ -259,7 +240,7 @@ describe('retries', () => {
 
   it('reads a whole object again when its bytes do not match the stored MD5', async () => {
     const body = randomBytes(10_000);
-    server.seed(KEY, body, { metadata: { 'wal-md5': md5(body) } });
+    server.seed(KEY, body, { metadata: { 'wal-md5': md5Hex(body) } });
     server.fail({ operation: 'GET', fault: { kind: 'corrupt' } });
     expect((await store.get(SEGMENT)).equals(body)).toBe(true);
     server.fail({ operation: 'GET', times: 10, fault: { kind: 'corrupt' } });
@@ -269,7 +250,7 @@ describe('retries', () => {
 
   it('ends a stalled request after requestTimeoutMs and retries it', async () => {
     const body = randomBytes(200_000);
-    server.seed(KEY, body, { metadata: { 'wal-md5': md5(body) } });
+    server.seed(KEY, body, { metadata: { 'wal-md5': md5Hex(body) } });
     server.fail({ operation: 'GET', fault: { kind: 'stall', afterBytes: 1000 } });
     server.fail({ operation: 'HEAD', fault: { kind: 'stall' } });
     server.fail({ operation: 'PUT', fault: { kind: 'stall', afterBytes: 10 } });
@@ -366,6 +347,16 @@ describe('configuration', () => {
     }
   }
 
+  /** AWS_PROFILE `profile`, read from `credentials` and `config` in `directory`, against the scripted store. */
+  function profileEnv(directory: string, profile: string): Record<string, string> {
+    return {
+      AWS_PROFILE: profile,
+      AWS_SHARED_CREDENTIALS_FILE: join(directory, 'credentials'),
+      AWS_CONFIG_FILE: join(directory, 'config'),
+      AWS_ENDPOINT_URL: server.endpoint,
+    };
+  }
+
   it('takes the keys of AWS_PROFILE from the shared credentials file, and its region from the config file', async () => {
     await withFiles(async (directory) => {
       await writeFile(
@@ -376,12 +367,7 @@ describe('configuration', () => {
         join(directory, 'config'),
         '[default]\nregion = us-west-2\n[profile archiver]\nregion = eu-west-3\n',
       );
-      const env = {
-        AWS_PROFILE: 'archiver',
-        AWS_SHARED_CREDENTIALS_FILE: join(directory, 'credentials'),
-        AWS_CONFIG_FILE: join(directory, 'config'),
-        AWS_ENDPOINT_URL: server.endpoint,
-      };
+      const env = profileEnv(directory, 'archiver');
       const profiled = openS3Store('s3://wal-archive/cluster-a', { ...FAST, env });
       try {
         expect(await profiled.put(SEGMENT, Buffer.from('x'))).toBe('created');
@@ -406,12 +392,7 @@ describe('configuration', () => {
       const saved = process.env.AWS_EC2_METADATA_DISABLED;
       process.env.AWS_EC2_METADATA_DISABLED = 'true';
       await withFiles(async (directory) => {
-        const env = {
-          AWS_PROFILE: 'nobody',
-          AWS_SHARED_CREDENTIALS_FILE: join(directory, 'credentials'),
-          AWS_CONFIG_FILE: join(directory, 'config'),
-          AWS_ENDPOINT_URL: server.endpoint,
-        };
+        const env = profileEnv(directory, 'nobody');
         const anonymous = openS3Store('s3://wal-archive', { ...FAST, env });
         try {
           const error = await caught(anonymous.head(SEGMENT));

@@ -1,11 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { startS3rver } from '@wal/fake-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openS3Store, S3Error, type S3Store } from './index.js';
+import { openS3Store, type S3Store } from './index.js';
+import { caught, md5Hex } from './test-support.js';
 
 interface Target {
   /** `s3://bucket/prefix` of a prefix the suite may fill and empty. */
@@ -15,21 +16,11 @@ interface Target {
 }
 
 const SEGMENT = 16 * 1024 * 1024;
-const md5Of = (body: Buffer) => createHash('md5').update(body).digest('hex');
 
 async function names(store: S3Store): Promise<string[]> {
   const found: string[] = [];
   for await (const object of store.list()) found.push(object.name);
   return found;
-}
-
-async function caught(promise: Promise<unknown>): Promise<S3Error> {
-  const error = await promise.then(
-    () => undefined,
-    (failure: unknown) => failure,
-  );
-  expect(error).toBeInstanceOf(S3Error);
-  return error as S3Error;
 }
 
 /**
@@ -56,7 +47,7 @@ function storeSuite(start: () => Promise<Target>, conditional: boolean): void {
     const body = randomBytes(SEGMENT);
     expect(await store.put('000000010000000000000001', body)).toBe('created');
     const info = await store.head('000000010000000000000001');
-    const md5 = createHash('md5').update(body).digest('hex');
+    const md5 = md5Hex(body);
     // (An ETag is the MD5 for a plain PUT unless the bucket encrypts with KMS: not checked here.)
     expect(info).toMatchObject({ name: '000000010000000000000001', size: SEGMENT, md5 });
     expect(info?.etag).toBeDefined();
@@ -74,7 +65,7 @@ function storeSuite(start: () => Promise<Target>, conditional: boolean): void {
       expect(await store.putFile('000000010000000000000003', join(directory, 'segment'))).toBe('created');
       expect(await store.head('000000010000000000000003')).toMatchObject({
         size: body.length,
-        md5: md5Of(body),
+        md5: md5Hex(body),
       });
       expect((await store.get('000000010000000000000003')).equals(body)).toBe(true);
       const missing = await caught(store.putFile('x', join(directory, 'missing')));

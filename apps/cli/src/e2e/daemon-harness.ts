@@ -1,11 +1,9 @@
 /**
  * Helpers for the `wal daemon` suite: a configuration file written from plain objects, the built
  * daemon started as a process, walsenders looked up by application name, and a listener standing
- * in for systemd's notify socket.
+ * in for systemd's notify socket. (Its metrics endpoint is read with ./prometheus.ts.)
  */
 import { existsSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
 import type { Cluster } from '@wal/pg-cluster';
 import { CLI_BIN, clusterEnvironment, RunningProcess, scalar, waitUntil } from './harness.js';
 
@@ -145,97 +143,4 @@ export class NotifyListener {
   stop(): void {
     this.process.signal('SIGKILL');
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Metrics: the daemon's endpoint and a real Prometheus scraping it
-// ---------------------------------------------------------------------------------------------
-
-export const PROMETHEUS = '/usr/bin/prometheus';
-export const PROMTOOL = '/usr/bin/promtool';
-
-/** `name{labels}` → value, from Prometheus's text format. */
-export function parseSamples(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
-  return samples;
-}
-
-export async function scrapeText(url: string): Promise<string> {
-  const response = await fetch(url);
-  if (response.status !== 200) throw new Error(`${url}: HTTP ${response.status}`);
-  return await response.text();
-}
-
-/** A server's sample: `name{server="NAME"}`. */
-export function serverSample(samples: Map<string, number>, name: string, server: string): number {
-  const found = samples.get(`${name}{server="${server}"}`);
-  if (found === undefined) throw new Error(`no ${name}{server="${server}"} in the scrape`);
-  return found;
-}
-
-/** The metrics URL the daemon printed (`serving metrics at …`). */
-export async function daemonMetricsUrl(daemon: RunningProcess): Promise<string> {
-  // Text or JSON lines: the URL ends before white space or a quote.
-  await daemon.waitForStderr(/serving metrics at http:\/\/[^\s"]+\/metrics/);
-  return /serving metrics at (http:\/\/[^\s"]+\/metrics)/.exec(daemon.stderr)![1]!;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-export interface PrometheusAnswer {
-  readonly status: string;
-  readonly data: { readonly result: { metric: Record<string, string>; value: [number, string] }[] };
-}
-
-/** Prometheus on loopback, a free port, scraping `target` (HOST:PORT) every second; data in `directory`. */
-export async function startPrometheus(
-  directory: string,
-  target: string,
-): Promise<{ url: string; process: RunningProcess }> {
-  const config = join(directory, 'prometheus.yml');
-  writeFileSync(
-    config,
-    [
-      'global:',
-      '  scrape_interval: 1s',
-      'scrape_configs:',
-      '  - job_name: wal-daemon',
-      '    static_configs:',
-      `      - targets: ['${target}']`,
-      '',
-    ].join('\n'),
-  );
-  const port = await freePort();
-  const prometheus = new RunningProcess(
-    PROMETHEUS,
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${join(directory, 'tsdb')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-    ],
-    { PATH: '/usr/bin:/bin' },
-    'prometheus',
-  );
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntil(async () => (await fetch(`${url}/-/ready`).catch(() => undefined))?.status === 200, {
-    description: `Prometheus ready at ${url}:\n${prometheus.stderr}`,
-  });
-  return { url, process: prometheus };
-}
-
-export async function queryPrometheus(url: string, query: string): Promise<PrometheusAnswer> {
-  return (await (
-    await fetch(`${url}/api/v1/query?query=${encodeURIComponent(query)}`)
-  ).json()) as PrometheusAnswer;
 }

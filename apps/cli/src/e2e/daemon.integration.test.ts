@@ -1,23 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type Cluster, startCluster } from '@wal/pg-cluster';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  daemonMetricsUrl,
+  applicationName,
   daemonYaml,
   NotifyListener,
-  PROMETHEUS,
-  PROMTOOL,
-  parseSamples,
   python,
-  queryPrometheus,
-  scrapeText,
   serverEntry,
-  serverSample,
   startDaemon,
-  startPrometheus,
   waitForNoWalsender,
   waitForWalsender,
   walsenderPid,
@@ -32,19 +25,28 @@ import {
   generateWal,
   KEEP_WAL_SETTINGS,
   killAll,
-  lsnFromText,
   MEGABYTE,
   matching,
   partialAgainstPgWal,
   removeDirectory,
-  scalar,
   suiteVersion,
   switchWal,
   temporaryDirectory,
   waitForFile,
+  waitForWritten,
   waitUntil,
   walFileNameOf,
 } from './harness.js';
+import {
+  havePrometheus,
+  metricsUrl,
+  PROMTOOL,
+  parseSamples,
+  queryUntil,
+  scrapeText,
+  serverSample,
+  withPrometheus,
+} from './prometheus.js';
 
 /**
  * `wal daemon -c FILE` with two real servers: both archived (one with lz4) equal to pg_wal; SIGHUP
@@ -55,7 +57,6 @@ import {
 
 const VERSION = suiteVersion(18);
 const TABLE = 'daemon_rows';
-const haveTools = existsSync(PROMETHEUS) && existsSync(PROMTOOL);
 const requireTools = process.env.WAL_REQUIRE_CLIENT_TOOLS === '1';
 
 describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
@@ -131,8 +132,8 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
     await generateWal(first, TABLE, 50 * 1024);
     await generateWal(second, TABLE, 50 * 1024);
     const targets = { main: await flushLsn(first), other: await flushLsn(second) };
-    await waitForWrite(first, 'main', targets.main);
-    await waitForWrite(second, 'other', targets.other);
+    await waitForWritten(first, applicationName('main'), targets.main);
+    await waitForWritten(second, applicationName('other'), targets.other);
     daemon.signal('SIGTERM');
     const result = await daemon.wait(30_000);
     expect(result.code, describeRun(result)).toBe(0);
@@ -223,7 +224,7 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
     }
   });
 
-  it.runIf(haveTools || requireTools)(
+  it.runIf(havePrometheus || requireTools)(
     'one /metrics for both servers: promtool accepts it, received bytes grow, a real Prometheus has the lag of both',
     async () => {
       const { config, main, other } = layout();
@@ -237,7 +238,7 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
         metricsLine,
       );
       const daemon = startDaemon(first, config);
-      const url = await daemonMetricsUrl(daemon);
+      const url = await metricsUrl(daemon);
       await waitForWalsender(first, 'main');
       await waitForWalsender(second, 'other');
       await waitUntil(async () => (await fetch(url.replace(/metrics$/, 'readyz'))).status === 200, {
@@ -266,25 +267,15 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
         expect(serverSample(samples, 'wal_receive_lag_bytes', server)).toBeGreaterThanOrEqual(0);
       }
 
-      const prometheus = await startPrometheus(join(base, `t${counter}`), new URL(url).host);
-      try {
-        let servers: string[] = [];
-        await waitUntil(
-          async () => {
-            const answer = await queryPrometheus(prometheus.url, 'wal_receive_lag_bytes');
-            servers = answer.data.result.map((series) => series.metric.server!).sort();
-            return servers.length === 2;
-          },
-          {
-            intervalMs: 500,
-            description: `Prometheus to have the lag of both servers:\n${prometheus.process.stderr}`,
-          },
+      await withPrometheus(join(base, `t${counter}`), new URL(url).host, 'wal-daemon', async (prometheus) => {
+        const answer = await queryUntil(
+          prometheus,
+          'wal_receive_lag_bytes',
+          (answer) => answer.data.result.length === 2,
+          'to have the lag of both servers',
         );
-        expect(servers).toEqual(['main', 'other']);
-      } finally {
-        prometheus.process.signal('SIGTERM');
-        await prometheus.process.wait(30_000);
-      }
+        expect(answer.data.result.map((series) => series.metric.server!).sort()).toEqual(['main', 'other']);
+      });
 
       // A removed server's series go with it.
       writeDaemonConfig(config, [serverEntry(first, 'main', main, { 'status-interval': 1 })], metricsLine);
@@ -400,7 +391,7 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
     const daemon = startDaemon(first, config);
     let health = '';
     try {
-      health = (await daemonMetricsUrl(daemon)).replace(/metrics$/, 'healthz');
+      health = (await metricsUrl(daemon)).replace(/metrics$/, 'healthz');
       await daemon.waitForStderr(
         /wal daemon \[other\]: warning: stopped with exit status 1; starting again in 5 seconds/,
       );
@@ -476,17 +467,3 @@ describe(`wal daemon on PostgreSQL ${VERSION}`, () => {
     expect((await daemon.wait(30_000)).code).toBe(0);
   });
 });
-
-/** Until the server's walsender reports `target` written. */
-async function waitForWrite(cluster: Cluster, server: string, target: bigint): Promise<void> {
-  await waitUntil(
-    async () => {
-      const written = await scalar(
-        cluster,
-        `SELECT write_lsn::text FROM pg_stat_replication WHERE application_name = 'daemon_${server}'`,
-      );
-      return written !== null && lsnFromText(written) >= target;
-    },
-    { description: `the write position of daemon server "${server}"` },
-  );
-}

@@ -387,6 +387,25 @@ export async function flushLsn(cluster: Cluster): Promise<bigint> {
   return lsnFromText((await scalar(cluster, 'SELECT pg_current_wal_flush_lsn()'))!);
 }
 
+/** Until the walsender named `applicationName` in pg_stat_replication reports `target` written. */
+export async function waitForWritten(
+  cluster: Cluster,
+  applicationName: string,
+  target: bigint,
+  description = `the write position of ${applicationName} at ${lsnToText(target)}`,
+): Promise<void> {
+  await waitUntil(
+    async () => {
+      const written = await scalar(
+        cluster,
+        `SELECT write_lsn::text FROM pg_stat_replication WHERE application_name = '${applicationName}'`,
+      );
+      return written !== null && lsnFromText(written) >= target;
+    },
+    { description },
+  );
+}
+
 /** pg_switch_wal(); returns the LSN of the switch record's end (the next segment's start when it wrote one). */
 export async function switchWal(cluster: Cluster): Promise<bigint> {
   return lsnFromText((await scalar(cluster, 'SELECT pg_switch_wal()'))!);

@@ -1,13 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   describeRun,
   generateWal,
   listFiles,
-  RunningProcess,
   runReceive,
   startReceive,
   suiteVersion,
@@ -15,6 +12,15 @@ import {
   useSuiteServer,
   waitUntil,
 } from './harness.js';
+import {
+  havePrometheus,
+  metricsUrl,
+  PROMTOOL,
+  parseSamples,
+  queryUntil,
+  serverSample,
+  withPrometheus,
+} from './prometheus.js';
 
 /**
  * `wal receive --metrics-address`: the built CLI against a real server. `/metrics` passes
@@ -25,22 +31,9 @@ import {
  */
 
 const VERSION = suiteVersion(18);
-const PROMETHEUS = '/usr/bin/prometheus';
-const PROMTOOL = '/usr/bin/promtool';
 const required = process.env.WAL_REQUIRE_CLIENT_TOOLS === '1';
-const haveTools = existsSync(PROMETHEUS) && existsSync(PROMTOOL);
 
-/** `name{labels}` → value, from the text format. */
-function parseSamples(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
-  return samples;
-}
-
+/** A scrape of `url`: 200 in the text format, its samples parsed. */
 async function scrape(url: string): Promise<{ text: string; samples: Map<string, number> }> {
   const response = await fetch(url);
   expect(response.status).toBe(200);
@@ -50,77 +43,17 @@ async function scrape(url: string): Promise<{ text: string; samples: Map<string,
 }
 
 function value(samples: Map<string, number>, name: string): number {
-  const found = samples.get(`${name}{server="default"}`);
-  if (found === undefined) throw new Error(`no ${name}{server="default"} in the scrape`);
-  return found;
+  return serverSample(samples, name, 'default');
 }
 
 async function status(url: string): Promise<number> {
   return (await fetch(url)).status;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** The metrics URL the receiver printed (`serving metrics at …`). */
-async function metricsUrl(receiver: RunningProcess): Promise<string> {
-  await receiver.waitForStderr(/serving metrics at http:\/\/\S+\/metrics/);
-  return /serving metrics at (http:\/\/\S+\/metrics)/.exec(receiver.stderr)![1]!;
-}
-
-/** An answer of Prometheus's instant query API (/api/v1/query). */
-interface PrometheusAnswer {
-  readonly status: string;
-  readonly data: { readonly result: { metric: Record<string, string>; value: [number, string] }[] };
-}
-
-/** Prometheus on loopback scraping `target` every second; its data in `directory`. */
-async function startPrometheus(
-  directory: string,
-  target: string,
-): Promise<{ url: string; process: RunningProcess }> {
-  const config = join(directory, 'prometheus.yml');
-  writeFileSync(
-    config,
-    [
-      'global:',
-      '  scrape_interval: 1s',
-      '  evaluation_interval: 1s',
-      'scrape_configs:',
-      '  - job_name: wal',
-      '    static_configs:',
-      `      - targets: ['${target}']`,
-      '',
-    ].join('\n'),
-  );
-  const port = await freePort();
-  const process = new RunningProcess(
-    PROMETHEUS,
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${join(directory, 'tsdb')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-    ],
-    { PATH: '/usr/bin:/bin' },
-    'prometheus',
-  );
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntil(async () => (await fetch(`${url}/-/ready`).catch(() => undefined))?.status === 200, {
-    timeoutMs: 30_000,
-    description: `Prometheus ready at ${url}:\n${process.stderr}`,
-  });
-  return { url, process };
-}
-
 describe(`wal receive --metrics-address on PostgreSQL ${VERSION}`, () => {
   const suite = useSuiteServer({ version: VERSION, prefix: 'metrics', table: 'flow' });
 
-  it.runIf(haveTools || required)(
+  it.runIf(havePrometheus || required)(
     'serves metrics promtool accepts, stays healthy across a restart, and Prometheus scrapes the lag',
     async () => {
       const { cluster } = suite;
@@ -159,32 +92,22 @@ describe(`wal receive --metrics-address on PostgreSQL ${VERSION}`, () => {
       expect(text).toMatch(/^process_cpu_seconds_total \d/m);
 
       // A real Prometheus scrapes the endpoint; its query API knows the lag.
-      const prometheus = await startPrometheus(suite.base, url.replace(/^http:\/\/([^/]+)\/metrics$/, '$1'));
-      try {
-        const query = `${prometheus.url}/api/v1/query?query=${encodeURIComponent('wal_receive_lag_bytes{server="default"}')}`;
-        let answer: PrometheusAnswer | undefined;
-        await waitUntil(
-          async () => {
-            answer = (await (await fetch(query)).json()) as PrometheusAnswer;
-            return answer.data.result.length > 0;
-          },
-          {
-            timeoutMs: 30_000,
-            intervalMs: 500,
-            description: `Prometheus to have scraped the lag:\n${prometheus.process.stderr}`,
-          },
+      const target = url.replace(/^http:\/\/([^/]+)\/metrics$/, '$1');
+      await withPrometheus(suite.base, target, 'wal', async (prometheus) => {
+        const answer = await queryUntil(
+          prometheus,
+          'wal_receive_lag_bytes{server="default"}',
+          (answer) => answer.data.result.length > 0,
+          'to have scraped the lag',
         );
-        expect(answer!.status).toBe('success');
-        expect(answer!.data.result[0]!.metric).toMatchObject({
+        expect(answer.status).toBe('success');
+        expect(answer.data.result[0]!.metric).toMatchObject({
           __name__: 'wal_receive_lag_bytes',
           server: 'default',
           job: 'wal',
         });
-        expect(Number(answer!.data.result[0]!.value[1])).toBeGreaterThanOrEqual(0);
-      } finally {
-        prometheus.process.signal('SIGTERM');
-        await prometheus.process.wait(30_000);
-      }
+        expect(Number(answer.data.result[0]!.value[1])).toBeGreaterThanOrEqual(0);
+      });
 
       // A restart: waiting to reconnect is healthy, not ready; streaming again, ready.
       await cluster.restart();

@@ -4,20 +4,18 @@ import { describe, expect, it } from 'vitest';
 import {
   describeRun,
   flushLsn,
-  lsnFromText,
   lsnToText,
   MEGABYTE,
   matching,
   partialAgainstPgWal,
   runReceive,
-  scalar,
   segmentStartOf,
   startStreamingReceiver,
   stracePath,
   suiteVersion,
   traceSystemCalls,
   useSuiteServer,
-  waitUntil,
+  waitForWritten,
 } from './harness.js';
 
 /**
@@ -63,15 +61,11 @@ describe(`signals and errors on PostgreSQL ${VERSION}`, () => {
       );
       const target = await flushLsn(cluster);
       // The receiver has written everything up to `target` (reported as its write position).
-      await waitUntil(
-        async () => {
-          const written = await scalar(
-            cluster,
-            `SELECT write_lsn::text FROM pg_stat_replication WHERE application_name = 'e2e_${signal}'`,
-          );
-          return written !== null && lsnFromText(written) >= target;
-        },
-        { description: `the receiver's write position at ${lsnToText(target)}` },
+      await waitForWritten(
+        cluster,
+        `e2e_${signal}`,
+        target,
+        `the receiver's write position at ${lsnToText(target)}`,
       );
 
       receiver.signal(signal);
