@@ -132,4 +132,38 @@ describe(`wal daemon with object storage on PostgreSQL ${VERSION}`, () => {
     },
     180_000,
   );
+
+  // The directory server comes first (lines 2-4), the s3 server's entry from line 5.
+  it.each([
+    ['no spool', () => ({}), 7, 'server "cloud" key "directory": -D s3://… needs --spool=DIR'],
+    [
+      'a bad URL',
+      (spool: string) => ({ directory: 's3://Wal/cloud', spool }),
+      7,
+      'server "cloud" key "directory": "s3://Wal/cloud" is not a valid S3 location',
+    ],
+    [
+      "another server's directory as spool",
+      (_spool: string, local: string) => ({ spool: local }),
+      5,
+      'server "cloud" key "spool": ',
+    ],
+  ])('refuses an s3 server with %s before anything starts, exit 1', async (kind, keys, line, message) => {
+    const { cluster } = suite;
+    const name = kind.replace(/\W+/g, '-');
+    const local = suite.directory(`bad-local-${name}`);
+    const spool = suite.directory(`bad-spool-${name}`);
+    const config = join(suite.base, `bad-${name}.yaml`);
+    writeDaemonConfig(config, [
+      serverEntry(cluster, 'local', local),
+      { name: 'cloud', conninfo: 'host=127.0.0.1', directory: `s3://${BUCKET}/never`, ...keys(spool, local) },
+    ]);
+    const result = await startDaemon(cluster, config, s3.env).wait(30_000);
+    expect(result.code, describeRun(result)).toBe(1);
+    const first = result.stderr.split('\n')[0];
+    expect(first).toContain(`wal daemon: error: ${config}:${line}: ${message}`);
+    expect(result.stderr).not.toMatch(/starting|started/);
+    expect(await walsenderPid(cluster, 'local')).toBeUndefined();
+    expect([...s3.objects.keys()].filter((key) => key.startsWith('never/'))).toEqual([]);
+  });
 });
