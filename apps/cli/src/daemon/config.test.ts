@@ -6,7 +6,7 @@ import { loadDaemonConfig, parseDaemonConfig } from './config.js';
 import { DaemonConfigError } from './config-error.js';
 
 const base = mkdtempSync(join(tmpdir(), 'wal-daemon-config-'));
-for (const name of ['a', 'b']) mkdirSync(join(base, name));
+for (const name of ['a', 'b', 'spool', 'spool2']) mkdirSync(join(base, name));
 const FILE = join(base, 'daemon.yaml');
 
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -26,6 +26,10 @@ const serverA = [
   '    conninfo: host=db1 user=archiver',
   `    directory: ${join(base, 'a')}`,
 ];
+
+function s3Server(name: string, url: string, spool: string): string[] {
+  return [`  - name: ${name}`, '    conninfo: x', `    directory: ${url}`, `    spool: ${spool}`];
+}
 
 describe('wal daemon configuration', () => {
   it('maps each key to the option of wal receive it names', () => {
@@ -184,6 +188,124 @@ describe('wal daemon configuration', () => {
       /key "name": "a b" is not a server name/,
     ],
   ])('%s: refused with the file, line and key', (_kind, lines, line, pattern) => {
+    const error = refusal(lines.join('\n'));
+    expect(error.code).toBe('WAL_ERR_CLI_DAEMON_CONFIG');
+    expect(error.message.startsWith(`${FILE}:${line}: `), error.message).toBe(true);
+    expect(error.message).toMatch(pattern);
+  });
+
+  it('an s3 directory takes a spool (relative to the file), ack and partial-upload-interval', () => {
+    const config = parseDaemonConfig(
+      FILE,
+      [
+        'servers:',
+        ...serverA,
+        '  - name: cloud',
+        '    conninfo: host=db2',
+        '    directory: s3://bucket/main/',
+        '    spool: spool',
+        '    ack: remote',
+        '    partial-upload-interval: 5',
+      ].join('\n'),
+    );
+    const cloud = config.servers[1]!;
+    expect(cloud.storeUrl).toBe('s3://bucket/main');
+    expect(config.servers[0]!.storeUrl).toBeUndefined();
+    expect(cloud.options).toMatchObject({
+      directory: 's3://bucket/main/',
+      spool: join(base, 'spool'),
+      ack: 'remote',
+      partialUploadIntervalMs: 5000,
+    });
+  });
+
+  it("an s3 server's identity changes with its ack", () => {
+    const identity = (ack: string) =>
+      parseDaemonConfig(
+        FILE,
+        ['servers:', ...s3Server('c', 's3://bucket/c', 'spool'), `    ack: ${ack}`].join('\n'),
+      ).servers[0]!.identity;
+    expect(identity('remote')).not.toBe(identity('local'));
+  });
+
+  it.each([
+    [
+      'no spool',
+      ['servers:', '  - name: c', '    conninfo: x', '    directory: s3://bucket/c'],
+      4,
+      /server "c" key "directory": -D s3:\/\/… needs --spool=DIR: a local directory WAL is written to/,
+    ],
+    [
+      'absent spool',
+      ['servers:', ...s3Server('c', 's3://bucket/c', 'nope')],
+      5,
+      /server "c" key "spool": could not open directory ".*nope": No such file or directory/,
+    ],
+    [
+      'empty spool',
+      ['servers:', ...s3Server('c', 's3://bucket/c', '""')],
+      5,
+      /key "spool": must be a non-empty/,
+    ],
+    [
+      'spool with a local directory',
+      ['servers:', ...serverA, '    spool: spool'],
+      5,
+      /server "main" key "spool": --spool is only used with -D s3:\/\/BUCKET\/PREFIX/,
+    ],
+    [
+      'ack remote with a local directory',
+      ['servers:', ...serverA, '    ack: remote'],
+      5,
+      /server "main" key "ack": --ack=remote is only used with -D s3:\/\//,
+    ],
+    [
+      'bad ack',
+      ['servers:', ...s3Server('c', 's3://bucket/c', 'spool'), '    ack: cloud'],
+      6,
+      /server "c" key "ack": invalid value "cloud" for option --ack/,
+    ],
+    [
+      'bad partial-upload-interval',
+      ['servers:', ...s3Server('c', 's3://bucket/c', 'spool'), '    partial-upload-interval: soon'],
+      6,
+      /server "c" key "partial-upload-interval": invalid value "soon" for option --partial-upload-interval/,
+    ],
+    [
+      'bad URL',
+      ['servers:', ...s3Server('c', 's3://Bucket/c', 'spool')],
+      4,
+      /server "c" key "directory": "s3:\/\/Bucket\/c" is not a valid S3 location: the bucket name/,
+    ],
+    [
+      'shared store location, spelled differently',
+      ['servers:', ...s3Server('c', 's3://bucket/c', 'spool'), ...s3Server('d', 'S3://bucket/c/', 'spool2')],
+      6,
+      /server "d" key "directory": "s3:\/\/bucket\/c" is the directory of server "c" \(line 2\)/,
+    ],
+    [
+      'shared spool',
+      [
+        'servers:',
+        ...s3Server('c', 's3://bucket/c', 'spool'),
+        ...s3Server('d', 's3://bucket/d', `${base}/spool/`),
+      ],
+      6,
+      /server "d" key "spool": ".*spool" is the spool of server "c" \(line 2\)/,
+    ],
+    [
+      "spool is another server's directory",
+      ['servers:', ...serverA, ...s3Server('c', 's3://bucket/c', 'a')],
+      5,
+      /server "c" key "spool": ".*a" is the directory of server "main" \(line 2\)/,
+    ],
+    [
+      "directory is another server's spool",
+      ['servers:', ...s3Server('c', 's3://bucket/c', 'a'), ...serverA],
+      6,
+      /server "main" key "directory": ".*a" is the spool of server "c" \(line 2\)/,
+    ],
+  ])('object storage, %s: refused with the file, line and key', (_kind, lines, line, pattern) => {
     const error = refusal(lines.join('\n'));
     expect(error.code).toBe('WAL_ERR_CLI_DAEMON_CONFIG');
     expect(error.message.startsWith(`${FILE}:${line}: `), error.message).toBe(true);

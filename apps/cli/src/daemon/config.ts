@@ -1,6 +1,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type ListenAddress, parseListenAddress } from '@wal/metrics/address';
+import { formatS3Url, isS3Url, parseS3Url } from '@wal/s3/url';
 import {
   isMap,
   isPair,
@@ -39,6 +40,17 @@ export interface ServerConfig {
   readonly ensureSlot: boolean;
   /** The entry's keys and values in a stable order: a server whose identity changes is restarted. */
   readonly identity: string;
+  /** `directory: s3://…`: the location normalised, so two spellings of one are seen as one. */
+  readonly storeUrl: string | undefined;
+}
+
+/** Where a server's WAL goes: a local directory, or object storage through a local spool. */
+interface ServerLocation {
+  /** What `-D` is given: the absolute directory, or the URL as written. */
+  readonly directory: string;
+  readonly storeUrl: string | undefined;
+  /** `--spool=DIR`, absolute, with an s3 directory. */
+  readonly spoolArguments: string[];
 }
 
 export type LogFormat = 'text' | 'json';
@@ -172,15 +184,17 @@ class ConfigReader {
     const name = this.serverName(entry, values, label);
     const where = `server "${name}"`;
     const conninfo = this.requiredText(entry, values, 'conninfo', where);
-    const directory = this.serverDirectory(entry, values, where);
+    const location = this.serverLocation(entry, values, where);
+    const archiveArgs = ['--directory', location.directory, ...location.spoolArguments];
     const keyArgs: string[] = [];
     let ensureSlot = false;
     for (const [key, { pair, value }] of values) {
       if (key === 'name' || key === 'conninfo' || key === 'directory') continue;
+      if (key === 'spool' && location.storeUrl !== undefined) continue;
       if (key === 'create-slot') ensureSlot = this.argumentsOf(pair, where, key, 'flag', value).length > 0;
-      else keyArgs.push(...this.optionArguments(pair, where, key, value, directory));
+      else keyArgs.push(...this.optionArguments(pair, where, key, value, archiveArgs));
     }
-    const argv = ['--directory', directory, '--dbname', conninfo, '--no-password', ...keyArgs];
+    const argv = [...archiveArgs, '--dbname', conninfo, '--no-password', ...keyArgs];
     const options = this.parseOptions(entry, where, argv);
     if (ensureSlot && options.slot === undefined) {
       throw this.error(
@@ -190,7 +204,8 @@ class ConfigReader {
       );
     }
     const identity = JSON.stringify([...values].map(([key, { value }]) => [key, value]).sort());
-    return { name, line: this.lineOf(entry) ?? 0, options, ensureSlot, identity };
+    const { storeUrl } = location;
+    return { name, line: this.lineOf(entry) ?? 0, options, ensureSlot, identity, storeUrl };
   }
 
   private serverName(entry: YAMLMap, values: EntryValues, label: string): string {
@@ -214,20 +229,45 @@ class ConfigReader {
     return found.value;
   }
 
-  /** The directory as an absolute path (relative ones from the file's directory), which must exist. */
-  private serverDirectory(entry: YAMLMap, values: EntryValues, where: string): string {
+  /**
+   * `directory`: a local directory, or `s3://BUCKET/PREFIX` with the `spool` key, as `-D` and
+   * `--spool` of `wal receive`. The URL is checked here, so a bad one is refused before anything
+   * starts; the store is opened (with the daemon's AWS configuration) when the server starts.
+   */
+  private serverLocation(entry: YAMLMap, values: EntryValues, where: string): ServerLocation {
     const given = this.requiredText(entry, values, 'directory', where);
+    const directoryPair = values.get('directory')!.pair;
+    if (!isS3Url(given)) {
+      const directory = this.localDirectory(directoryPair, `${where} key "directory"`, given);
+      return { directory, storeUrl: undefined, spoolArguments: [] };
+    }
+    let storeUrl: string;
+    try {
+      storeUrl = formatS3Url(parseS3Url(given));
+    } catch (error) {
+      throw this.error(directoryPair, `${where} key "directory"`, (error as Error).message, error);
+    }
+    const spool = values.get('spool');
+    if (spool === undefined) {
+      // `wal receive`'s own refusal of `-D s3://…` without `--spool`, reported at the directory.
+      this.parseOptions(directoryPair, `${where} key "directory"`, ['--directory', given]);
+      throw this.error(directoryPair, `${where} key "directory"`, 'an s3:// directory needs a spool');
+    }
+    if (typeof spool.value !== 'string' || spool.value === '') {
+      throw this.error(spool.pair, `${where} key "spool"`, 'must be a non-empty string');
+    }
+    const spoolDirectory = this.localDirectory(spool.pair, `${where} key "spool"`, spool.value);
+    return { directory: given, storeUrl, spoolArguments: [`--spool=${spoolDirectory}`] };
+  }
+
+  /** A local directory as an absolute path (relative ones from the file's directory), which must exist. */
+  private localDirectory(pair: Pair, where: string, given: string): string {
     const directory = resolve(dirname(resolve(this.file)), given);
     try {
       checkDirectory(directory);
       return realpathSync(directory);
     } catch (error) {
-      throw this.error(
-        values.get('directory')!.pair,
-        `${where} key "directory"`,
-        (error as Error).message,
-        error,
-      );
+      throw this.error(pair, where, (error as Error).message, error);
     }
   }
 
@@ -236,7 +276,7 @@ class ConfigReader {
     where: string,
     key: string,
     value: unknown,
-    directory: string,
+    archiveArgs: readonly string[],
   ): string[] {
     const refused = REFUSED_SERVER_KEYS[key];
     if (refused !== undefined)
@@ -251,7 +291,7 @@ class ConfigReader {
     }
     const args = this.argumentsOf(pair, where, key, kind, value);
     // The key alone through the parser, so a bad value is reported at its own line.
-    this.parseOptions(pair, `${where} key "${key}"`, ['--directory', directory, ...args]);
+    this.parseOptions(pair, `${where} key "${key}"`, [...archiveArgs, ...args]);
     return args;
   }
 
@@ -271,7 +311,17 @@ class ConfigReader {
     }
   }
 
+  /**
+   * Two servers never write to one place: not one name, directory, store location (normalised) or
+   * spool, and no server's spool is another's directory.
+   */
   private checkUnique(servers: readonly ServerConfig[], server: ServerConfig, entry: Node): void {
+    const ownAs = (kind: string, place: string, other: ServerConfig, otherKind: string) =>
+      this.error(
+        entry,
+        `server "${server.name}" key "${kind}"`,
+        `"${place}" is the ${otherKind} of server "${other.name}" (line ${other.line}); give each server its own`,
+      );
     for (const other of servers) {
       if (other.name === server.name) {
         throw this.error(
@@ -280,13 +330,30 @@ class ConfigReader {
           `the name is taken by the server at line ${other.line}`,
         );
       }
-      if (other.options.directory === server.options.directory) {
-        throw this.error(
-          entry,
-          `server "${server.name}" key "directory"`,
-          `"${server.options.directory}" is the directory of server "${other.name}" (line ${other.line}); give each server its own`,
-        );
+      const place = localPlace(server);
+      const otherPlace = localPlace(other);
+      if (server.storeUrl !== undefined && server.storeUrl === other.storeUrl) {
+        throw ownAs('directory', server.storeUrl, other, 'directory');
+      }
+      if (place.directory !== undefined && place.directory === otherPlace.directory) {
+        throw ownAs('directory', place.directory, other, 'directory');
+      }
+      if (place.directory !== undefined && place.directory === otherPlace.spool) {
+        throw ownAs('directory', place.directory, other, 'spool');
+      }
+      if (place.spool !== undefined && place.spool === otherPlace.spool) {
+        throw ownAs('spool', place.spool, other, 'spool');
+      }
+      if (place.spool !== undefined && place.spool === otherPlace.directory) {
+        throw ownAs('spool', place.spool, other, 'directory');
       }
     }
   }
+}
+
+/** A server's local directory, or its spool with an s3 directory. */
+function localPlace(server: ServerConfig): { directory?: string; spool?: string } {
+  return server.storeUrl === undefined
+    ? { directory: server.options.directory }
+    : { spool: server.options.spool };
 }
