@@ -4,12 +4,7 @@ import { join } from 'node:path';
 import { type ScriptedS3, startScriptedS3 } from '@wal/fake-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  daemonMetricsUrl,
-  PROMTOOL,
-  parseSamples,
-  scrapeText,
   serverEntry,
-  serverSample,
   startDaemon,
   waitForWalsender,
   walsenderPid,
@@ -29,6 +24,7 @@ import {
   waitUntil,
   walFileNameOf,
 } from './harness.js';
+import { metricsUrl, PROMTOOL, parseSamples, scrapeText, serverSample } from './prometheus.js';
 
 /**
  * `wal daemon` with a directory server and an `s3://` server (relative spool) on one real server
@@ -77,7 +73,7 @@ describe(`wal daemon with object storage on PostgreSQL ${VERSION}`, () => {
       ];
       writeDaemonConfig(config, servers('local'), ['metrics_address: 127.0.0.1:0']);
       const daemon = startDaemon(cluster, config, s3.env);
-      const url = await daemonMetricsUrl(daemon);
+      const url = await metricsUrl(daemon);
       const localPid = await waitForWalsender(cluster, 'local');
       const cloudPid = await waitForWalsender(cluster, 'cloud');
 

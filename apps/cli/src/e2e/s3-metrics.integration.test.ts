@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { type RunningS3rver, type ScriptedS3, startS3rver, startScriptedS3 } from '@wal/fake-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROMTOOL, parseSamples, scrapeText, serverSample } from './daemon-harness.js';
 import {
   describeRun,
   flushLsn,
@@ -16,6 +15,7 @@ import {
   useSuiteServer,
   waitUntil,
 } from './harness.js';
+import { PROMTOOL, parseSamples, scrapeText, serverSample } from './prometheus.js';
 
 /**
  * `wal receive -D s3://… --spool DIR --metrics-address`: the built CLI against a real server. With
