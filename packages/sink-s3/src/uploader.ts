@@ -236,12 +236,13 @@ export class Uploader {
       } catch (error) {
         if (this.#stopped) return;
         if (!this.#mayRetry(error)) return this.#fail(error);
-        await this.#sleep(this.#backOff(error));
+        this.#backOff(error);
       }
     }
   }
 
   #nextTask(): (() => Promise<void>) | undefined {
+    if (performance.now() < this.#backoffUntil) return undefined;
     if (this.#index === undefined) return () => this.#loadIndex();
     const stale = this.#staleObjects[0];
     if (stale !== undefined) return () => this.#deleteStale(stale);
@@ -249,10 +250,11 @@ export class Uploader {
     return undefined;
   }
 
+  /** Until the retry delay ends, the `.partial` is due, or (undefined) an upload ends or a file comes. */
   #sleepMs(): number | undefined {
-    if (this.#pending.length === 0) return this.#partialDueInMs();
     const backoff = this.#backoffUntil - performance.now();
-    return backoff > 0 && this.#inFlight.size < this.#options.uploadConcurrency ? backoff : undefined;
+    if (backoff > 0) return backoff;
+    return this.#pending.length === 0 ? this.#partialDueInMs() : undefined;
   }
 
   /**
