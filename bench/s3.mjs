@@ -5,7 +5,7 @@
 // finish after --endpos). Reports wall time, the ratio S3 / directory within each run pair, CPU and
 // peak RSS. See bench/README.md, "Object storage".
 //
-//   node bench/s3.mjs [--size 1GiB] [--runs 3] [--disk-dir DIR] [--json FILE]
+//   node bench/s3.mjs [--size 1GiB] [--runs 3] [--upload-concurrency N] [--disk-dir DIR] [--json FILE]
 //
 // Needs the built CLI and packages (`npx --yes pnpm@10.34.8 build`).
 import { existsSync } from 'node:fs';
@@ -25,6 +25,8 @@ const { values } = parseArgs({
     size: { type: 'string', default: '1GiB' },
     runs: { type: 'string', default: '1' },
     'disk-dir': { type: 'string' },
+    // Passed to the S3 run's `wal receive` (its default when absent).
+    'upload-concurrency': { type: 'string' },
     json: { type: 'string' },
   },
 });
@@ -71,7 +73,10 @@ async function streamOnce(target, round) {
   const slot = await server.createRunSlot();
   const directory = await mkdtemp(join(base, 'wal-bench-'));
   const endpos = server.endposFor(bytes);
-  const location = target === 's3' ? [`s3://bench/run-${round}`, '--spool', directory] : [directory];
+  const concurrency = values['upload-concurrency'];
+  const s3Options = concurrency === undefined ? [] : ['--upload-concurrency', concurrency];
+  const location =
+    target === 's3' ? [`s3://bench/run-${round}`, '--spool', directory, ...s3Options] : [directory];
   const { cluster } = server;
   const conninfo = `host=${cluster.host} port=${cluster.port} user=${cluster.superuser}`;
   try {

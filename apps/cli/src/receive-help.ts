@@ -39,6 +39,8 @@ Options:
       --spool=DIR        with -D s3://…: write WAL to DIR first, upload and remove it there
       --partial-upload-interval=SECS
                          with -D s3://…: upload the unfinished segment this often (default: 60)
+      --upload-concurrency=N
+                         with -D s3://…: upload up to N segments at once (default: 4)
       --ack=local|remote with -D s3://…: report WAL flushed once in the spool (local, the
                          default) or once in object storage (remote: the server keeps it)
   -?, --help             print this help, then exit

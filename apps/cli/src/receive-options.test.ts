@@ -77,6 +77,7 @@ describe('parseReceiveCommandLine: values', () => {
 
       spool: undefined,
       partialUploadIntervalMs: 60_000,
+      uploadConcurrency: 4,
       ack: 'local',
     });
   });
@@ -308,8 +309,10 @@ describe('parseReceiveCommandLine: object storage (-D s3://…)', () => {
       '--partial-upload-interval',
       '15',
       '--ack=remote',
+      '--upload-concurrency=8',
     );
     expect(parsed).toMatchObject({
+      uploadConcurrency: 8,
       directory: 's3://bucket/prefix',
       spool: '/var/spool/wal',
       partialUploadIntervalMs: 15_000,
@@ -318,6 +321,7 @@ describe('parseReceiveCommandLine: object storage (-D s3://…)', () => {
     expect(options('-D', 'S3://bucket', '--spool', 'x')).toMatchObject({
       ack: 'local',
       partialUploadIntervalMs: 60_000,
+      uploadConcurrency: 4,
     });
   });
 
@@ -352,6 +356,10 @@ describe('parseReceiveCommandLine: object storage (-D s3://…)', () => {
     expect(refusal('-D', 's3://b', '--spool=x', '--partial-upload-interval=-1').code).toBe(
       'WAL_ERR_CLI_OUT_OF_RANGE',
     );
+    for (const bad of ['0', '65', 'many', '-1', '2.5'])
+      expect(refusal('-D', 's3://b', '--spool=x', `--upload-concurrency=${bad}`).message).toBe(
+        `invalid value "${bad}" for option --upload-concurrency: expected a number from 1 to 64`,
+      );
   });
 
   it('lets slot actions through without --spool', () => {

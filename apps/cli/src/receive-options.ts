@@ -62,6 +62,8 @@ export interface ReceiveOptions {
   readonly spool: string | undefined;
   /** --partial-upload-interval=SECS: upload the open segment's .partial this often (default 60). */
   readonly partialUploadIntervalMs: number;
+  /** --upload-concurrency=N: upload up to N complete segments at once (default 4). */
+  readonly uploadConcurrency: number;
   /** --ack=local|remote: report WAL flushed once in the spool (default) or once in the store. */
   readonly ack: 'local' | 'remote';
 }
@@ -109,6 +111,7 @@ export const RECEIVE_LONG_OPTIONS: readonly LongOption[] = [
   { name: 'verify', argument: 'none', key: 'verify' },
   { name: 'spool', argument: 'required', key: 'spool' },
   { name: 'partial-upload-interval', argument: 'required', key: 'partial-upload-interval' },
+  { name: 'upload-concurrency', argument: 'required', key: 'upload-concurrency' },
   { name: 'ack', argument: 'required', key: 'ack' },
 ];
 
@@ -183,6 +186,7 @@ function defaultValues(): OptionValues {
 
     spool: undefined,
     partialUploadIntervalMs: 60_000,
+    uploadConcurrency: 4,
     ack: 'local',
   };
 }
@@ -227,7 +231,19 @@ const OPTION_HANDLERS: Readonly<Record<string, OptionHandler>> = {
   'partial-upload-interval': (values, argument = '') =>
     (values.partialUploadIntervalMs = parseIntervalSeconds(argument, '--partial-upload-interval') * 1000),
   ack: (values, argument = '') => (values.ack = parseAck(argument)),
+  'upload-concurrency': (values, argument = '') =>
+    (values.uploadConcurrency = parseUploadConcurrency(argument)),
 };
+
+/** 1 to 64: more PUTs at once than that only hold more memory and sockets. */
+function parseUploadConcurrency(text: string): number {
+  const value = /^[0-9]{1,2}$/.test(text) ? Number(text) : Number.NaN;
+  if (value >= 1 && value <= 64) return value;
+  throw new CommandLineError(
+    'WAL_ERR_CLI_INVALID_VALUE',
+    `invalid value "${text}" for option --upload-concurrency: expected a number from 1 to 64`,
+  );
+}
 
 function parseAck(text: string): 'local' | 'remote' {
   if (text === 'local' || text === 'remote') return text;

@@ -592,6 +592,7 @@ class ReceiveRun {
       spool: options.spool!,
       ack: options.ack,
       partialUploadIntervalMs: options.partialUploadIntervalMs,
+      uploadConcurrency: options.uploadConcurrency,
       signal: this.stop.signal,
       onUploadRetry: (error, retryInMs) => {
         const code = (error as { code?: string }).code;

@@ -143,6 +143,7 @@ function receiveOptions(cluster: Cluster, archive: string, endLsn: bigint): Omit
 
     spool: undefined,
     partialUploadIntervalMs: 60_000,
+    uploadConcurrency: 4,
     ack: 'local',
   };
 }

@@ -31,6 +31,10 @@ describe('S3Sink options', () => {
     expect(refusal({ partialUploadIntervalMs: -1 }).message).toMatch(/^partialUploadIntervalMs must be/);
     expect(refusal({ maxQueuedFiles: 0 }).message).toMatch(/^maxQueuedFiles must be a whole number >= 1/);
     expect(refusal({ maxQueuedFiles: 1.5 }).code).toBe('WAL_ERR_SINK_S3_INVALID_OPTION');
+    expect(refusal({ uploadConcurrency: 0 }).message).toMatch(
+      /^uploadConcurrency must be a whole number >= 1/,
+    );
+    expect(refusal({ uploadConcurrency: 2.5 }).code).toBe('WAL_ERR_SINK_S3_INVALID_OPTION');
   });
 
   it('reports nothing queued and nothing confirmed before prepare()', () => {

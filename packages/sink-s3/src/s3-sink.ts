@@ -31,6 +31,11 @@ export interface S3SinkOptions extends Omit<DirectorySinkOptions, 'directory'> {
    * complete one more segment waits, so the stream stops reading from the server.
    */
   maxQueuedFiles?: number;
+  /**
+   * At most this many complete segments are uploaded at once (default 4); history files and
+   * `.partial`s go alone. The confirmed position still moves only over segments stored without a gap.
+   */
+  uploadConcurrency?: number;
   /** Waits before trying a failed upload again, after the store's own retries (default 1 s up to 30 s). */
   retryDelayMs?: { first: number; max: number };
   /** A failed upload that is tried again after `retryInMs`. */
@@ -49,6 +54,7 @@ export interface UploadStatus {
 
 export const DEFAULT_PARTIAL_UPLOAD_INTERVAL_MS = 60_000;
 export const DEFAULT_MAX_QUEUED_FILES = 4;
+export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 
 /**
  * The WalSink that archives into object storage (docs/adr/0011-s3-sink.md): WAL is written to a
@@ -67,7 +73,15 @@ export class S3Sink implements WalSink {
   #tail: Promise<unknown> = Promise.resolve();
 
   constructor(options: S3SinkOptions) {
-    const { store, spool, ack, partialUploadIntervalMs, maxQueuedFiles, ...directoryOptions } = options;
+    const {
+      store,
+      spool,
+      ack,
+      partialUploadIntervalMs,
+      maxQueuedFiles,
+      uploadConcurrency,
+      ...directoryOptions
+    } = options;
     checkOptions(options);
     this.#spool = new DirectorySink({ ...directoryOptions, directory: spool });
     this.#options = options;
@@ -105,6 +119,7 @@ export class S3Sink implements WalSink {
       compressionSuffix: this.#suffix,
       partialUploadIntervalMs: this.#options.partialUploadIntervalMs ?? DEFAULT_PARTIAL_UPLOAD_INTERVAL_MS,
       maxQueuedFiles: this.#options.maxQueuedFiles ?? DEFAULT_MAX_QUEUED_FILES,
+      uploadConcurrency: this.#options.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY,
       flushSpool: () => this.#spool.flush(),
       retryDelayMs: this.#options.retryDelayMs ?? { first: 1000, max: 30_000 },
       onUploadRetry,
@@ -275,4 +290,7 @@ function checkOptions(options: S3SinkOptions): void {
   const bound = options.maxQueuedFiles;
   if (bound !== undefined && !(Number.isSafeInteger(bound) && bound >= 1))
     throw invalid(`maxQueuedFiles must be a whole number >= 1, got ${bound}`);
+  const concurrency = options.uploadConcurrency;
+  if (concurrency !== undefined && !(Number.isSafeInteger(concurrency) && concurrency >= 1))
+    throw invalid(`uploadConcurrency must be a whole number >= 1, got ${concurrency}`);
 }

@@ -16,6 +16,8 @@ export interface UploaderOptions {
   compressionSuffix: string;
   partialUploadIntervalMs: number;
   maxQueuedFiles: number;
+  /** At most this many spool files are uploaded at once (complete segments; others go alone). */
+  uploadConcurrency: number;
   /** Makes everything written to the spool durable; the end LSN (the spool sink's flush). */
   flushSpool: () => Promise<bigint>;
   /** First and longest wait before trying a failed upload again (after the store's own retries). */
@@ -36,18 +38,24 @@ interface RoomWaiter {
 }
 
 /**
- * Moves files from the spool to the store, one at a time and in order (ADR 0011): history files
- * before the segments of their timeline, segments by number, each removed from the spool once the
- * store confirmed it; and the open segment's `.partial` when its oldest unconfirmed byte is
- * `partialUploadIntervalMs` old. It owns what is queued, what the store has confirmed, and the
+ * Moves files from the spool to the store in order (ADR 0011): history files before the segments
+ * of their timeline, segments by number (up to `uploadConcurrency` at once), each removed from the
+ * spool once the store confirmed it; and the open segment's `.partial` when its oldest unconfirmed
+ * byte is `partialUploadIntervalMs` old. It owns what is queued, what the store has confirmed, and the
  * store's index; the sink tells it what it writes (`opened`, `wrote`, `completed`, `historyWritten`).
  */
 export class Uploader {
   readonly #options: UploaderOptions;
   #index: StoreIndex | undefined;
   readonly #indexWaiters: { resolve: (index: StoreIndex) => void; reject: (error: unknown) => void }[] = [];
-  /** Spool files waiting for the store, in upload order; the first is the one being uploaded. */
+  /** Spool files waiting for the store, in upload order, including those being uploaded. */
   #pending: SpoolFile[] = [];
+  /** The files of `#pending` being uploaded now. */
+  readonly #inFlight = new Set<SpoolFile>();
+  /** Aborts the uploads in flight when one of them fails the uploader. */
+  readonly #abort = new AbortController();
+  /** Monotonic ms before which no upload starts: a failed one waits to be tried again. */
+  #backoffUntil = 0;
   readonly #sizes = new Map<string, number>();
   /** `.partial` files a previous run left in the spool, until the stream opens its first segment. */
   #leftoverPartials: SpoolFile[] = [];
@@ -209,12 +217,17 @@ export class Uploader {
     this.#wake();
   }
 
+  /**
+   * The listing, stale deletions and the open segment's `.partial` run here one at a time; spool
+   * files are started from here and run beside it (`#launchUploads`).
+   */
   async #run(): Promise<void> {
     while (!this.#stopped) {
+      this.#launchUploads();
       const task = this.#nextTask();
       if (task === undefined) {
-        if (this.#finishing !== undefined) return this.#finished();
-        await this.#sleep(this.#partialDueInMs());
+        if (this.#finishing !== undefined && this.#pending.length === 0) return this.#finished();
+        await this.#sleep(this.#sleepMs());
         continue;
       }
       try {
@@ -222,23 +235,82 @@ export class Uploader {
         this.#retryDelayMs = this.#options.retryDelayMs.first;
       } catch (error) {
         if (this.#stopped) return;
-        if (!errorFacts(error).retryable || this.#finishing !== undefined) return this.#fail(error);
-        const delay = this.#retryDelayMs;
-        this.#retryDelayMs = Math.min(this.#retryDelayMs * 2, this.#options.retryDelayMs.max);
-        this.#options.onUploadRetry?.(error, delay);
-        await this.#sleep(delay);
+        if (!this.#mayRetry(error)) return this.#fail(error);
+        this.#backOff(error);
       }
     }
   }
 
   #nextTask(): (() => Promise<void>) | undefined {
+    if (performance.now() < this.#backoffUntil) return undefined;
     if (this.#index === undefined) return () => this.#loadIndex();
     const stale = this.#staleObjects[0];
     if (stale !== undefined) return () => this.#deleteStale(stale);
-    const file = this.#pending[0];
-    if (file !== undefined) return () => this.#upload(file);
-    if (this.#partialDueInMs() === 0) return () => this.#uploadPartial();
+    if (this.#pending.length === 0 && this.#partialDueInMs() === 0) return () => this.#uploadPartial();
     return undefined;
+  }
+
+  /** Until the retry delay ends, the `.partial` is due, or (undefined) an upload ends or a file comes. */
+  #sleepMs(): number | undefined {
+    const backoff = this.#backoffUntil - performance.now();
+    if (backoff > 0) return backoff;
+    return this.#pending.length === 0 ? this.#partialDueInMs() : undefined;
+  }
+
+  /**
+   * Starts what may go now, in upload order: complete segments side by side up to the concurrency;
+   * a history file or a `.partial` only alone and first, and nothing after it until it is stored
+   * (a history file before the segments of its timeline, an old timeline's `.partial` before the
+   * new timeline). A later segment may be confirmed first: the confirmed position still stops at
+   * the start of the first file waiting.
+   */
+  #launchUploads(): void {
+    if (this.#index === undefined || this.#staleObjects.length > 0) return;
+    if (performance.now() < this.#backoffUntil) return;
+    for (const file of this.#pending) {
+      if (this.#inFlight.size >= this.#options.uploadConcurrency) return;
+      if (file.kind !== 'segment') {
+        if (this.#inFlight.size === 0 && file === this.#pending[0]) this.#launch(file);
+        return;
+      }
+      if (!this.#inFlight.has(file)) this.#launch(file);
+    }
+  }
+
+  #launch(file: SpoolFile): void {
+    this.#inFlight.add(file);
+    this.#upload(file).then(
+      () => {
+        this.#inFlight.delete(file);
+        this.#retryDelayMs = this.#options.retryDelayMs.first;
+        this.#wake();
+      },
+      (error: unknown) => {
+        this.#inFlight.delete(file);
+        if (this.#stopped) return;
+        if (!this.#mayRetry(error)) return this.#fail(error);
+        this.#backOff(error);
+        this.#wake();
+      },
+    );
+  }
+
+  #mayRetry(error: unknown): boolean {
+    return errorFacts(error).retryable && this.#finishing === undefined;
+  }
+
+  /** A retryable failure: no upload starts for a while (doubling); the wait in ms. */
+  #backOff(error: unknown): number {
+    const now = performance.now();
+    // Uploads that fail together (the store is down) wait once, not once each.
+    if (now >= this.#backoffUntil) {
+      const delay = this.#retryDelayMs;
+      this.#retryDelayMs = Math.min(this.#retryDelayMs * 2, this.#options.retryDelayMs.max);
+      this.#backoffUntil = now + delay;
+    }
+    const wait = Math.max(0, Math.ceil(this.#backoffUntil - now));
+    this.#options.onUploadRetry?.(error, wait);
+    return wait;
   }
 
   async #loadIndex(): Promise<void> {
@@ -288,7 +360,7 @@ export class Uploader {
     await unlink(join(spool, file.name)).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
     });
-    this.#pending.shift();
+    this.#pending.splice(this.#pending.indexOf(file), 1);
     this.#sizes.delete(file.name);
     this.#releaseRoom();
   }
@@ -305,14 +377,15 @@ export class Uploader {
     if (size === undefined) return; // gone: nothing to store
     const known = index.get(file.name);
     if (known !== undefined && known.size === size && etagMatches(known.etag, await md5OfFile(path))) return;
+    const signal = this.#abort.signal;
     if (file.kind !== 'partial' && store.putFile !== undefined) {
-      await store.putFile(file.name, path, { ifNoneMatch: true });
+      await store.putFile(file.name, path, { ifNoneMatch: true, signal });
       index.stored(file.name, size);
       return;
     }
     const body = await this.#readSpoolFile(file.name);
     if (body === undefined) return;
-    await store.put(file.name, body, { ifNoneMatch: file.kind !== 'partial' });
+    await store.put(file.name, body, { ifNoneMatch: file.kind !== 'partial', signal });
     index.stored(file.name, body.length);
   }
 
@@ -377,8 +450,13 @@ export class Uploader {
   #enqueue(file: SpoolFile): void {
     if (this.#pending.some((queued) => queued.name === file.name)) return;
     let at = this.#pending.length;
-    // The first file may be uploading: a new one never goes before it.
-    while (at > 1 && compareUploadOrder(file, this.#pending[at - 1]!) < 0) at--;
+    // A new file never goes before one being uploaded.
+    while (
+      at > 0 &&
+      !this.#inFlight.has(this.#pending[at - 1]!) &&
+      compareUploadOrder(file, this.#pending[at - 1]!) < 0
+    )
+      at--;
     this.#pending.splice(at, 0, file);
     void sizeOf(this.#options.spool, file.name).then((size) => {
       if (size !== undefined && this.#pending.includes(file)) this.#sizes.set(file.name, size);
@@ -405,9 +483,13 @@ export class Uploader {
     finishing.resolve();
   }
 
+  /** The first fatal failure ends the run: the uploads still in flight are aborted, not reported. */
   #fail(error: unknown): void {
+    if (this.#failure !== undefined) return;
     this.#failure = error;
     this.#stopped = true;
+    this.#abort.abort(error);
+    this.#wake();
     this.#rejectWaiters(error);
     const finishing = this.#finishing;
     this.#finishing = undefined;
