@@ -39,8 +39,12 @@ function objectIdentifier(dotted: string): Buffer {
   return der(0x06, Buffer.from(bytes));
 }
 
+/** DER wants the shortest form: no leading zero byte unless the next one has its top bit set. */
 function positiveInteger(bytes: Buffer): Buffer {
-  return der(0x02, bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0 && !(bytes[start + 1]! & 0x80)) start++;
+  const value = bytes.subarray(start);
+  return der(0x02, value[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), value]) : value);
 }
 
 function utcTime(date: Date): Buffer {
@@ -54,7 +58,7 @@ function commonName(name: string): Buffer {
 
 /** A certificate for `localhost` and 127.0.0.1, valid from an hour ago for `days` days. */
 export function createSelfSignedCertificate(
-  options: { commonName?: string; days?: number } = {},
+  options: { commonName?: string; days?: number; serial?: Buffer } = {},
 ): SelfSignedCertificate {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const ecdsaWithSha256 = sequence(objectIdentifier('1.2.840.10045.4.3.2'));
@@ -62,8 +66,7 @@ export function createSelfSignedCertificate(
   const now = Date.now();
   const notBefore = new Date(now - 3600_000);
   const notAfter = new Date(now + (options.days ?? 30) * 86_400_000);
-  const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
+  const serial = options.serial ?? randomBytes(16);
   const subjectAltName = sequence(
     objectIdentifier('2.5.29.17'),
     der(0x04, sequence(der(0x82, Buffer.from('localhost', 'ascii')), der(0x87, Buffer.from([127, 0, 0, 1])))),

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { createSelfSignedCertificate } from './certificate.js';
 import { ServerModel } from './model.js';
@@ -88,5 +89,15 @@ describe('createSelfSignedCertificate', () => {
     expect(certificate.checkHost('localhost')).toBe('localhost');
     expect(new Date(certificate.validTo).getTime() - Date.now()).toBeLessThanOrEqual(2 * 86_400_000);
     expect(pair.privateKey).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+  });
+
+  it.each([
+    ['a leading zero byte', '0005a1b2c3d4e5f60718293a4b5c6d7e', '05A1B2C3D4E5F60718293A4B5C6D7E'],
+    ['the top bit set', '85a1b2c3d4e5f60718293a4b5c6d7e8f', '85A1B2C3D4E5F60718293A4B5C6D7E8F'],
+    ['two leading zero bytes', '0000f1b2c3d4e5f60718293a4b5c6d7e', 'F1B2C3D4E5F60718293A4B5C6D7E'],
+  ])('encodes a random serial with %s as DER requires, so TLS accepts it', (_case, random, serial) => {
+    const pair = createSelfSignedCertificate({ serial: Buffer.from(random, 'hex') });
+    expect(() => createSecureContext({ cert: pair.certificate, key: pair.privateKey })).not.toThrow();
+    expect(new X509Certificate(pair.certificate).serialNumber).toBe(serial);
   });
 });
