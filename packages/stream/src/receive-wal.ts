@@ -165,6 +165,7 @@ async function* run(settings: Settings): AsyncGenerator<ReceiveEvent, void, unde
       (await explainRemovedWal(failure, {
         ...diagnosis,
         slot: settings.slot,
+        segmentSize: state.segmentSize,
         // The diagnosis asks the server once more, within the same bounds as any attempt.
         connect: async () => guardCommands(await boundConnect(settings.connect, bounds), bounds),
       })) ?? failure;

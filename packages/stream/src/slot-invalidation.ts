@@ -91,8 +91,12 @@ export function slotInvalidatedError(
  * On 15-17 READ_REPLICATION_SLOT, which needs no more privilege than streaming, shows that on a
  * new connection: a slot without restart_lsn whose WAL was removed is invalidated (or never
  * reserved WAL, which the server cannot tell apart either: slotfuncs.c says "This slot has never
- * previously reserved WAL, or has been invalidated."). Returns the error to report instead of
- * 58P01, or undefined to keep it.
+ * previously reserved WAL, or has been invalidated."). Before 18 the walsender also takes the
+ * restart_lsn of an invalidated slot from the client's status updates (PhysicalConfirmReceivedLocation
+ * does not look at `invalidated`), so a status sent before the 58P01 arrived may have set it again:
+ * a restart_lsn inside the segment the stream was refused is one whose WAL the server did not
+ * keep, which a valid slot never has. Returns the error to report instead of 58P01, or undefined
+ * to keep it.
  */
 export async function explainRemovedWal(
   error: unknown,
@@ -100,6 +104,8 @@ export async function explainRemovedWal(
     slot: string | undefined;
     serverVersion: number;
     resume: ResumePoint | undefined;
+    /** The server's segment size, once known: bounds the segment the stream was refused. */
+    segmentSize?: number | undefined;
     connect: () => Promise<Pick<ReplicationConnection, 'readReplicationSlot' | 'close' | 'destroy'>>;
   },
 ): Promise<StreamError | undefined> {
@@ -119,7 +125,8 @@ export async function explainRemovedWal(
     // The diagnosis is a courtesy: without it, the 58P01 error stands.
     return undefined;
   }
-  if (state.slotType !== 'physical' || state.restartLsn !== null) return undefined;
+  if (state.slotType !== 'physical' || !keptNoWal(state.restartLsn, resume.lsn, context.segmentSize))
+    return undefined;
   return new SlotInvalidatedError({
     slot,
     reason: undefined,
@@ -130,6 +137,12 @@ export async function explainRemovedWal(
       'on PostgreSQL 13-17 this is what exceeding max_slot_wal_keep_size leaves (invalidation_reason "wal_removed" ' +
       'in pg_replication_slots), unless the slot never reserved WAL',
   });
+}
+
+/** No restart_lsn, or one inside the refused segment (resume.lsn is a segment start). */
+function keptNoWal(restartLsn: bigint | null, resumeLsn: bigint, segmentSize: number | undefined): boolean {
+  if (restartLsn === null) return true;
+  return segmentSize !== undefined && restartLsn < resumeLsn + BigInt(segmentSize);
 }
 
 /** 58P01 through a slot on a server without READ_REPLICATION_SLOT (before 15): advice, not a verdict. */
