@@ -1,3 +1,4 @@
+import { readdirSync, readlinkSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { type ScriptedS3, startScriptedS3 } from '@wal/fake-s3';
 import { walFileName } from '@wal/protocol';
@@ -84,6 +85,17 @@ async function until<T>(read: () => T | undefined | Promise<T | undefined>, what
     if (Date.now() > giveUpAt) throw new Error(`gave up waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** What this process has open, by path (Linux's /proc). */
+function openFiles(): string[] {
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      return [readlinkSync(`/proc/self/fd/${fd}`)];
+    } catch {
+      return [];
+    }
+  });
 }
 
 describe('S3Sink uploads several segments at once', () => {
@@ -184,6 +196,9 @@ describe('S3Sink uploads several segments at once', () => {
       expect(failure.message).toContain(segment(1, 3));
       await expect(sink.finish()).rejects.toBe(failure);
       await expect(sink.write(1, 5n * BigInt(SEGMENT_SIZE), Buffer.alloc(16))).rejects.toBe(failure);
+      // Closing still closes the spool's open segment (its file is no longer open), then reports the failure.
+      await expect(sink.close('failure')).rejects.toBe(failure);
+      expect(openFiles().filter((path) => path.startsWith(spool))).toEqual([]);
       // The stalled PUTs were aborted, not left hanging; every file stays in the spool.
       await until(
         () =>

@@ -185,7 +185,15 @@ export class S3Sink implements WalSink {
   }
 
   close(reason?: SinkCloseReason): Promise<void> {
-    return this.#inOrder(undefined, () => this.#spool.close(reason));
+    const failure = this.#uploader?.failure;
+    if (failure === undefined) return this.#inOrder(undefined, () => this.#spool.close(reason));
+    // After a failed upload the spool still closes its open segment (kept as `.partial`, durably,
+    // its file closed) for the next run; the close then reports the upload's failure.
+    return this.#tail
+      .then(() => this.#spool.close(reason))
+      .then(() => {
+        throw failure;
+      });
   }
 
   /**
