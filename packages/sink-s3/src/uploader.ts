@@ -122,6 +122,13 @@ export class Uploader {
     this.#open = { timeline, segmentNumber };
     this.#partialConfirmedEnd = undefined;
     this.#dirtySince = undefined;
+    // Opened after its predecessor completed in the same write: that write's bytes past the
+    // boundary are already in it, and no later `wrote` may come to start the interval.
+    const start = segmentStartLsn(segmentNumber, this.#options.segmentSize);
+    if (open === undefined && this.#writtenEnd > start) {
+      this.#dirtySince = performance.now();
+      this.#wake();
+    }
   }
 
   /** WAL up to `endLsn` handed to the spool. */
