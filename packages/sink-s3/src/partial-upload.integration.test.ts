@@ -48,4 +48,22 @@ describe('S3Sink uploads the open segment', () => {
       await rm(spool, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('takes a write that completes more segments than may wait, once the spool is empty', async () => {
+    const spool = await temporaryDirectory('sink-s3-partial-');
+    const store = openS3Store('s3://archive/bound', { env: s3.env, retry: { attempts: 1 } });
+    const sink = new S3Sink({ store, spool, maxQueuedFiles: 1, partialUploadIntervalMs: 0 });
+    try {
+      await sink.prepare({ systemId: 7n, segmentSize: SEGMENT_SIZE });
+      const start = BigInt(SEGMENT_SIZE);
+      await sink.write(1, start, Buffer.alloc(2 * SEGMENT_SIZE + 4096, 1));
+      await sink.finish();
+      for (const n of [1n, 2n]) expect(s3.objects.has(`bound/${walFileName(1, n, SEGMENT_SIZE)}`)).toBe(true);
+      await sink.close();
+    } finally {
+      sink.stop();
+      store.close();
+      await rm(spool, { recursive: true, force: true });
+    }
+  }, 30_000);
 });

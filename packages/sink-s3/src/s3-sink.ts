@@ -28,7 +28,8 @@ export interface S3SinkOptions extends Omit<DirectorySinkOptions, 'directory'> {
   partialUploadIntervalMs?: number;
   /**
    * At most this many files wait in the spool for the store (default 4); a write that would
-   * complete one more segment waits, so the stream stops reading from the server.
+   * complete one more segment waits, so the stream stops reading from the server (one that
+   * completes more segments than this at once waits for an empty queue).
    */
   maxQueuedFiles?: number;
   /**

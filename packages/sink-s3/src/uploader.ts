@@ -472,7 +472,8 @@ export class Uploader {
   }
 
   #hasRoom(completions: number): boolean {
-    return this.#pending.length + completions <= this.#options.maxQueuedFiles;
+    // An empty queue takes any write: one completing more segments than the bound would never fit.
+    return this.#pending.length === 0 || this.#pending.length + completions <= this.#options.maxQueuedFiles;
   }
 
   #releaseRoom(): void {
