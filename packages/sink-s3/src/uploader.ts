@@ -95,6 +95,7 @@ export class Uploader {
   index(): Promise<StoreIndex> {
     if (this.#index !== undefined) return Promise.resolve(this.#index);
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#stopped) return Promise.reject(stoppedError());
     return new Promise((resolve, reject) => {
       this.#indexWaiters.push({ resolve, reject });
       if (this.#options.signal?.aborted) this.#abortWaits();
@@ -163,6 +164,8 @@ export class Uploader {
   /** Resolves once the spool holds few enough files that `completions` more stay within the bound. */
   waitForRoom(completions: number): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    // Nothing would upload the segments this write completes, nor make room for it.
+    if (this.#stopped) return Promise.reject(stoppedError());
     if (this.#hasRoom(completions)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.#roomWaiters.add({ completions, resolve, reject });
@@ -218,9 +221,7 @@ export class Uploader {
   /** Stops uploading (what runs completes); waits for room or the index reject. */
   stop(): void {
     this.#stopped = true;
-    this.#rejectWaiters(
-      new S3SinkError('WAL_ERR_SINK_S3_STOPPED', 'the S3 sink was stopped: it takes no more WAL'),
-    );
+    this.#rejectWaiters(stoppedError());
     this.#wake();
   }
 
@@ -537,6 +538,10 @@ export class Uploader {
       }
     });
   }
+}
+
+function stoppedError(): S3SinkError {
+  return new S3SinkError('WAL_ERR_SINK_S3_STOPPED', 'the S3 sink was stopped: it takes no more WAL');
 }
 
 /** An MD5 entity tag (a single-part upload's) equal to `md5Hex`. */
