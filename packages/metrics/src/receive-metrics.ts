@@ -122,6 +122,12 @@ export class ReceiveMetrics {
     this.state.uploadSource = source;
   }
 
+  /** No upload status from now on (the server no longer uploads): its upload series go. */
+  stopFollowingUploads(): void {
+    this.state.uploadSource = undefined;
+    this.state.upload = undefined;
+  }
+
   /** Drops this server's series from the registry (the name may then be registered again). */
   remove(): void {
     this.families.delete(this.state);
