@@ -80,22 +80,6 @@ describe('Logger', () => {
     ]);
   });
 
-  it('adds the fields of withFields to JSON records, not to text lines', () => {
-    const json = logger({ json: true });
-    json.logger.withFields({ server: 'main' }).info('started', { timeline: 1 });
-    expect(JSON.parse(json.output.lines[0]!)).toEqual({
-      time: '2026-01-02T03:04:05.000Z',
-      program: 'wal receive',
-      level: 'info',
-      message: 'started',
-      server: 'main',
-      timeline: 1,
-    });
-    const text = logger();
-    text.logger.withFields({ server: 'main' }).info('started');
-    expect(text.output.lines).toEqual(['wal receive: started']);
-  });
-
   it('escapes control characters in text lines: line breaks stay in messages, not in detail and hint', () => {
     const { output, logger: log } = logger();
     log.error('ERROR:  a\u001b[31m\rb\nDETAIL:  c');

@@ -52,11 +52,9 @@ export class Logger {
   private readonly output: LogOutput;
   private readonly now: () => Date;
   private readonly fields: Readonly<Record<string, unknown>>;
-  private readonly options: LoggerOptions;
   private progressShown = false;
 
   constructor(options: LoggerOptions) {
-    this.options = options;
     this.program = options.program;
     this.fields = options.fields ?? {};
     this.output = options.output;
@@ -64,11 +62,6 @@ export class Logger {
     this.ownWording = options.ownWording ?? true;
     this.server = options.server;
     this.now = options.now ?? (() => new Date());
-  }
-
-  /** A logger to the same output whose JSON records carry these fields too (a daemon's `server`). */
-  withFields(fields: Readonly<Record<string, unknown>>): Logger {
-    return new Logger({ ...this.options, fields: { ...this.fields, ...fields } });
   }
 
   error(message: string, fields?: Record<string, unknown>): void {

@@ -727,7 +727,8 @@ function formatSeconds(milliseconds: number): string {
   return Number.isInteger(seconds) ? String(seconds) : seconds.toFixed(1);
 }
 
-function isAbort(error: unknown): boolean {
+/** An abort signal ended it: a stop, not a failure. */
+export function isAbort(error: unknown): boolean {
   return (
     (error instanceof Error && error.name === 'AbortError') ||
     (error instanceof WalError && /ABORT/.test(error.code))

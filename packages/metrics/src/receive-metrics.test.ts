@@ -1,6 +1,6 @@
 import { WalError } from '@wal/protocol';
 import type { ReceiveEvent } from '@wal/stream';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MetricsError } from './errors.js';
 import { createMetricsRegistry, type Registry, summarizeHealth } from './index.js';
 import { ReceiveMetrics } from './receive-metrics.js';
@@ -27,6 +27,10 @@ const connected: ReceiveEvent = {
 };
 
 describe('ReceiveMetrics', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('turns a stream of events into positions, bytes, segments and lag', async () => {
     const registry = createMetricsRegistry({ processMetrics: false });
     const metrics = new ReceiveMetrics(registry, 'default');
@@ -109,6 +113,21 @@ describe('ReceiveMetrics', () => {
     expect(metrics.health).toBe('failed');
     const values = await samples(registry);
     expect(values.get('wal_receive_errors_total{server="default",code="WAL_ERR_STREAM_TERMINATED"}')).toBe(1);
+  });
+
+  it('moves the last message timestamp on what the server sent, not on a disconnect or a stop', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const registry = createMetricsRegistry({ processMetrics: false });
+    const metrics = new ReceiveMetrics(registry, 'default');
+    vi.setSystemTime(1_000_000_000_000);
+    metrics.observe(connected);
+    metrics.observe({ type: 'progress', receivedLsn: 0x1000000n, durableLsn: 0x1000000n, serverWalEnd: 0n });
+    vi.setSystemTime(1_000_000_600_000);
+    const error = new WalError('WAL_ERR_STREAM_TERMINATED', 'terminated', { retryable: true });
+    metrics.observe({ type: 'disconnected', error, retryInMs: 5000 });
+    metrics.observe({ type: 'stopped', reason: 'aborted', lsn: 0x1000000n, timeline: 1 });
+    const values = await samples(registry);
+    expect(values.get('wal_receive_last_message_timestamp_seconds{server="default"}')).toBe(1_000_000_000);
   });
 
   it('follows a timeline switch from the segment start of the switch point', async () => {

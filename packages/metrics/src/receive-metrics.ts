@@ -39,7 +39,11 @@ export class ReceiveMetrics {
 
   observe(event: ReceiveEvent): void {
     const state = this.state;
-    state.lastMessageSeconds = Date.now() / 1000;
+    // A disconnect or a stop is no word from the server: an alert on this gauge must fire while
+    // the server stays unreachable, whatever the number of attempts.
+    if (event.type !== 'disconnected' && event.type !== 'stopping' && event.type !== 'stopped') {
+      state.lastMessageSeconds = Date.now() / 1000;
+    }
     switch (event.type) {
       case 'progress':
         this.progress(event.receivedLsn, event.durableLsn, event.serverWalEnd);
@@ -116,6 +120,12 @@ export class ReceiveMetrics {
    */
   followUploads(source: () => UploadStatus): void {
     this.state.uploadSource = source;
+  }
+
+  /** No upload status from now on (the server no longer uploads): its upload series go. */
+  stopFollowingUploads(): void {
+    this.state.uploadSource = undefined;
+    this.state.upload = undefined;
   }
 
   /** Drops this server's series from the registry (the name may then be registered again). */

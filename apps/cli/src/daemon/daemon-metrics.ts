@@ -55,6 +55,10 @@ export class DaemonMetrics {
     if (metrics === undefined) {
       metrics = new ReceiveMetrics(this.registry, name);
       this.servers.set(name, metrics);
+    } else {
+      // A changed entry's new runner: an s3:// directory may have become a local one, and the
+      // old runs' sink is closed. Runs that upload report their own sink again.
+      metrics.stopFollowingUploads();
     }
     const server = metrics;
     return {

@@ -64,6 +64,8 @@ class Daemon {
   /** Reloads run one after the other; a stop waits for the one under way. */
   private reloads: Promise<void> = Promise.resolve();
   private reloadQueued = false;
+  /** Set by the stop signal itself: a reload queued before it must not start servers after it. */
+  private stopRequested = false;
 
   constructor(config: DaemonConfig, io: DaemonIo, metrics: DaemonMetrics | undefined) {
     this.io = io;
@@ -76,7 +78,12 @@ class Daemon {
 
   async run(): Promise<number> {
     const signals = this.io.signals ?? process;
-    const stopped = waitForStop(signals, () => this.queueReload());
+    const stopped = waitForStop(signals, {
+      reload: () => this.queueReload(),
+      stop: () => {
+        this.stopRequested = true;
+      },
+    });
     if (this.metrics !== undefined) {
       this.logger.info(`serving metrics at ${this.metrics.url}`, {
         event: 'metrics-listening',
@@ -132,7 +139,7 @@ class Daemon {
     this.reloadQueued = true;
     this.reloads = this.reloads.then(async () => {
       this.reloadQueued = false;
-      await this.reload();
+      if (!this.stopRequested) await this.reload();
     });
   }
 
@@ -160,7 +167,8 @@ class Daemon {
     const changes = await this.supervisor.apply(next.servers);
     for (const name of changes.removed) this.metrics?.remove(name);
     this.logger.info(`reloaded: ${describeChanges(changes)}`, { event: 'daemon-reloaded', ...changes });
-    await this.notifier.notify('READY=1', `STATUS=${this.status()}`);
+    // STOPPING=1 may have been sent meanwhile; READY=1 after it would tell systemd otherwise.
+    if (!this.stopRequested) await this.notifier.notify('READY=1', `STATUS=${this.status()}`);
   }
 
   private status(): string {
@@ -185,18 +193,23 @@ function describeChanges(changes: Changes): string {
 }
 
 /**
- * Resolves with the first SIGTERM or SIGINT; SIGHUP calls `reload` meanwhile. A second stop signal
- * ends the process the default way, as it does `wal receive`; SIGHUP stays caught to the end.
+ * Resolves with the first SIGTERM or SIGINT, which calls `on.stop` at once; SIGHUP calls `on.reload`
+ * meanwhile. A second stop signal ends the process the default way, as it does `wal receive`;
+ * SIGHUP stays caught to the end.
  */
-function waitForStop(signals: SignalSource, reload: () => void): Promise<NodeJS.Signals> {
+function waitForStop(
+  signals: SignalSource,
+  on: { reload: () => void; stop: () => void },
+): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     let stopping = false;
     const onHangUp = (): void => {
-      if (!stopping) reload();
+      if (!stopping) on.reload();
     };
     const onStop = (signal: NodeJS.Signals): void => {
       if (!stopping) {
         stopping = true;
+        on.stop();
         resolve(signal);
         return;
       }

@@ -1,7 +1,8 @@
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { WalError } from '@wal/protocol';
 import { describe, expect, it } from 'vitest';
 import { Logger } from '../log.js';
-import type { ReceiveEnvironment } from '../receive.js';
+import { type ReceiveEnvironment, runReceive } from '../receive.js';
 import type { ReceiveOptions } from '../receive-options.js';
 import { reportError } from '../report-error.js';
 import { CapturedOutput } from '../test-support.js';
@@ -123,6 +124,30 @@ describe('ServerRunner', () => {
     trap!();
     await stopped;
     expect(runner.state).toBe('stopped');
+  });
+
+  it('a stop during the first connection attempt is no failure for the metrics', async () => {
+    // Accepts connections and never answers, so the run is still connecting when stopped.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const failures: unknown[] = [];
+      const runner = new ServerRunner({
+        config: server('main', { host: '127.0.0.1', port: String(port), username: 'nobody' }),
+        logger: new Logger({ program: 'wal daemon', output: new CapturedOutput(), server: 'main' }),
+        runReceive,
+        environment: { env: {}, observer: { event: () => {}, failed: (error) => failures.push(error) } },
+      });
+      runner.start();
+      await until(() => sockets.length === 1);
+      await runner.stop();
+      expect(failures).toEqual([]);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 import { type Connection, type ConnectOptions, connect } from '@wal/libpq-lite';
 import { ReconnectBackoff } from '@wal/stream';
 import type { Logger } from '../log.js';
-import type { ReceiveEnvironment } from '../receive.js';
+import { isAbort, type ReceiveEnvironment, type ReceiveObserver } from '../receive.js';
 import type { ReceiveOptions } from '../receive-options.js';
 import type { ServerConfig } from './config.js';
 
@@ -115,12 +115,28 @@ export class ServerRunner {
   }
 
   private run(options: ReceiveOptions): Promise<number> {
+    const observer = this.options.environment?.observer;
     return this.options.runReceive(options, {
       ...this.options.environment,
+      ...(observer === undefined ? {} : { observer: this.stopAware(observer) }),
       connect: this.connectUntilStopped(),
       logger: this.logger,
       onStopSignal: (handler) => this.trapStop(handler),
     });
+  }
+
+  /**
+   * A connection attempt this runner's stop aborted is the stop, not a failure (ReceiveObserver):
+   * a changed server would otherwise be unhealthy, with one more error, until its next run streams.
+   */
+  private stopAware(observer: ReceiveObserver): ReceiveObserver {
+    return {
+      ...observer,
+      failed: (error) => {
+        if (this.stopping.signal.aborted && isAbort(error)) return;
+        observer.failed(error);
+      },
+    };
   }
 
   /**
