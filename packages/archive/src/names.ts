@@ -1,4 +1,9 @@
-import { WAL_COMPRESSION_SUFFIX, type WalCompression, walCompressionOfSuffix } from '@wal/protocol';
+import {
+  parseHistoryFileName,
+  WAL_COMPRESSION_SUFFIX,
+  type WalCompression,
+  walCompressionOfSuffix,
+} from '@wal/protocol';
 import { ArchiveError } from './errors.js';
 
 /** A file name in an archive that `wal receive` (or pg_receivewal) writes. */
@@ -19,7 +24,6 @@ export type ArchiveName =
   | { kind: 'history'; timeline: number };
 
 const SEGMENT_NAME = /^([0-9A-F]{8})([0-9A-F]{16})(\.gz|\.lz4|\.zst)?(\.partial)?$/;
-const HISTORY_NAME = /^([0-9A-F]{8})\.history$/;
 /** Suffixes tried for a wanted name, in the order `wal receive -Z` could have written them. */
 export const COMPRESSION_SUFFIXES: readonly { suffix: string; compression: WalCompression }[] =
   Object.entries(WAL_COMPRESSION_SUFFIX).map(([compression, suffix]) => ({
@@ -40,9 +44,8 @@ export function parseArchiveName(name: string): ArchiveName | undefined {
       compression: walCompressionOfSuffix(segment[3])!,
     };
   }
-  const history = HISTORY_NAME.exec(name);
-  if (history !== null) return { kind: 'history', timeline: Number.parseInt(history[1]!, 16) };
-  return undefined;
+  const timeline = parseHistoryFileName(name);
+  return timeline === undefined ? undefined : { kind: 'history', timeline };
 }
 
 /**

@@ -5,6 +5,7 @@ import { parseLsn } from './lsn.js';
 import {
   historyFileName,
   isValidWalSegmentSize,
+  parseHistoryFileName,
   parseWalFileName,
   parseWalSegmentSizeSetting,
   segmentNumberOf,
@@ -133,6 +134,15 @@ describe('historyFileName', () => {
     expect(historyFileName(2)).toBe('00000002.history');
     expect(historyFileName(0xab)).toBe('000000AB.history');
     expect(() => historyFileName(1.5)).toThrow(ProtocolError);
+  });
+});
+
+describe('parseHistoryFileName', () => {
+  it('reads the timeline of %08X.history, and nothing else', () => {
+    expect(parseHistoryFileName('00000002.history')).toBe(2);
+    expect(parseHistoryFileName(historyFileName(0xab))).toBe(0xab);
+    for (const name of ['00000002.history.tmp', '0000000a.history', '2.history', '000000010000000000000002'])
+      expect(parseHistoryFileName(name), name).toBeUndefined();
   });
 });
 

@@ -137,6 +137,14 @@ export function historyFileName(timeline: number): string {
   return `${hex8(timeline)}.history`;
 }
 
+const HISTORY_FILE_NAME = /^([0-9A-F]{8})\.history$/;
+
+/** The timeline of a history file name ('%08X.history', `IsTLHistoryFileName`); undefined for any other name. */
+export function parseHistoryFileName(name: string): number | undefined {
+  const match = HISTORY_FILE_NAME.exec(name);
+  return match === null ? undefined : Number.parseInt(match[1]!, 16);
+}
+
 const SIZE_SETTING_PATTERN = /^(\d+)\s*(B|kB|MB|GB|TB)?$/;
 const UNIT_BYTES: Record<string, number> = {
   B: 1,

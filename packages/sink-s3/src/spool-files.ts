@@ -1,8 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseWalFileName, segmentStartLsn } from '@wal/protocol';
-
-const HISTORY_FILE = /^([0-9A-F]{8})\.history$/;
+import { parseHistoryFileName, parseWalFileName, segmentStartLsn } from '@wal/protocol';
 
 /**
  * A file of the spool that goes to the store: a history file, a complete segment, or the
@@ -29,9 +27,9 @@ export function startLsnOf(file: SpoolFile, segmentSize: number): bigint {
 }
 
 export function historyFile(name: string): SpoolFile | undefined {
-  const match = HISTORY_FILE.exec(name);
-  if (match === null) return undefined;
-  return { name, kind: 'history', timeline: Number.parseInt(match[1]!, 16), segmentNumber: -1n };
+  const timeline = parseHistoryFileName(name);
+  if (timeline === undefined) return undefined;
+  return { name, kind: 'history', timeline, segmentNumber: -1n };
 }
 
 export function segmentFile(name: string, segmentSize: number): SpoolFile | undefined {

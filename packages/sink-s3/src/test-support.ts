@@ -40,10 +40,7 @@ export class SwitchedStore implements UploadStore {
     body: Buffer,
     options?: { ifNoneMatch?: boolean },
   ): Promise<'created' | 'identical'> {
-    this.#check('PUT');
-    await this.beforePut?.(name);
-    this.#check('PUT');
-    this.puts.push(name);
+    await this.#beforeUpload(name);
     return this.store.put(name, body, options);
   }
 
@@ -52,11 +49,16 @@ export class SwitchedStore implements UploadStore {
     path: string,
     options?: { ifNoneMatch?: boolean },
   ): Promise<'created' | 'identical'> {
+    await this.#beforeUpload(name);
+    return this.store.putFile(name, path, options);
+  }
+
+  /** A PUT of either kind: refused while down (also once `beforePut` let it go), then recorded. */
+  async #beforeUpload(name: string): Promise<void> {
     this.#check('PUT');
     await this.beforePut?.(name);
     this.#check('PUT');
     this.puts.push(name);
-    return this.store.putFile(name, path, options);
   }
 
   async *list(): AsyncIterable<StoredObject> {

@@ -156,15 +156,18 @@ describe(`wal receive -D s3://… on PostgreSQL ${VERSION} (seed ${SEED})`, () =
     expect(missing.stderr).toMatch(/could not open directory ".*nope": No such file or directory/);
   });
 
-  it('a conflicting object is reported with its code and never overwritten; exit 1', async () => {
+  /**
+   * `wal receive -D s3://wal-archive/LABEL-N --endpos` for the next `segments` whole segments, once
+   * it streams.
+   */
+  async function receiveSegments(label: string, segments: number) {
     const { cluster } = suite;
     runs += 1;
-    const prefix = `conflict-${runs}`;
+    const prefix = `${label}-${runs}`;
     const spool = suite.directory(`spool-${runs}`);
     await switchWal(cluster);
     const start = segmentStartOf(await flushLsn(cluster), MEGABYTE);
-    const name = walFileNameOf(1, start, MEGABYTE);
-    const endLsn = start + BigInt(MEGABYTE) - 1n;
+    const endLsn = start + BigInt(segments * MEGABYTE) - 1n;
     const running = startReceive(
       cluster,
       [
@@ -180,11 +183,22 @@ describe(`wal receive -D s3://… on PostgreSQL ${VERSION} (seed ${SEED})`, () =
       { env: s3.env },
     );
     await running.waitForStderr(/starting log streaming/);
+    return { prefix, spool, start, endLsn, running };
+  }
+
+  /** WAL past `endLsn`, so a run to that end position completes. */
+  async function writePast(endLsn: bigint): Promise<void> {
+    while ((await insertLsn(suite.cluster)) <= endLsn + 64n * 1024n)
+      await generateWal(suite.cluster, 'churn', 256 * 1024);
+  }
+
+  it('a conflicting object is reported with its code and never overwritten; exit 1', async () => {
+    const { prefix, spool, start, endLsn, running } = await receiveSegments('conflict', 1);
+    const name = walFileNameOf(1, start, MEGABYTE);
     // Another archiver stores that segment first, with other content.
     const other = Buffer.alloc(MEGABYTE, 7);
     s3.seed(`${prefix}/${name}`, other);
-    while ((await insertLsn(cluster)) <= endLsn + 64n * 1024n)
-      await generateWal(cluster, 'churn', 256 * 1024);
+    await writePast(endLsn);
     const result = await running.wait(45_000);
     expect(result.code, describeRun(result)).toBe(1);
     expect(result.stderr).toContain('WAL_ERR_S3_CONFLICT');
@@ -195,32 +209,10 @@ describe(`wal receive -D s3://… on PostgreSQL ${VERSION} (seed ${SEED})`, () =
   });
 
   it('503 SlowDown and connection resets are retried: the run ends with every segment stored', async () => {
-    const { cluster } = suite;
-    runs += 1;
-    const prefix = `faults-${runs}`;
-    const spool = suite.directory(`spool-${runs}`);
-    await switchWal(cluster);
-    const start = segmentStartOf(await flushLsn(cluster), MEGABYTE);
-    const endLsn = start + BigInt(2 * MEGABYTE) - 1n;
     s3.fail({ operation: 'PUT', times: 2, fault: { kind: 'error', status: 503, code: 'SlowDown' } });
     s3.fail({ operation: 'PUT', times: 1, fault: { kind: 'reset', afterBytes: 1000 } });
-    const running = startReceive(
-      cluster,
-      [
-        '-D',
-        `s3://wal-archive/${prefix}`,
-        '--spool',
-        spool,
-        '--endpos',
-        lsnToText(endLsn),
-        '--no-loop',
-        '-v',
-      ],
-      { env: s3.env },
-    );
-    await running.waitForStderr(/starting log streaming/);
-    while ((await insertLsn(cluster)) <= endLsn + 64n * 1024n)
-      await generateWal(cluster, 'churn', 256 * 1024);
+    const { prefix, spool, start, endLsn, running } = await receiveSegments('faults', 2);
+    await writePast(endLsn);
     const result = await running.wait(60_000);
     expect(result.code, describeRun(result)).toBe(0);
     expect(s3.pendingFaults).toBe(0);
